@@ -1,0 +1,30 @@
+# The two commands a fresh clone needs: `make dev` and `make test`. Both install what is missing.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+.PHONY: help dev test test-api test-trainer check lint types db-generate
+
+help:
+	@echo "make dev    # run the platform locally (API on http://127.0.0.1:8787)"
+	@echo "make test   # run every test suite"
+
+dev:
+	@bash scripts/dev.sh
+
+test: check test-trainer
+
+# tsc + biome + wrangler deploy --dry-run + the Workers-runtime tests (npm run check).
+check:
+	@source scripts/env.sh && npm run check
+
+test-api:
+	@source scripts/env.sh && npm test
+
+test-trainer:
+	@bash gpu-trainer/scripts/test.sh
+
+types:
+	@source scripts/env.sh && npm run types
+
+db-generate:
+	@source scripts/env.sh && npm run db:generate

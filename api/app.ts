@@ -1,0 +1,112 @@
+import { Scalar } from "@scalar/hono-api-reference";
+import { HTTPException } from "hono/http-exception";
+import { ApiError, problemResponse } from "./lib/errors";
+import { newRouter } from "./lib/openapi";
+import { init } from "./middleware/init";
+import { registerHealth } from "./routes/health";
+import { registerV1KeysCreate } from "./routes/v1_keys_create";
+import { registerV1KeysDelete } from "./routes/v1_keys_delete";
+import { registerV1KeysList } from "./routes/v1_keys_list";
+import { registerV1ModelsAliasesHistory } from "./routes/v1_models_aliases_history";
+import { registerV1ModelsAliasesPut } from "./routes/v1_models_aliases_put";
+import { registerV1ModelsGet } from "./routes/v1_models_get";
+import { registerV1ModelsList } from "./routes/v1_models_list";
+import { registerV1ModelsVersionsCreate } from "./routes/v1_models_versions_create";
+import { registerV1ModelsVersionsGet } from "./routes/v1_models_versions_get";
+import { registerV1ModelsVersionsList } from "./routes/v1_models_versions_list";
+
+const ROUTES = [
+  registerHealth,
+  registerV1KeysCreate,
+  registerV1KeysList,
+  registerV1KeysDelete,
+  registerV1ModelsList,
+  registerV1ModelsGet,
+  registerV1ModelsVersionsList,
+  registerV1ModelsVersionsGet,
+  registerV1ModelsVersionsCreate,
+  registerV1ModelsAliasesPut,
+  registerV1ModelsAliasesHistory,
+];
+
+/** `/v1/models/:name/versions` -> a RegExp matching concrete paths, to tell 405 from 404. */
+const pathPattern = (path: string) =>
+  new RegExp(`^${path.replace(/[.+?^${}()|[\]\\]/g, "\\$&").replace(/:[A-Za-z_]+/g, "[^/]+")}/?$`);
+
+export function createApp() {
+  const app = newRouter();
+  app.use("*", init);
+  for (const register of ROUTES) register(app);
+
+  app.openAPIRegistry.registerComponent("securitySchemes", "bearer", {
+    type: "http",
+    scheme: "bearer",
+    description: "An API key (`ss_...`). `make dev` prints an admin key; `POST /v1/keys` creates scoped ones.",
+  });
+  app.doc31("/openapi.json", {
+    openapi: "3.1.0",
+    info: {
+      title: "selfsup API",
+      version: "0.1.0",
+      description: "Self-supervised pretraining, a model registry, OpenAI-compatible embeddings and probes.",
+    },
+    servers: [{ url: "http://127.0.0.1:8787", description: "make dev" }],
+  });
+  app.get("/docs", Scalar({ url: "/openapi.json", pageTitle: "selfsup API" }));
+
+  const known = app.routes
+    .filter((r) => r.method !== "ALL")
+    .map((r) => ({ method: r.method, re: pathPattern(r.path) }));
+
+  app.notFound((c) => {
+    const requestId = c.get("requestId") ?? "unknown";
+    const allowed = [...new Set(known.filter((r) => r.re.test(c.req.path)).map((r) => r.method))];
+    if (allowed.length > 0) {
+      return problemResponse(
+        405,
+        "method_not_allowed",
+        `${c.req.method} is not supported here; use ${allowed.join(", ")}.`,
+        requestId,
+        undefined,
+        {
+          allow: allowed.join(", "),
+        },
+      );
+    }
+    return problemResponse(404, "not_found", `No route ${c.req.method} ${c.req.path}; see /openapi.json.`, requestId);
+  });
+
+  app.onError((err, c) => {
+    const requestId = c.get("requestId") ?? "unknown";
+    if (err instanceof ApiError) {
+      return problemResponse(err.status, err.code, err.message, requestId, err.errors, err.headers);
+    }
+    if (err instanceof HTTPException && err.status < 500) {
+      // Hono's own 4xx (e.g. the JSON validator's "Malformed JSON in request body").
+      return problemResponse(
+        err.status,
+        err.status === 400 ? "malformed_request" : "http_error",
+        err.message,
+        requestId,
+      );
+    }
+    // Log the cause for operators; the caller sees only the request id.
+    console.error(
+      JSON.stringify({
+        level: "error",
+        requestId,
+        method: c.req.method,
+        path: c.req.path,
+        error: String(err),
+        stack: (err as Error).stack,
+      }),
+    );
+    return problemResponse(
+      500,
+      "internal_error",
+      `Unexpected error; quote request id ${requestId} when reporting it.`,
+      requestId,
+    );
+  });
+  return app;
+}

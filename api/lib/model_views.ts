@@ -1,0 +1,78 @@
+import { z } from "@hono/zod-openapi";
+import { formatRef } from "../services/refs";
+import type { ModelRow, VersionRow } from "../services/registry";
+import { iso, Timestamp } from "./schemas";
+
+export const VersionSchema = z
+  .object({
+    id: z.string().openapi({ example: "mv_mi1x2y3zAbCdEfGhIjKl" }),
+    object: z.literal("model.version"),
+    model: z.string().openapi({ example: "demo" }),
+    version: z.number().int().openapi({ example: 3 }),
+    ref: z.string().openapi({ example: "demo@3" }),
+    modality: z.enum(["text", "image", "timeseries"]),
+    dims: z.number().int().openapi({ example: 128 }),
+    source: z.enum(["import", "training"]),
+    jobId: z.string().nullable(),
+    datasetId: z.string().nullable(),
+    aliases: z.array(z.string()).openapi({ example: ["latest", "production"] }),
+    files: z.record(z.string(), z.object({ sha256: z.string(), bytes: z.number().int() })),
+    manifest: z.record(z.string(), z.unknown()),
+    createdAt: Timestamp,
+  })
+  .openapi("ModelVersion");
+
+export function versionView(model: ModelRow, v: VersionRow, aliases: string[]) {
+  return {
+    id: v.id,
+    object: "model.version" as const,
+    model: model.name,
+    version: v.version,
+    ref: formatRef(model.name, v.version),
+    modality: v.modality,
+    dims: v.dims,
+    source: v.source,
+    jobId: v.jobId,
+    datasetId: v.datasetId,
+    aliases,
+    files: Object.fromEntries(Object.entries(v.files).map(([k, f]) => [k, { sha256: f.sha256, bytes: f.bytes }])),
+    manifest: v.manifest,
+    createdAt: iso(v.createdAt) as string,
+  };
+}
+
+/** OpenAI's model object (`id`, `object`, `created`, `owned_by`) plus the registry's fields. */
+export const ModelSchema = z
+  .object({
+    id: z.string().openapi({ example: "demo" }),
+    object: z.literal("model"),
+    created: z.number().int().openapi({ example: 1764277200, description: "Unix seconds" }),
+    owned_by: z.string().openapi({ example: "tnt_mi1x2y3zAbCdEfGhIjKl" }),
+    modality: z.enum(["text", "image", "timeseries"]),
+    versions: z.number().int().openapi({ example: 3, description: "Number of versions" }),
+    aliases: z.record(z.string(), z.number().int()).openapi({ example: { latest: 3, production: 2 } }),
+  })
+  .openapi("Model");
+
+export function modelView(m: ModelRow, versions: number, aliases: { alias: string; version: number }[]) {
+  return {
+    id: m.name,
+    object: "model" as const,
+    created: Math.floor(m.createdAt / 1000),
+    owned_by: m.tenantId,
+    modality: m.modality,
+    versions,
+    aliases: Object.fromEntries(aliases.map((a) => [a.alias, a.version])),
+  };
+}
+
+export const AliasEventSchema = z
+  .object({
+    alias: z.string(),
+    from: z.number().int().nullable().openapi({ example: 2 }),
+    to: z.number().int().openapi({ example: 3 }),
+    actorKeyId: z.string().nullable(),
+    reason: z.string().nullable(),
+    createdAt: Timestamp,
+  })
+  .openapi("AliasEvent");

@@ -1,0 +1,136 @@
+import { and, asc, desc, eq, sql } from "drizzle-orm";
+import { aliasEvents, type Modality, modelAliases, models, modelVersions, type VersionFile } from "../../db/schema";
+import { newId } from "../lib/crypto";
+import { notFound } from "../lib/errors";
+import type { Db } from "../middleware/init";
+import { parseModelRef } from "./refs";
+
+export type ModelRow = typeof models.$inferSelect;
+export type VersionRow = typeof modelVersions.$inferSelect;
+
+export async function findModel(db: Db, tenantId: string, name: string): Promise<ModelRow> {
+  const model = await db.query.models.findFirst({ where: and(eq(models.tenantId, tenantId), eq(models.name, name)) });
+  if (!model) throw notFound(`No model named \`${name}\` in this tenant; GET /v1/models lists them.`);
+  return model;
+}
+
+/** Resolves `name`, `name@3` or `name@alias` to one version of this tenant, or a 404 naming the ref. */
+export async function resolveVersion(db: Db, tenantId: string, ref: string) {
+  const parsed = parseModelRef(ref);
+  if (!parsed) throw notFound(`\`${ref}\` is not a model reference; use \`name\`, \`name@3\` or \`name@alias\`.`);
+  const model = await findModel(db, tenantId, parsed.name);
+  let version: VersionRow | undefined;
+  if ("version" in parsed.selector) {
+    version = await db.query.modelVersions.findFirst({
+      where: and(eq(modelVersions.modelId, model.id), eq(modelVersions.version, parsed.selector.version)),
+    });
+  } else {
+    const alias = await db.query.modelAliases.findFirst({
+      where: and(eq(modelAliases.modelId, model.id), eq(modelAliases.alias, parsed.selector.alias)),
+    });
+    if (alias) version = await db.query.modelVersions.findFirst({ where: eq(modelVersions.id, alias.versionId) });
+  }
+  if (!version)
+    throw notFound(`Model \`${parsed.name}\` has no version \`${ref}\`; GET /v1/models/${parsed.name} lists them.`);
+  return { model, version };
+}
+
+export async function aliasesOf(db: Db, modelId: string) {
+  const rows = await db
+    .select({ alias: modelAliases.alias, version: modelVersions.version, updatedAt: modelAliases.updatedAt })
+    .from(modelAliases)
+    .innerJoin(modelVersions, eq(modelVersions.id, modelAliases.versionId))
+    .where(eq(modelAliases.modelId, modelId))
+    .orderBy(asc(modelAliases.alias));
+  return rows;
+}
+
+export async function versionsOf(db: Db, modelId: string) {
+  return db.query.modelVersions.findMany({
+    where: eq(modelVersions.modelId, modelId),
+    orderBy: desc(modelVersions.version),
+  });
+}
+
+export type RegisterInput = {
+  tenantId: string;
+  modelName: string;
+  modality: Modality;
+  versionId: string;
+  dims: number;
+  manifest: Record<string, unknown>;
+  files: Record<string, VersionFile>;
+  source: "import" | "training";
+  jobId?: string | null;
+  datasetId?: string | null;
+  actorKeyId: string | null;
+};
+
+/**
+ * The statements that register a version: create the model if new, insert the version with the next
+ * number, record the `latest` move and move it. Callers run them in one `db.batch` (one transaction
+ * on D1), optionally with their own statements, so a failure leaves nothing half-registered.
+ */
+export function registerVersionStatements(db: Db, v: RegisterInput) {
+  const modelId = sql`(select id from ${models} where tenant_id = ${v.tenantId} and name = ${v.modelName})`;
+  return [
+    db
+      .insert(models)
+      .values({ id: newId("mdl"), tenantId: v.tenantId, name: v.modelName, modality: v.modality })
+      .onConflictDoNothing(),
+    db.insert(modelVersions).values({
+      id: v.versionId,
+      tenantId: v.tenantId,
+      modelId,
+      version: sql`(select coalesce(max(version), 0) + 1 from ${modelVersions} where model_id = ${modelId})`,
+      modality: v.modality,
+      dims: v.dims,
+      manifest: v.manifest,
+      files: v.files,
+      source: v.source,
+      jobId: v.jobId ?? null,
+      datasetId: v.datasetId ?? null,
+      createdBy: v.actorKeyId,
+    }),
+    ...moveAliasStatements(db, {
+      tenantId: v.tenantId,
+      modelId,
+      alias: "latest",
+      versionId: v.versionId,
+      actorKeyId: v.actorKeyId,
+    }),
+  ] as const;
+}
+
+export function moveAliasStatements(
+  db: Db,
+  a: {
+    tenantId: string;
+    modelId: string | ReturnType<typeof sql>;
+    alias: string;
+    versionId: string;
+    actorKeyId: string | null;
+    reason?: string;
+  },
+) {
+  const from = sql`(select version_id from ${modelAliases} where model_id = ${a.modelId} and alias = ${a.alias})`;
+  return [
+    db.insert(aliasEvents).values({
+      id: newId("aev"),
+      tenantId: a.tenantId,
+      modelId: a.modelId,
+      alias: a.alias,
+      fromVersionId: from,
+      toVersionId: a.versionId,
+      actorKeyId: a.actorKeyId,
+      reason: a.reason ?? null,
+    }),
+    db
+      .insert(modelAliases)
+      .values({ modelId: a.modelId, alias: a.alias, versionId: a.versionId })
+      .onConflictDoUpdate({
+        target: [modelAliases.modelId, modelAliases.alias],
+        set: { versionId: a.versionId, updatedAt: Date.now() },
+      }),
+  ] as const;
+}

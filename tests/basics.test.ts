@@ -1,0 +1,74 @@
+import { describe, expect, it } from "vitest";
+import { api, count, expectProblem, newTenant } from "./helpers";
+
+describe("health, spec and errors", () => {
+  it("GET /health needs no key and checks the database", async () => {
+    const res = await api("/health");
+    expect(res.status).toBe(200);
+    const body = await res.json<{ status: string; database: string }>();
+    expect(body).toMatchObject({ status: "ok", database: "ok" });
+    expect(res.headers.get("x-request-id")).toBeTruthy();
+  });
+
+  it("serves an OpenAPI 3.1 document listing every route with examples", async () => {
+    const res = await api("/openapi.json");
+    expect(res.status).toBe(200);
+    const spec = await res.json<{
+      openapi: string;
+      paths: Record<string, Record<string, unknown>>;
+      components: { schemas: Record<string, unknown> };
+    }>();
+    expect(spec.openapi).toBe("3.1.0");
+    for (const p of [
+      "/health",
+      "/v1/keys",
+      "/v1/keys/{id}",
+      "/v1/models",
+      "/v1/models/{name}",
+      "/v1/models/{name}/versions",
+      "/v1/models/{name}/versions/{version}",
+      "/v1/models/{name}/aliases/{alias}",
+      "/v1/models/{name}/aliases/{alias}/history",
+    ]) {
+      expect(spec.paths, p).toHaveProperty([p]);
+    }
+    expect(JSON.stringify(spec.components.schemas.Problem)).toContain("example");
+    expect(JSON.stringify(spec.paths["/v1/keys"])).toContain("401");
+  });
+
+  it("renders a reference page at /docs", async () => {
+    const res = await api("/docs");
+    expect(res.status).toBe(200);
+    expect(await res.text()).toContain("/openapi.json");
+  });
+
+  it("unknown paths are 404 and wrong methods 405 with Allow, both as problem+json", async () => {
+    const p404 = await expectProblem(await api("/v1/nope"), 404);
+    expect(p404.detail).toContain("/v1/nope");
+    const res = await api("/v1/keys", { method: "PATCH" });
+    const p405 = await expectProblem(res, 405);
+    expect(res.headers.get("allow")).toContain("GET");
+    expect(p405.detail).toContain("POST");
+  });
+
+  it("malformed JSON is a 400 problem and writes nothing", async () => {
+    const { secret, tenantId } = await newTenant();
+    const before = await count("api_keys", "tenant_id = ?", tenantId);
+    const res = await api("/v1/keys", {
+      method: "POST",
+      key: secret,
+      headers: { "content-type": "application/json" },
+      body: "{nope",
+    });
+    const p = await expectProblem(res, 400);
+    expect(p.detail.toLowerCase()).toContain("json");
+    expect(await count("api_keys", "tenant_id = ?", tenantId)).toBe(before);
+  });
+
+  it("validation failures name the field", async () => {
+    const { secret } = await newTenant();
+    const res = await api("/v1/keys", { method: "POST", key: secret, json: { name: "x", scopes: ["root"] } });
+    const p = await expectProblem(res, 400);
+    expect(p.errors?.[0]?.path).toBe("scopes[0]");
+  });
+});
