@@ -1,6 +1,7 @@
 import path from "node:path";
 import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
+import { localS3Credentials } from "./scripts/local-s3.mjs";
 
 export default defineConfig({
   plugins: [
@@ -8,7 +9,10 @@ export default defineConfig({
       wrangler: { configPath: "./wrangler.toml" },
       miniflare: {
         // The tests apply the same migrations `wrangler d1 migrations apply` does.
-        bindings: { TEST_MIGRATIONS: await readD1Migrations(path.join(import.meta.dirname, "migrations")) },
+        bindings: {
+          TEST_MIGRATIONS: await readD1Migrations(path.join(import.meta.dirname, "migrations")),
+          ...localS3Credentials(),
+        },
       },
     })),
   ],

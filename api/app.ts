@@ -4,6 +4,12 @@ import { ApiError, problemResponse } from "./lib/errors";
 import { newRouter } from "./lib/openapi";
 import { init } from "./middleware/init";
 import { registerHealth } from "./routes/health";
+import { registerV1DatasetsComplete } from "./routes/v1_datasets_complete";
+import { registerV1DatasetsContent } from "./routes/v1_datasets_content";
+import { registerV1DatasetsCreate } from "./routes/v1_datasets_create";
+import { registerV1DatasetsDelete } from "./routes/v1_datasets_delete";
+import { registerV1DatasetsGet } from "./routes/v1_datasets_get";
+import { registerV1DatasetsList } from "./routes/v1_datasets_list";
 import { registerV1KeysCreate } from "./routes/v1_keys_create";
 import { registerV1KeysDelete } from "./routes/v1_keys_delete";
 import { registerV1KeysList } from "./routes/v1_keys_list";
@@ -27,6 +33,12 @@ const ROUTES = [
   registerV1ModelsVersionsCreate,
   registerV1ModelsAliasesPut,
   registerV1ModelsAliasesHistory,
+  registerV1DatasetsCreate,
+  registerV1DatasetsContent,
+  registerV1DatasetsComplete,
+  registerV1DatasetsList,
+  registerV1DatasetsGet,
+  registerV1DatasetsDelete,
 ];
 
 /** `/v1/models/:name/versions` -> a RegExp matching concrete paths, to tell 405 from 404. */

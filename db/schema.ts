@@ -63,6 +63,8 @@ export const datasets = sqliteTable(
     createdAt: createdAt(),
     updatedAt: integer("updated_at").notNull().default(now),
     completedAt: integer("completed_at"),
+    // Soft delete: jobs and model versions keep pointing at the row for lineage; the bytes are gone.
+    deletedAt: integer("deleted_at"),
   },
   (t) => [index("datasets_tenant_idx").on(t.tenantId, t.createdAt)],
 );

@@ -5,6 +5,7 @@ cd "$(dirname "$0")/.."
 . scripts/env.sh
 PORT="${PORT:-8787}"
 
+node scripts/local-s3.mjs --dev-vars > .dev.vars
 echo "==> applying D1 migrations to the local database"
 CI=true wrangler d1 migrations apply DB --local >/dev/null
 KEY="$(node scripts/dev-seed.mjs)"

@@ -1,0 +1,11 @@
+// Secrets are not in wrangler.toml, so `wrangler types` cannot see them: `wrangler secret put` sets
+// them in production, .dev.vars (written by `make dev`) locally, vitest.config.ts in tests.
+interface SelfsupSecrets {
+  /** R2 S3-API token, used only to presign upload/download URLs. */
+  S3_ACCESS_KEY_ID: string;
+  S3_SECRET_ACCESS_KEY: string;
+}
+interface Env extends SelfsupSecrets {}
+declare namespace Cloudflare {
+  interface Env extends SelfsupSecrets {}
+}

@@ -1,0 +1,47 @@
+import { z } from "@hono/zod-openapi";
+import { DATASET_STATUSES, type datasets, MODALITIES } from "../../db/schema";
+import { iso, Timestamp } from "./schemas";
+
+export const DatasetSchema = z
+  .object({
+    id: z.string().openapi({ example: "ds_mi1x2y3zAbCdEfGhIjKl" }),
+    object: z.literal("dataset"),
+    name: z.string().openapi({ example: "moby-dick" }),
+    modality: z.enum(MODALITIES),
+    purpose: z.enum(["pretrain", "probe"]),
+    format: z.string().openapi({ example: "txt" }),
+    bytes: z.number().int().openapi({ example: 262144 }),
+    sha256: z.string(),
+    status: z.enum(DATASET_STATUSES),
+    stats: z
+      .record(z.string(), z.unknown())
+      .nullable()
+      .openapi({
+        example: { records: 2210, lines: 2300, empty: 80, duplicates: 10, mean_length: 112.4, max_length: 980 },
+      }),
+    errors: z
+      .array(z.object({ line: z.number().int().optional(), message: z.string() }))
+      .nullable()
+      .openapi({ example: [{ line: 17, message: "not valid UTF-8; re-encode the file as UTF-8" }] }),
+    createdAt: Timestamp,
+    completedAt: Timestamp.nullable(),
+  })
+  .openapi("Dataset");
+
+export function datasetView(d: typeof datasets.$inferSelect) {
+  return {
+    id: d.id,
+    object: "dataset" as const,
+    name: d.name,
+    modality: d.modality,
+    purpose: d.purpose,
+    format: d.format,
+    bytes: d.bytes,
+    sha256: d.sha256,
+    status: d.status,
+    stats: d.stats ?? null,
+    errors: (d.errors as { line?: number; message: string }[] | null) ?? null,
+    createdAt: iso(d.createdAt) as string,
+    completedAt: iso(d.completedAt),
+  };
+}

@@ -1,0 +1,111 @@
+import { createRoute, z } from "@hono/zod-openapi";
+import { eq } from "drizzle-orm";
+import { datasets } from "../../db/schema";
+import { DatasetSchema, datasetView } from "../lib/dataset_views";
+import { badRequest, conflict, errorResponses, unprocessable } from "../lib/errors";
+import { bearer, jsonResponse, type Router } from "../lib/openapi";
+import { requireScope } from "../middleware/auth";
+import { checkTextDataset, type DatasetIssue, type TextFormat } from "../services/dataset_check";
+import { findDataset } from "../services/datasets";
+
+const route = createRoute({
+  method: "post",
+  path: "/v1/datasets/{id}/complete",
+  tags: ["datasets"],
+  summary: "Finish an upload and check the file before anything trains on it",
+  description:
+    "Checks size and SHA-256 against what was declared, gzip integrity, UTF-8 and the record format, and computes " +
+    "stats. The dataset becomes `ready`, or `invalid` with the first bad lines listed (answered as a 422 problem).",
+  security: bearer,
+  middleware: [requireScope("train")] as const,
+  request: {
+    params: z.object({ id: z.string() }),
+    body: {
+      required: false,
+      content: {
+        "application/json": {
+          schema: z.object({
+            parts: z
+              .array(z.object({ partNumber: z.number().int().min(1).max(10_000), etag: z.string().min(1) }))
+              .optional()
+              .openapi({ description: "For multipart uploads: every part's number and the ETag its PUT returned." }),
+          }),
+        },
+      },
+    },
+  },
+  responses: { 200: jsonResponse(DatasetSchema, "The checked dataset, now `ready`."), ...errorResponses },
+});
+
+export const registerV1DatasetsComplete = (app: Router) =>
+  app.openapi(route, async (c) => {
+    const { db } = c.get("services");
+    const d = await findDataset(db, c.get("auth").tenantId, c.req.valid("param").id);
+    if (d.status === "ready") return c.json(datasetView(d), 200);
+    if (d.status !== "uploading") throw conflict(`Dataset ${d.id} is ${d.status}; upload it again as a new dataset.`);
+    const parts = (c.req.header("content-type")?.includes("json") ? c.req.valid("json").parts : undefined) ?? undefined;
+
+    if (d.uploadId) {
+      if (!parts || parts.length === 0) {
+        throw badRequest("parts: this is a multipart upload; send every part's partNumber and ETag.", [
+          { path: "parts", message: "required for multipart uploads" },
+        ]);
+      }
+      try {
+        await c.env.ARTIFACTS.resumeMultipartUpload(d.objectKey, d.uploadId).complete(
+          [...parts].sort((a, b) => a.partNumber - b.partNumber),
+        );
+      } catch (e) {
+        throw badRequest(
+          `parts: R2 could not assemble the upload (${(e as Error).message}); check every part was sent.`,
+        );
+      }
+    }
+    const head = await c.env.ARTIFACTS.head(d.objectKey);
+    if (!head)
+      throw conflict(`Nothing has been uploaded for dataset ${d.id} yet; PUT the file to the upload URL first.`);
+
+    const fail = async (errors: DatasetIssue[], stats?: Record<string, unknown>) => {
+      await db
+        .update(datasets)
+        .set({
+          status: "invalid",
+          errors,
+          stats: stats ?? null,
+          uploadId: null,
+          updatedAt: Date.now(),
+          completedAt: Date.now(),
+        })
+        .where(eq(datasets.id, d.id));
+      const first = errors[0];
+      throw unprocessable(
+        `Dataset ${d.id} is invalid: ${first?.line ? `line ${first.line}: ` : ""}${first?.message}`,
+        errors.map((e) => ({ path: e.line ? `line ${e.line}` : "file", message: e.message })),
+      );
+    };
+    if (head.size !== d.bytes)
+      await fail([{ message: `the stored object is ${head.size} bytes, ${d.bytes} were declared` }]);
+
+    await db.update(datasets).set({ status: "validating", updatedAt: Date.now() }).where(eq(datasets.id, d.id));
+    const obj = await c.env.ARTIFACTS.get(d.objectKey);
+    if (!obj) throw new Error(`object ${d.objectKey} vanished`);
+    const result = await checkTextDataset(obj.body, { format: d.format as TextFormat, purpose: d.purpose });
+    if (result.sha256 !== d.sha256) {
+      result.errors.unshift({ message: `sha256 of the upload is ${result.sha256}, ${d.sha256} was declared` });
+    }
+    if (result.errors.length > 0) await fail(result.errors, result.stats);
+
+    const [row] = await db
+      .update(datasets)
+      .set({
+        status: "ready",
+        stats: result.stats,
+        errors: null,
+        uploadId: null,
+        updatedAt: Date.now(),
+        completedAt: Date.now(),
+      })
+      .where(eq(datasets.id, d.id))
+      .returning();
+    return c.json(datasetView(row ?? d), 200);
+  });

@@ -1,0 +1,68 @@
+import { createRoute, z } from "@hono/zod-openapi";
+import { bodyLimit } from "hono/body-limit";
+import { DatasetSchema, datasetView } from "../lib/dataset_views";
+import { ApiError, conflict, errorResponses } from "../lib/errors";
+import { bearer, jsonResponse, type Router } from "../lib/openapi";
+import { requireScope } from "../middleware/auth";
+import { findDataset } from "../services/datasets";
+
+export const CONTENT_MAX_BYTES = 100 * 1000 * 1000;
+
+const route = createRoute({
+  method: "put",
+  path: "/v1/datasets/{id}/content",
+  tags: ["datasets"],
+  summary: "Upload a small dataset's bytes through the API (<= 100 MB)",
+  description:
+    "Convenience for small files; larger ones use the presigned URLs from POST /v1/datasets. Call /complete afterwards.",
+  security: bearer,
+  middleware: [
+    requireScope("train"),
+    bodyLimit({
+      maxSize: CONTENT_MAX_BYTES,
+      onError: () => {
+        throw new ApiError(
+          413,
+          "too_large",
+          "Bodies over 100 MB cannot pass through a Worker; use the presigned upload URLs.",
+        );
+      },
+    }),
+  ] as const,
+  request: {
+    params: z.object({ id: z.string() }),
+    body: {
+      required: true,
+      content: { "application/octet-stream": { schema: z.any().openapi({ type: "string", format: "binary" }) } },
+    },
+  },
+  responses: { 200: jsonResponse(DatasetSchema, "Stored; call /complete to check it."), ...errorResponses },
+});
+
+export const registerV1DatasetsContent = (app: Router) =>
+  app.openapi(route, async (c) => {
+    const { db } = c.get("services");
+    const d = await findDataset(db, c.get("auth").tenantId, c.req.valid("param").id);
+    if (d.status !== "uploading")
+      throw conflict(`Dataset ${d.id} is ${d.status}; only an uploading dataset takes content.`);
+    const body = new Uint8Array(await c.req.arrayBuffer());
+    if (body.byteLength !== d.bytes) {
+      throw new ApiError(
+        400,
+        "size_mismatch",
+        `The body is ${body.byteLength} bytes but the dataset was declared with ${d.bytes}.`,
+        {
+          errors: [{ path: "bytes", message: `declared ${d.bytes}, received ${body.byteLength}` }],
+        },
+      );
+    }
+    // R2 verifies the declared SHA-256 itself and refuses the write when it differs.
+    try {
+      await c.env.ARTIFACTS.put(d.objectKey, body, { sha256: d.sha256 });
+    } catch {
+      throw new ApiError(400, "sha256_mismatch", "The body's SHA-256 differs from the one declared for this dataset.", {
+        errors: [{ path: "sha256", message: "does not match the uploaded bytes" }],
+      });
+    }
+    return c.json(datasetView(d), 200);
+  });

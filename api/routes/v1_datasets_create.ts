@@ -1,0 +1,100 @@
+import { createRoute, z } from "@hono/zod-openapi";
+import { datasets } from "../../db/schema";
+import { newId } from "../lib/crypto";
+import { DatasetSchema, datasetView } from "../lib/dataset_views";
+import { errorResponses, unprocessable } from "../lib/errors";
+import { bearer, jsonBody, jsonResponse, type Router } from "../lib/openapi";
+import { signedUrl } from "../lib/s3";
+import { requireScope } from "../middleware/auth";
+import { TEXT_FORMATS } from "../services/dataset_check";
+import { MAX_DATASET_BYTES, planUpload } from "../services/datasets";
+
+const SignedUrl = z.object({ method: z.enum(["GET", "PUT"]), url: z.string(), expiresAt: z.string() });
+
+const route = createRoute({
+  method: "post",
+  path: "/v1/datasets",
+  tags: ["datasets"],
+  summary: "Declare a dataset and get where to upload it (straight to R2)",
+  description:
+    "Small files (<= 64 MiB) get one presigned PUT; larger ones a multipart upload with one presigned URL per part " +
+    "(send parts of exactly `partSize` bytes, the last may be shorter, then call /complete with each part's ETag). " +
+    "Files up to 100 MB may instead be sent through `PUT /v1/datasets/{id}/content`.",
+  security: bearer,
+  middleware: [requireScope("train")] as const,
+  request: {
+    body: jsonBody(
+      z.object({
+        name: z.string().min(1).max(200).openapi({ example: "moby-dick" }),
+        modality: z.enum(["text", "image", "timeseries"]).openapi({ example: "text" }),
+        purpose: z.enum(["pretrain", "probe"]).openapi({ example: "pretrain" }),
+        format: z.string().openapi({ example: "txt", description: `text: ${TEXT_FORMATS.join(", ")}` }),
+        bytes: z.number().int().min(1).max(MAX_DATASET_BYTES).openapi({ example: 262144 }),
+        sha256: z
+          .string()
+          .regex(/^[0-9a-f]{64}$/, "must be the file's SHA-256 as 64 lowercase hex characters")
+          .openapi({ example: "9f2c...e1" }),
+      }),
+    ),
+  },
+  responses: {
+    201: jsonResponse(
+      DatasetSchema.extend({
+        upload: z.union([
+          SignedUrl.extend({ type: z.literal("single") }),
+          z.object({
+            type: z.literal("multipart"),
+            uploadId: z.string(),
+            partSize: z.number().int(),
+            parts: z.array(z.object({ partNumber: z.number().int(), url: z.string() })),
+            expiresAt: z.string(),
+          }),
+        ]),
+      }),
+      "The dataset (status `uploading`) and where to send its bytes.",
+    ),
+    ...errorResponses,
+  },
+});
+
+export const registerV1DatasetsCreate = (app: Router) =>
+  app.openapi(route, async (c) => {
+    const body = c.req.valid("json");
+    if (body.modality !== "text") {
+      throw unprocessable(`modality: ${body.modality} datasets are not supported by this version yet; text is.`, [
+        { path: "modality", message: "only `text` is accepted for now" },
+      ]);
+    }
+    if (!(TEXT_FORMATS as readonly string[]).includes(body.format)) {
+      throw unprocessable(`format: \`${body.format}\` is not a text format; use one of ${TEXT_FORMATS.join(", ")}.`, [
+        { path: "format", message: `use one of ${TEXT_FORMATS.join(", ")}` },
+      ]);
+    }
+    const { db } = c.get("services");
+    const auth = c.get("auth");
+    const id = newId("ds");
+    const objectKey = `datasets/${auth.tenantId}/${id}/data.${body.format}`;
+    const plan = planUpload(body.bytes);
+    let upload: z.infer<(typeof route.responses)[201]["content"]["application/json"]["schema"]>["upload"];
+    let uploadId: string | null = null;
+    if (plan.kind === "single") {
+      upload = { type: "single", ...(await signedUrl(c.env, "PUT", objectKey)) };
+    } else {
+      const mpu = await c.env.ARTIFACTS.createMultipartUpload(objectKey);
+      uploadId = mpu.uploadId;
+      const parts = [];
+      let expiresAt = "";
+      for (let n = 1; n <= plan.parts; n++) {
+        const s = await signedUrl(c.env, "PUT", objectKey, { partNumber: String(n), uploadId });
+        parts.push({ partNumber: n, url: s.url });
+        expiresAt = s.expiresAt;
+      }
+      upload = { type: "multipart", uploadId, partSize: plan.partSize, parts, expiresAt };
+    }
+    const [row] = await db
+      .insert(datasets)
+      .values({ id, tenantId: auth.tenantId, ...body, objectKey, uploadId, status: "uploading" })
+      .returning();
+    if (!row) throw new Error("insert returned no row");
+    return c.json({ ...datasetView(row), upload }, 201);
+  });

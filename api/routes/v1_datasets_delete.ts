@@ -1,0 +1,40 @@
+import { createRoute, z } from "@hono/zod-openapi";
+import { and, eq, inArray, or } from "drizzle-orm";
+import { datasets, trainingJobs } from "../../db/schema";
+import { DatasetSchema, datasetView } from "../lib/dataset_views";
+import { conflict, errorResponses } from "../lib/errors";
+import { bearer, jsonResponse, type Router } from "../lib/openapi";
+import { requireScope } from "../middleware/auth";
+import { findDataset } from "../services/datasets";
+
+const route = createRoute({
+  method: "delete",
+  path: "/v1/datasets/{id}",
+  tags: ["datasets"],
+  summary: "Delete a dataset (aborts an unfinished upload); refused while a job uses it",
+  security: bearer,
+  middleware: [requireScope("train")] as const,
+  request: { params: z.object({ id: z.string() }) },
+  responses: { 200: jsonResponse(DatasetSchema, "The deleted dataset."), ...errorResponses },
+});
+
+export const registerV1DatasetsDelete = (app: Router) =>
+  app.openapi(route, async (c) => {
+    const { db } = c.get("services");
+    const d = await findDataset(db, c.get("auth").tenantId, c.req.valid("param").id);
+    const active = await db.query.trainingJobs.findFirst({
+      where: and(
+        or(eq(trainingJobs.datasetId, d.id), eq(trainingJobs.evalDatasetId, d.id)),
+        inArray(trainingJobs.status, ["queued", "running"]),
+      ),
+    });
+    if (active)
+      throw conflict(`Job ${active.id} (${active.status}) uses dataset ${d.id}; cancel it or wait for it to finish.`);
+    if (d.uploadId)
+      await c.env.ARTIFACTS.resumeMultipartUpload(d.objectKey, d.uploadId)
+        .abort()
+        .catch(() => {});
+    await c.env.ARTIFACTS.delete(d.objectKey);
+    await db.update(datasets).set({ deletedAt: Date.now(), uploadId: null }).where(eq(datasets.id, d.id));
+    return c.json(datasetView(d), 200);
+  });

@@ -1,0 +1,23 @@
+import { createRoute, z } from "@hono/zod-openapi";
+import { DatasetSchema, datasetView } from "../lib/dataset_views";
+import { errorResponses } from "../lib/errors";
+import { bearer, jsonResponse, type Router } from "../lib/openapi";
+import { requireScope } from "../middleware/auth";
+import { findDataset } from "../services/datasets";
+
+const route = createRoute({
+  method: "get",
+  path: "/v1/datasets/{id}",
+  tags: ["datasets"],
+  summary: "One dataset with its status, stats and errors",
+  security: bearer,
+  middleware: [requireScope("train")] as const,
+  request: { params: z.object({ id: z.string() }) },
+  responses: { 200: jsonResponse(DatasetSchema, "The dataset."), ...errorResponses },
+});
+
+export const registerV1DatasetsGet = (app: Router) =>
+  app.openapi(route, async (c) => {
+    const d = await findDataset(c.get("services").db, c.get("auth").tenantId, c.req.valid("param").id);
+    return c.json(datasetView(d), 200);
+  });
