@@ -16,7 +16,15 @@ async function declare(key: string, bytes: Uint8Array, extra: Record<string, unk
   const res = await api("/v1/datasets", {
     method: "POST",
     key,
-    json: { name: "t", modality: "text", purpose: "pretrain", format: "txt", bytes: bytes.byteLength, sha256: await sha256Hex(bytes), ...extra },
+    json: {
+      name: "t",
+      modality: "text",
+      purpose: "pretrain",
+      format: "txt",
+      bytes: bytes.byteLength,
+      sha256: await sha256Hex(bytes),
+      ...extra,
+    },
   });
   expect(res.status, await res.clone().text()).toBe(201);
   return res.json<{ id: string; status: string; upload: { type: string; url: string; method: string } }>();
@@ -24,7 +32,12 @@ async function declare(key: string, bytes: Uint8Array, extra: Record<string, unk
 
 async function upload(key: string, bytes: Uint8Array, extra: Record<string, unknown> = {}) {
   const d = await declare(key, bytes, extra);
-  const put = await api(`/v1/datasets/${d.id}/content`, { method: "PUT", key, body: bytes, headers: { "content-type": "application/octet-stream" } });
+  const put = await api(`/v1/datasets/${d.id}/content`, {
+    method: "PUT",
+    key,
+    body: bytes,
+    headers: { "content-type": "application/octet-stream" },
+  });
   expect(put.status, await put.clone().text()).toBe(200);
   return { id: d.id, complete: () => api(`/v1/datasets/${d.id}/complete`, { method: "POST", key }) };
 }
@@ -41,10 +54,18 @@ describe("datasets", () => {
     expect(url.searchParams.get("X-Amz-Expires")).toBe("900");
     expect(url.pathname).toContain(`/datasets/`);
 
-    await api(`/v1/datasets/${d.id}/content`, { method: "PUT", key: secret, body: bytes, headers: { "content-type": "application/octet-stream" } });
+    await api(`/v1/datasets/${d.id}/content`, {
+      method: "PUT",
+      key: secret,
+      body: bytes,
+      headers: { "content-type": "application/octet-stream" },
+    });
     const res = await api(`/v1/datasets/${d.id}/complete`, { method: "POST", key: secret });
     expect(res.status, await res.clone().text()).toBe(200);
-    const ready = await res.json<{ status: string; stats: Record<string, number> }>();
+    const ready = await res.json<{
+      status: string;
+      stats: { lines: number; records: number; duplicates: number; max_length: number };
+    }>();
     expect(ready.status).toBe("ready");
     const lines = corpus.split("\n");
     const nonEmpty = lines.filter((l) => l.trim() !== "");
@@ -64,18 +85,37 @@ describe("datasets", () => {
     const a = await upload(secret, gz, { format: "txt.gz" });
     expect((await (await a.complete()).json<{ status: string }>()).status).toBe("ready");
 
-    const probe = ['{"text":"a whale","label":"sea"}', '{"text":"a ship","label":"sea"}', '{"text":"a horse","label":"land"}'].join("\n");
+    const probe = [
+      '{"text":"a whale","label":"sea"}',
+      '{"text":"a ship","label":"sea"}',
+      '{"text":"a horse","label":"land"}',
+    ].join("\n");
     const b = await upload(secret, enc.encode(probe), { format: "jsonl", purpose: "probe" });
     const ready = await (await b.complete()).json<{ stats: { labels: Record<string, number> } }>();
     expect(ready.stats.labels).toEqual({ land: 1, sea: 2 });
   });
 
   const invalid: [string, () => Promise<Uint8Array>, Record<string, unknown>, RegExp][] = [
-    ["bad UTF-8 names the line", async () => new Uint8Array([...enc.encode("fine\nalso fine\n"), 0xff, 0xfe, 0x0a]), {}, /line 3: not valid UTF-8/],
+    [
+      "bad UTF-8 names the line",
+      async () => new Uint8Array([...enc.encode("fine\nalso fine\n"), 0xff, 0xfe, 0x0a]),
+      {},
+      /line 3: not valid UTF-8/,
+    ],
     ["truncated gzip", async () => (await gzip(enc.encode(corpus))).subarray(0, 5000), { format: "txt.gz" }, /gzip/],
     ["only blank lines", async () => enc.encode("\n  \n\n"), {}, /no usable record/],
-    ["jsonl without text", async () => enc.encode('{"text":"ok"}\n{"body":"no"}\n'), { format: "jsonl" }, /line 2: missing a string "text"/],
-    ["probe set with one label", async () => enc.encode('{"text":"a","label":1}\n{"text":"b","label":1}\n'), { format: "jsonl", purpose: "probe" }, /at least 2 labels/],
+    [
+      "jsonl without text",
+      async () => enc.encode('{"text":"ok"}\n{"body":"no"}\n'),
+      { format: "jsonl" },
+      /line 2: missing a string "text"/,
+    ],
+    [
+      "probe set with one label",
+      async () => enc.encode('{"text":"a","label":1}\n{"text":"b","label":1}\n'),
+      { format: "jsonl", purpose: "probe" },
+      /at least 2 labels/,
+    ],
   ];
   for (const [name, make, extra, detail] of invalid) {
     it(`marks the dataset invalid: ${name}`, async () => {
@@ -83,7 +123,10 @@ describe("datasets", () => {
       const d = await upload(secret, await make(), extra);
       const p = await expectProblem(await d.complete(), 422);
       expect(p.detail).toMatch(detail);
-      const row = await (await api(`/v1/datasets/${d.id}`, { key: secret })).json<{ status: string; errors: unknown[] }>();
+      const row = await (await api(`/v1/datasets/${d.id}`, { key: secret })).json<{
+        status: string;
+        errors: unknown[];
+      }>();
       expect(row.status).toBe("invalid");
       expect(row.errors.length).toBeGreaterThan(0);
     });
@@ -93,7 +136,12 @@ describe("datasets", () => {
     const { secret } = await newTenant(["train"]);
     const d = await declare(secret, enc.encode("one\ntwo\n"));
     const p = await expectProblem(
-      await api(`/v1/datasets/${d.id}/content`, { method: "PUT", key: secret, body: enc.encode("one\ntwx\n"), headers: { "content-type": "application/octet-stream" } }),
+      await api(`/v1/datasets/${d.id}/content`, {
+        method: "PUT",
+        key: secret,
+        body: enc.encode("one\ntwx\n"),
+        headers: { "content-type": "application/octet-stream" },
+      }),
       400,
     );
     expect(p.errors?.[0]?.path).toBe("sha256");
@@ -111,10 +159,38 @@ describe("datasets", () => {
   it("rejects wrong modality, unknown formats and bad fields with the field named", async () => {
     const { secret } = await newTenant(["train"]);
     const base = { name: "x", modality: "text", purpose: "pretrain", format: "txt", bytes: 10, sha256: "0".repeat(64) };
-    expect((await expectProblem(await api("/v1/datasets", { method: "POST", key: secret, json: { ...base, modality: "image" } }), 422)).errors?.[0]?.path).toBe("modality");
-    expect((await expectProblem(await api("/v1/datasets", { method: "POST", key: secret, json: { ...base, format: "csv" } }), 422)).errors?.[0]?.path).toBe("format");
-    expect((await expectProblem(await api("/v1/datasets", { method: "POST", key: secret, json: { ...base, sha256: "abc" } }), 400)).errors?.[0]?.path).toBe("sha256");
-    expect((await expectProblem(await api("/v1/datasets", { method: "POST", key: secret, json: { ...base, bytes: 0 } }), 400)).errors?.[0]?.path).toBe("bytes");
+    expect(
+      (
+        await expectProblem(
+          await api("/v1/datasets", { method: "POST", key: secret, json: { ...base, modality: "image" } }),
+          422,
+        )
+      ).errors?.[0]?.path,
+    ).toBe("modality");
+    expect(
+      (
+        await expectProblem(
+          await api("/v1/datasets", { method: "POST", key: secret, json: { ...base, format: "csv" } }),
+          422,
+        )
+      ).errors?.[0]?.path,
+    ).toBe("format");
+    expect(
+      (
+        await expectProblem(
+          await api("/v1/datasets", { method: "POST", key: secret, json: { ...base, sha256: "abc" } }),
+          400,
+        )
+      ).errors?.[0]?.path,
+    ).toBe("sha256");
+    expect(
+      (
+        await expectProblem(
+          await api("/v1/datasets", { method: "POST", key: secret, json: { ...base, bytes: 0 } }),
+          400,
+        )
+      ).errors?.[0]?.path,
+    ).toBe("bytes");
   });
 
   it("another tenant's dataset is a 404; delete hides it and removes the bytes", async () => {

@@ -12,7 +12,9 @@ describe("API keys", () => {
     expect(key.secret).toMatch(/^ss_[0-9A-Za-z]{8}_[0-9A-Za-z]{32}$/);
     expect(key.secret.startsWith(key.prefix)).toBe(true);
     expect(key.scopes).toEqual(["embed"]);
-    const row = await env.DB.prepare("select * from api_keys where id = ?").bind(key.id).first<Record<string, string>>();
+    const row = await env.DB.prepare("select * from api_keys where id = ?")
+      .bind(key.id)
+      .first<Record<string, string>>();
     expect(row?.hash).toBe(await sha256Hex(key.secret));
     expect(JSON.stringify(row)).not.toContain(key.secret);
     expect(row?.tenant_id).toBe(tenantId);
@@ -46,7 +48,10 @@ describe("API keys", () => {
     const p = await expectProblem(await api("/v1/keys", { key: secret }), 403);
     expect(p.detail).toContain("admin");
     const before = await count("api_keys", "tenant_id = ?", tenantId);
-    await expectProblem(await api("/v1/keys", { method: "POST", key: secret, json: { name: "x", scopes: ["admin"] } }), 403);
+    await expectProblem(
+      await api("/v1/keys", { method: "POST", key: secret, json: { name: "x", scopes: ["admin"] } }),
+      403,
+    );
     expect(await count("api_keys", "tenant_id = ?", tenantId)).toBe(before);
   });
 
@@ -63,7 +68,9 @@ describe("API keys", () => {
     const { secret, keyId } = await newTenant();
     await api("/v1/keys", { key: secret });
     await new Promise((r) => setTimeout(r, 50));
-    const row = await env.DB.prepare("select last_used_at from api_keys where id = ?").bind(keyId).first<{ last_used_at: number | null }>();
+    const row = await env.DB.prepare("select last_used_at from api_keys where id = ?")
+      .bind(keyId)
+      .first<{ last_used_at: number | null }>();
     expect(row?.last_used_at).toBeGreaterThan(0);
   });
 });

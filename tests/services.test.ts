@@ -13,7 +13,11 @@ const varint = (n: number): number[] => {
   return out;
 };
 const enc = new TextEncoder();
-const len = (field: number, bytes: number[] | Uint8Array) => [...varint(field * 8 + 2), ...varint(bytes.length), ...bytes];
+const len = (field: number, bytes: number[] | Uint8Array) => [
+  ...varint(field * 8 + 2),
+  ...varint(bytes.length),
+  ...bytes,
+];
 const num = (field: number, v: number) => [...varint(field * 8), ...varint(v)];
 const str = (field: number, s: string) => len(field, enc.encode(s));
 
@@ -30,8 +34,17 @@ function model(opts: { inputs: string[]; outputs: string[]; external?: string; i
 
 describe("inspectOnnx", () => {
   it("reads inputs, outputs, opset and external data locations", () => {
-    const s = inspectOnnx(model({ inputs: ["input_ids", "attention_mask"], outputs: ["embeddings"], external: "model.onnx.data" }));
-    expect(s).toMatchObject({ irVersion: 8, opset: 17, inputs: ["input_ids", "attention_mask"], outputs: ["embeddings"], externalDataFiles: ["model.onnx.data"], initializers: 1 });
+    const s = inspectOnnx(
+      model({ inputs: ["input_ids", "attention_mask"], outputs: ["embeddings"], external: "model.onnx.data" }),
+    );
+    expect(s).toMatchObject({
+      irVersion: 8,
+      opset: 17,
+      inputs: ["input_ids", "attention_mask"],
+      outputs: ["embeddings"],
+      externalDataFiles: ["model.onnx.data"],
+      initializers: 1,
+    });
   });
 
   it("does not count initializers listed among graph inputs as inputs", () => {

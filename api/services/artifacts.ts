@@ -1,5 +1,5 @@
 import type { VersionFile } from "../../db/schema";
-import { sha256Hex } from "../lib/crypto";
+import { sha256Hex, toHex } from "../lib/crypto";
 import type { FieldError } from "../lib/errors";
 import type { Manifest } from "./manifest";
 import { inspectOnnx } from "./onnx_inspect";
@@ -40,7 +40,22 @@ export async function checkArtifacts(manifest: Manifest, files: ArtifactFile[]):
     }
   }
   if (errors.length > 0) return errors;
+  return checkStructure(manifest, byName);
+}
 
+/** Files that must be read whole for the structural check; everything else is only hashed. */
+export const structuralFiles = (manifest: Manifest) =>
+  new Set([
+    ...Object.values(manifest.variants).map((v) => v.model),
+    ...(manifest.modality === "text" ? ["tokenizer.json"] : []),
+  ]);
+
+/**
+ * Each variant's ONNX parses, declares the manifest's inputs/output and points at its own
+ * external-data file; the tokenizer parses. `byName` needs at least the `structuralFiles`.
+ */
+export function checkStructure(manifest: Manifest, byName: Map<string, { bytes: Uint8Array }>): FieldError[] {
+  const errors: FieldError[] = [];
   for (const [variant, v] of Object.entries(manifest.variants)) {
     const file = byName.get(v.model);
     if (!file) continue;
@@ -102,3 +117,45 @@ export const versionFiles = (prefix: string, manifest: Manifest): Record<string,
       { key: `${prefix}/${name}`, sha256: f.sha256, bytes: f.bytes },
     ]),
   );
+
+/**
+ * Checks artifact files already in R2 under `prefix` (uploaded through presigned URLs) against the
+ * manifest: present, sizes and SHA-256 equal (large files are hashed as a stream), then the
+ * structural check on the small files.
+ */
+export async function checkStoredArtifacts(
+  bucket: R2Bucket,
+  prefix: string,
+  manifest: Manifest,
+): Promise<FieldError[]> {
+  const errors: FieldError[] = [];
+  const whole = structuralFiles(manifest);
+  const small = new Map<string, { bytes: Uint8Array }>();
+  for (const [name, declared] of Object.entries(manifest.files)) {
+    const obj = await bucket.get(`${prefix}/${name}`);
+    if (!obj) {
+      errors.push({ path: `files.${name}`, message: "listed in the manifest but not uploaded" });
+      continue;
+    }
+    if (obj.size !== declared.bytes) {
+      await obj.body.cancel();
+      errors.push({ path: `files.${name}`, message: `is ${obj.size} bytes, manifest says ${declared.bytes}` });
+      continue;
+    }
+    let actual: string;
+    if (whole.has(name)) {
+      const bytes = new Uint8Array(await obj.arrayBuffer());
+      small.set(name, { bytes });
+      actual = await sha256Hex(bytes);
+    } else {
+      const digest = new crypto.DigestStream("SHA-256");
+      await obj.body.pipeTo(digest);
+      actual = toHex(await digest.digest);
+    }
+    if (actual !== declared.sha256) {
+      errors.push({ path: `files.${name}`, message: `sha256 is ${actual}, manifest says ${declared.sha256}` });
+    }
+  }
+  if (errors.length > 0) return errors;
+  return checkStructure(manifest, small);
+}

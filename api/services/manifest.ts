@@ -23,7 +23,7 @@ export const ManifestSchema = z
     matryoshka_dims: z.array(z.number().int().min(1)).optional(),
     preprocessing: z.record(z.string(), z.unknown()).default({}),
     variants: z
-      .record(z.enum(["fp32", "int8", "fp16"]), z.object({ model: FileName, data: FileName.optional() }))
+      .partialRecord(z.enum(["fp32", "int8", "fp16"]), z.object({ model: FileName, data: FileName.optional() }))
       .refine((v) => Object.keys(v).length > 0, "list at least one variant (fp32 or int8)"),
     files: z.record(FileName, z.object({ sha256: Sha256, bytes: z.number().int().min(0) })),
   })

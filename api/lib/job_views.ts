@@ -1,0 +1,123 @@
+import { z } from "@hono/zod-openapi";
+import { asc, eq } from "drizzle-orm";
+import { JOB_STATUSES, jobEvents, models, modelVersions } from "../../db/schema";
+import type { Db } from "../middleware/init";
+import type { JobRow } from "../services/jobs";
+import { iso, Timestamp } from "./schemas";
+
+const Point = z.object({ step: z.number().int() }).catchall(z.number());
+
+export const JobSchema = z
+  .object({
+    id: z.string().openapi({ example: "job_mi1x2y3zAbCdEfGhIjKl" }),
+    object: z.literal("pretraining.job"),
+    status: z.enum(JOB_STATUSES),
+    model: z.string().openapi({ example: "demo" }),
+    modelVersion: z.string().nullable().openapi({ example: "demo@2", description: "Set once the job succeeded." }),
+    dataset: z.string(),
+    evalDataset: z.string().nullable(),
+    modality: z.string(),
+    objective: z.string().openapi({ example: "mlm" }),
+    preset: z.string().openapi({ example: "tiny" }),
+    hyperparameters: z.record(z.string(), z.unknown()),
+    progress: z.object({
+      step: z.number().int(),
+      total: z.number().int(),
+      fraction: z.number(),
+      etaSeconds: z.number().nullable(),
+    }),
+    metrics: z
+      .record(z.string(), z.number())
+      .nullable()
+      .openapi({ example: { loss: 4.1, tokens_per_second: 5200 } }),
+    lossCurve: z.array(Point).openapi({
+      example: [
+        { step: 10, loss: 7.9 },
+        { step: 20, loss: 6.8 },
+      ],
+    }),
+    evalCurve: z.array(Point).openapi({ example: [{ step: 100, knn_accuracy: 0.61, linear_accuracy: 0.66 }] }),
+    events: z.array(
+      z.object({
+        kind: z.string(),
+        step: z.number().int().nullable(),
+        at: Timestamp,
+        data: z.record(z.string(), z.unknown()).nullable(),
+      }),
+    ),
+    attempts: z.number().int(),
+    maxAttempts: z.number().int(),
+    error: z.string().nullable(),
+    createdAt: Timestamp,
+    startedAt: Timestamp.nullable(),
+    finishedAt: Timestamp.nullable(),
+  })
+  .openapi("PretrainingJob");
+
+const LIFECYCLE = new Set([
+  "queued",
+  "claimed",
+  "checkpoint",
+  "resumed",
+  "cancel_requested",
+  "cancelled",
+  "failed",
+  "retry",
+  "succeeded",
+]);
+
+/** A job as users see it; `detail` adds the curves and events (one more query). */
+export async function jobView(db: Db, job: JobRow, detail: boolean): Promise<z.infer<typeof JobSchema>> {
+  const events = detail
+    ? await db.select().from(jobEvents).where(eq(jobEvents.jobId, job.id)).orderBy(asc(jobEvents.id))
+    : [];
+  let modelVersion: string | null = null;
+  if (job.modelVersionId) {
+    const [row] = await db
+      .select({ name: models.name, version: modelVersions.version })
+      .from(modelVersions)
+      .innerJoin(models, eq(models.id, modelVersions.modelId))
+      .where(eq(modelVersions.id, job.modelVersionId));
+    if (row) modelVersion = `${row.name}@${row.version}`;
+  }
+  const { objective: _o, preset: _p, modality: _m, ...hyperparameters } = job.config;
+  const step = job.progress?.step ?? 0;
+  const total = job.progress?.total ?? 0;
+  const num = (d: Record<string, unknown> | null) =>
+    Object.fromEntries(Object.entries(d ?? {}).filter(([, v]) => typeof v === "number")) as Record<string, number>;
+  return {
+    id: job.id,
+    object: "pretraining.job",
+    status: job.status,
+    model: job.modelName,
+    modelVersion,
+    dataset: job.datasetId,
+    evalDataset: job.evalDatasetId,
+    modality: job.modality,
+    objective: job.objective,
+    preset: job.preset,
+    hyperparameters,
+    progress: {
+      step,
+      total,
+      fraction: total > 0 ? Math.min(1, step / total) : job.status === "succeeded" ? 1 : 0,
+      etaSeconds: job.status === "running" ? (job.progress?.etaSeconds ?? null) : null,
+    },
+    metrics: job.metrics ?? null,
+    lossCurve: events
+      .filter((e) => e.kind === "metrics" && e.step !== null)
+      .map((e) => ({ ...num(e.data), step: e.step as number })),
+    evalCurve: events
+      .filter((e) => e.kind === "eval" && e.step !== null)
+      .map((e) => ({ ...num(e.data), step: e.step as number })),
+    events: events
+      .filter((e) => LIFECYCLE.has(e.kind))
+      .map((e) => ({ kind: e.kind, step: e.step, at: iso(e.createdAt) as string, data: e.data ?? null })),
+    attempts: job.attempts,
+    maxAttempts: job.maxAttempts,
+    error: job.error,
+    createdAt: iso(job.createdAt) as string,
+    startedAt: iso(job.startedAt),
+    finishedAt: iso(job.finishedAt),
+  };
+}

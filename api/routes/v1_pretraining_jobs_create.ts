@@ -1,0 +1,106 @@
+import { createRoute, z } from "@hono/zod-openapi";
+import { and, eq } from "drizzle-orm";
+import { jobEvents, models, trainingJobs } from "../../db/schema";
+import { newId } from "../lib/crypto";
+import { badRequest, conflict, errorResponses } from "../lib/errors";
+import { JobSchema, jobView } from "../lib/job_views";
+import { bearer, jsonBody, jsonResponse, type Router } from "../lib/openapi";
+import { ModelName } from "../lib/schemas";
+import { requireScope } from "../middleware/auth";
+import { findDataset } from "../services/datasets";
+import { Hyperparameters, OBJECTIVES, PRESETS } from "../services/jobs";
+
+const route = createRoute({
+  method: "post",
+  path: "/v1/pretraining/jobs",
+  tags: ["pretraining"],
+  summary: "Queue a self-supervised pretraining job on a ready dataset",
+  security: bearer,
+  middleware: [requireScope("train")] as const,
+  request: {
+    body: jsonBody(
+      z.object({
+        dataset: z.string().openapi({ example: "ds_mi1x2y3zAbCdEfGhIjKl" }),
+        objective: z.string().openapi({ example: "mlm", description: "text: mlm, simcse, mlm+simcse, mlm+nsp" }),
+        model: ModelName.openapi({ description: "Register the result as a new version of this model." }),
+        preset: z.enum(PRESETS).default("tiny"),
+        hyperparameters: Hyperparameters.default({}),
+        eval: z
+          .object({ dataset: z.string().openapi({ description: "A ready probe set scored at each checkpoint." }) })
+          .optional(),
+        max_attempts: z.number().int().min(1).max(10).default(3),
+      }),
+    ),
+  },
+  responses: { 201: jsonResponse(JobSchema, "The queued job."), ...errorResponses },
+});
+
+export const registerV1PretrainingJobsCreate = (app: Router) =>
+  app.openapi(route, async (c) => {
+    const body = c.req.valid("json");
+    const { db } = c.get("services");
+    const auth = c.get("auth");
+    const dataset = await findDataset(db, auth.tenantId, body.dataset);
+    if (dataset.status !== "ready") {
+      throw badRequest(`dataset: ${dataset.id} is ${dataset.status}; complete its upload until it is ready.`, [
+        { path: "dataset", message: `is ${dataset.status}, must be ready` },
+      ]);
+    }
+    if (dataset.purpose !== "pretrain") {
+      throw badRequest(`dataset: ${dataset.id} is a probe set; pretrain on a dataset with purpose "pretrain".`, [
+        { path: "dataset", message: "purpose must be pretrain" },
+      ]);
+    }
+    const valid = OBJECTIVES[dataset.modality];
+    if (!valid.includes(body.objective)) {
+      throw badRequest(
+        `objective: \`${body.objective}\` does not fit ${dataset.modality} data; use one of ${valid.join(", ")}.`,
+        [{ path: "objective", message: `use one of ${valid.join(", ")}` }],
+      );
+    }
+    if (body.hyperparameters.steps === undefined && body.hyperparameters.epochs === undefined) {
+      body.hyperparameters.epochs = 1;
+    }
+    if (body.eval) {
+      const probe = await findDataset(db, auth.tenantId, body.eval.dataset);
+      if (probe.status !== "ready" || probe.purpose !== "probe" || probe.modality !== dataset.modality) {
+        throw badRequest(`eval.dataset: ${probe.id} must be a ready ${dataset.modality} probe set.`, [
+          { path: "eval.dataset", message: "must be a ready probe set of the same modality" },
+        ]);
+      }
+    }
+    const existing = await db.query.models.findFirst({
+      where: and(eq(models.tenantId, auth.tenantId), eq(models.name, body.model)),
+    });
+    if (existing && existing.modality !== dataset.modality) {
+      throw conflict(
+        `Model \`${body.model}\` holds ${existing.modality} encoders; pick another name for a ${dataset.modality} one.`,
+      );
+    }
+    const id = newId("job");
+    const config = {
+      objective: body.objective,
+      preset: body.preset,
+      modality: dataset.modality,
+      ...body.hyperparameters,
+    };
+    await db.batch([
+      db.insert(trainingJobs).values({
+        id,
+        tenantId: auth.tenantId,
+        datasetId: dataset.id,
+        evalDatasetId: body.eval?.dataset ?? null,
+        modelName: body.model,
+        modality: dataset.modality,
+        objective: body.objective,
+        preset: body.preset,
+        config,
+        maxAttempts: body.max_attempts,
+        createdBy: auth.keyId,
+      }),
+      db.insert(jobEvents).values({ jobId: id, kind: "queued" }),
+    ]);
+    const job = await db.query.trainingJobs.findFirst({ where: eq(trainingJobs.id, id) });
+    if (!job) throw new Error(`job ${id} vanished`);
+    return c.json(await jobView(db, job, true), 201);
+  });

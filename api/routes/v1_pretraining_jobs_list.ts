@@ -1,0 +1,37 @@
+import { createRoute, z } from "@hono/zod-openapi";
+import { and, desc, eq } from "drizzle-orm";
+import { JOB_STATUSES, trainingJobs } from "../../db/schema";
+import { errorResponses } from "../lib/errors";
+import { JobSchema, jobView } from "../lib/job_views";
+import { bearer, jsonResponse, type Router } from "../lib/openapi";
+import { requireScope } from "../middleware/auth";
+
+const route = createRoute({
+  method: "get",
+  path: "/v1/pretraining/jobs",
+  tags: ["pretraining"],
+  summary: "List pretraining jobs, newest first (curves and events only on GET one)",
+  security: bearer,
+  middleware: [requireScope("train")] as const,
+  request: { query: z.object({ status: z.enum(JOB_STATUSES).optional() }) },
+  responses: {
+    200: jsonResponse(z.object({ object: z.literal("list"), data: z.array(JobSchema) }), "Jobs."),
+    ...errorResponses,
+  },
+});
+
+export const registerV1PretrainingJobsList = (app: Router) =>
+  app.openapi(route, async (c) => {
+    const { db } = c.get("services");
+    const { status } = c.req.valid("query");
+    const rows = await db
+      .select()
+      .from(trainingJobs)
+      .where(
+        and(eq(trainingJobs.tenantId, c.get("auth").tenantId), status ? eq(trainingJobs.status, status) : undefined),
+      )
+      .orderBy(desc(trainingJobs.createdAt))
+      .limit(200);
+    const data = await Promise.all(rows.map((j) => jobView(db, j, false)));
+    return c.json({ object: "list" as const, data }, 200);
+  });

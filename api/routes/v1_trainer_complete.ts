@@ -1,0 +1,95 @@
+import { createRoute, z } from "@hono/zod-openapi";
+import { and, eq, sql } from "drizzle-orm";
+import { jobEvents, trainingJobs } from "../../db/schema";
+import { newId } from "../lib/crypto";
+import { badRequest, conflict, errorResponses, unprocessable, zodFieldErrors } from "../lib/errors";
+import { JobSchema, jobView } from "../lib/job_views";
+import { bearer, jsonBody, jsonResponse, type Router } from "../lib/openapi";
+import { requireScope } from "../middleware/auth";
+import { checkStoredArtifacts, versionFiles } from "../services/artifacts";
+import { artifactPrefix, findJob, findLeasedJob } from "../services/jobs";
+import { ManifestSchema } from "../services/manifest";
+import { registerVersionStatements } from "../services/registry";
+
+const route = createRoute({
+  method: "post",
+  path: "/v1/trainer/jobs/{id}/complete",
+  tags: ["trainer"],
+  summary: "Finish a job: verify every artifact, register the version, move `latest` — in one batch",
+  security: bearer,
+  middleware: [requireScope("trainer")] as const,
+  request: {
+    params: z.object({ id: z.string() }),
+    body: jsonBody(z.object({ lease_token: z.string(), manifest: z.record(z.string(), z.unknown()) })),
+  },
+  responses: { 200: jsonResponse(JobSchema, "The succeeded job with its `modelVersion`."), ...errorResponses },
+});
+
+export const registerV1TrainerComplete = (app: Router) =>
+  app.openapi(route, async (c) => {
+    const { db, storage } = c.get("services");
+    const body = c.req.valid("json");
+    const tenantId = c.get("auth").tenantId;
+    const job = await findLeasedJob(db, tenantId, c.req.valid("param").id, body.lease_token);
+    const parsed = ManifestSchema.safeParse(body.manifest);
+    if (!parsed.success) {
+      const errors = zodFieldErrors(parsed.error.issues, "manifest");
+      throw badRequest(`${errors[0]?.path}: ${errors[0]?.message}`, errors);
+    }
+    const manifest = parsed.data;
+    if (manifest.modality !== job.modality) {
+      throw badRequest(`manifest.modality: is ${manifest.modality}, the job trains a ${job.modality} encoder.`);
+    }
+    const prefix = artifactPrefix(job);
+    const problems = await checkStoredArtifacts(c.env.ARTIFACTS, prefix, manifest);
+    if (problems.length > 0) throw unprocessable(`${problems[0]?.path}: ${problems[0]?.message}`, problems);
+    await storage.put(`${prefix}/manifest.json`, JSON.stringify(manifest), "application/json");
+
+    const versionId = newId("mv");
+    const now = Date.now();
+    try {
+      await db.batch([
+        db
+          .update(trainingJobs)
+          .set({
+            status: "succeeded",
+            modelVersionId: versionId,
+            finishedAt: now,
+            leaseToken: null,
+            leaseExpiresAt: null,
+          })
+          .where(
+            and(
+              eq(trainingJobs.id, job.id),
+              eq(trainingJobs.leaseToken, body.lease_token),
+              eq(trainingJobs.status, "running"),
+            ),
+          ),
+        ...registerVersionStatements(db, {
+          tenantId,
+          modelName: job.modelName,
+          modality: job.modality,
+          versionId,
+          dims: manifest.dims,
+          manifest: { ...manifest, lineage: { job: job.id, dataset: job.datasetId } },
+          files: versionFiles(prefix, manifest),
+          source: "training",
+          jobId: job.id,
+          datasetId: job.datasetId,
+          actorKeyId: null,
+        }),
+        // Guard: job_id is NOT NULL, so when the lease changed under us (the update above matched
+        // nothing) this insert fails and D1 rolls the whole batch back — no orphan version.
+        db.insert(jobEvents).values({
+          jobId: sql`(select id from ${trainingJobs} where id = ${job.id} and model_version_id = ${versionId})`,
+          kind: "succeeded",
+          data: { version_id: versionId },
+        }),
+      ]);
+    } catch (e) {
+      if (String(e).includes("NOT NULL"))
+        throw conflict(`The lease on job ${job.id} changed while completing; nothing was registered.`);
+      throw e;
+    }
+    return c.json(await jobView(db, await findJob(db, tenantId, job.id), true), 200);
+  });

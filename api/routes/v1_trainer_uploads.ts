@@ -1,0 +1,56 @@
+import { createRoute, z } from "@hono/zod-openapi";
+import { errorResponses } from "../lib/errors";
+import { bearer, jsonBody, jsonResponse, type Router } from "../lib/openapi";
+import { signedUrl } from "../lib/s3";
+import { requireScope } from "../middleware/auth";
+import { artifactPrefix, checkpointKey, findLeasedJob } from "../services/jobs";
+
+const FileName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, "use a plain file name");
+
+const route = createRoute({
+  method: "post",
+  path: "/v1/trainer/jobs/{id}/uploads",
+  tags: ["trainer"],
+  summary: "Presigned PUT URLs for the job's checkpoint and artifact files (short-lived, one key each)",
+  security: bearer,
+  middleware: [requireScope("trainer")] as const,
+  request: {
+    params: z.object({ id: z.string() }),
+    body: jsonBody(
+      z.object({
+        lease_token: z.string(),
+        checkpoint: z.boolean().default(false),
+        files: z
+          .array(FileName)
+          .max(64)
+          .default([])
+          .openapi({ example: ["model.onnx", "model.onnx.data", "tokenizer.json"] }),
+      }),
+    ),
+  },
+  responses: {
+    200: jsonResponse(
+      z.object({
+        checkpoint: z.object({ method: z.literal("PUT"), url: z.string(), expiresAt: z.string() }).nullable(),
+        files: z.record(z.string(), z.object({ method: z.literal("PUT"), url: z.string(), expiresAt: z.string() })),
+      }),
+      "One presigned PUT per requested object.",
+    ),
+    ...errorResponses,
+  },
+});
+
+export const registerV1TrainerUploads = (app: Router) =>
+  app.openapi(route, async (c) => {
+    const body = c.req.valid("json");
+    const job = await findLeasedJob(
+      c.get("services").db,
+      c.get("auth").tenantId,
+      c.req.valid("param").id,
+      body.lease_token,
+    );
+    const put = async (key: string) => ({ ...(await signedUrl(c.env, "PUT", key)), method: "PUT" as const });
+    const files: Record<string, { method: "PUT"; url: string; expiresAt: string }> = {};
+    for (const name of body.files) files[name] = await put(`${artifactPrefix(job)}/${name}`);
+    return c.json({ checkpoint: body.checkpoint ? await put(checkpointKey(job)) : null, files }, 200);
+  });
