@@ -19,9 +19,17 @@ if [ "$(node_major)" -lt 22 ]; then
   export PATH="$ROOT/.tools/node/bin:$PATH"
 fi
 # npm ci only when the lockfile changed since the last install (the stamp lives inside node_modules).
-if [ ! -f "$ROOT/node_modules/.selfsup-stamp" ] || [ "$ROOT/package-lock.json" -nt "$ROOT/node_modules/.selfsup-stamp" ]; then
-  echo "==> installing npm dependencies (node $(node --version))" >&2
-  (cd "$ROOT" && npm ci --no-audit --no-fund >&2)
-  touch "$ROOT/node_modules/.selfsup-stamp"
+# A lock keeps two shells (make dev beside make test) from running npm ci over each other.
+needs_install() { [ ! -f "$ROOT/node_modules/.selfsup-stamp" ] || [ "$ROOT/package-lock.json" -nt "$ROOT/node_modules/.selfsup-stamp" ]; }
+if needs_install; then
+  mkdir -p "$ROOT/.tools"
+  (
+    flock 9
+    if needs_install; then
+      echo "==> installing npm dependencies (node $(node --version))" >&2
+      (cd "$ROOT" && npm ci --no-audit --no-fund >&2)
+      touch "$ROOT/node_modules/.selfsup-stamp"
+    fi
+  ) 9>"$ROOT/.tools/npm.lock"
 fi
 export PATH="$ROOT/node_modules/.bin:$PATH"

@@ -82,7 +82,7 @@ export async function jobView(db: Db, job: JobRow, detail: boolean): Promise<z.i
   }
   const { objective: _o, preset: _p, modality: _m, ...hyperparameters } = job.config;
   const step = job.progress?.step ?? 0;
-  const total = job.progress?.total ?? 0;
+  const total = job.progress?.total ?? (typeof job.config.steps === "number" ? job.config.steps : 0);
   const num = (d: Record<string, unknown> | null) =>
     Object.fromEntries(Object.entries(d ?? {}).filter(([, v]) => typeof v === "number")) as Record<string, number>;
   return {

@@ -4,10 +4,9 @@ import { newId } from "../lib/crypto";
 import { DatasetSchema, datasetView } from "../lib/dataset_views";
 import { errorResponses, unprocessable } from "../lib/errors";
 import { bearer, jsonBody, jsonResponse, type Router } from "../lib/openapi";
-import { signedUrl } from "../lib/s3";
 import { requireScope } from "../middleware/auth";
 import { TEXT_FORMATS } from "../services/dataset_check";
-import { MAX_DATASET_BYTES, planUpload } from "../services/datasets";
+import { MAX_DATASET_BYTES, planUpload, uploadTarget } from "../services/datasets";
 
 const SignedUrl = z.object({ method: z.enum(["GET", "PUT"]), url: z.string(), expiresAt: z.string() });
 
@@ -74,23 +73,12 @@ export const registerV1DatasetsCreate = (app: Router) =>
     const auth = c.get("auth");
     const id = newId("ds");
     const objectKey = `datasets/${auth.tenantId}/${id}/data.${body.format}`;
-    const plan = planUpload(body.bytes);
-    let upload: z.infer<(typeof route.responses)[201]["content"]["application/json"]["schema"]>["upload"];
-    let uploadId: string | null = null;
-    if (plan.kind === "single") {
-      upload = { type: "single", ...(await signedUrl(c.env, "PUT", objectKey)) };
-    } else {
-      const mpu = await c.env.ARTIFACTS.createMultipartUpload(objectKey);
-      uploadId = mpu.uploadId;
-      const parts = [];
-      let expiresAt = "";
-      for (let n = 1; n <= plan.parts; n++) {
-        const s = await signedUrl(c.env, "PUT", objectKey, { partNumber: String(n), uploadId });
-        parts.push({ partNumber: n, url: s.url });
-        expiresAt = s.expiresAt;
-      }
-      upload = { type: "multipart", uploadId, partSize: plan.partSize, parts, expiresAt };
-    }
+    // Multipart uploads are created through the binding; only their UploadPart calls are presigned.
+    const uploadId =
+      planUpload(body.bytes).kind === "multipart"
+        ? (await c.env.ARTIFACTS.createMultipartUpload(objectKey)).uploadId
+        : null;
+    const upload = await uploadTarget(c.env, { objectKey, bytes: body.bytes, uploadId });
     const [row] = await db
       .insert(datasets)
       .values({ id, tenantId: auth.tenantId, ...body, objectKey, uploadId, status: "uploading" })

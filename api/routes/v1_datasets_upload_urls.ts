@@ -1,0 +1,50 @@
+import { createRoute, z } from "@hono/zod-openapi";
+import { conflict, errorResponses } from "../lib/errors";
+import { bearer, jsonBody, jsonResponse, type Router } from "../lib/openapi";
+import { requireScope } from "../middleware/auth";
+import { findDataset, uploadTarget } from "../services/datasets";
+
+const route = createRoute({
+  method: "post",
+  path: "/v1/datasets/{id}/upload-urls",
+  tags: ["datasets"],
+  summary: "Fresh presigned upload URLs for an unfinished upload (to resume after they expired)",
+  security: bearer,
+  middleware: [requireScope("train")] as const,
+  request: {
+    params: z.object({ id: z.string() }),
+    body: jsonBody(
+      z.object({
+        parts: z
+          .array(z.number().int().min(1).max(10_000))
+          .max(10_000)
+          .optional()
+          .openapi({ example: [3, 4, 5] }),
+      }),
+    ),
+  },
+  responses: {
+    200: jsonResponse(
+      z.union([
+        z.object({ type: z.literal("single"), method: z.enum(["GET", "PUT"]), url: z.string(), expiresAt: z.string() }),
+        z.object({
+          type: z.literal("multipart"),
+          uploadId: z.string(),
+          partSize: z.number().int(),
+          parts: z.array(z.object({ partNumber: z.number().int(), url: z.string() })),
+          expiresAt: z.string(),
+        }),
+      ]),
+      "Where to send the (remaining) bytes.",
+    ),
+    ...errorResponses,
+  },
+});
+
+export const registerV1DatasetsUploadUrls = (app: Router) =>
+  app.openapi(route, async (c) => {
+    const d = await findDataset(c.get("services").db, c.get("auth").tenantId, c.req.valid("param").id);
+    if (d.status !== "uploading")
+      throw conflict(`Dataset ${d.id} is ${d.status}; only an unfinished upload takes bytes.`);
+    return c.json(await uploadTarget(c.env, d, c.req.valid("json").parts), 200);
+  });

@@ -1,0 +1,381 @@
+// The `selfsup` CLI: `npx selfsup <command>` or `npm run cli -- <command>`. Human output by default,
+// `--json` for scripts; API errors print the problem detail and exit 1.
+import { existsSync, readFileSync } from "node:fs";
+import path from "node:path";
+import { parseArgs } from "node:util";
+import { createSelfsupClient, type SelfsupClient, SelfsupError, unwrap } from "../client";
+import { confusionMatrix, duration, ProgressBar, table } from "./format";
+import { uploadDataset } from "./upload";
+
+const HELP = `selfsup — self-supervised pretraining, embeddings and probes
+
+Usage: selfsup <command> [options]        (API: $SELFSUP_API_URL, key: $SELFSUP_API_KEY or .selfsup/dev-key)
+
+  datasets upload FILE [--name N] [--purpose pretrain|probe] [--format txt|jsonl|txt.gz|jsonl.gz]
+  datasets list | show ID | delete ID
+  train --dataset ID --objective mlm|simcse|mlm+simcse|mlm+nsp --model NAME [--preset tiny]
+        [--steps N] [--batch-size N] [--lr X] [--eval-dataset ID] [--watch]
+  jobs list | show ID | cancel ID | watch ID
+  embed --model REF TEXT...
+  probe --model REF --dataset ID [--kind linear|knn] [--split 0.2]
+  evaluate --dataset ID REF...
+  models list | show NAME | alias NAME ALIAS VERSION [--reason TEXT] | history NAME ALIAS
+  keys create --name N --scopes embed,train | list | revoke ID
+
+Options: --json (machine-readable output), --api URL, --key KEY, -h/--help`;
+
+type Ctx = {
+  client: SelfsupClient;
+  baseUrl: string;
+  json: boolean;
+  flags: Record<string, string | boolean | undefined>;
+};
+
+const out = (ctx: Ctx, data: unknown, human: () => string) => {
+  process.stdout.write(`${ctx.json ? JSON.stringify(data, null, 2) : human()}\n`);
+};
+
+function need(ctx: Ctx, name: string): string {
+  const v = ctx.flags[name];
+  if (typeof v !== "string" || v === "") throw new UsageError(`--${name} is required`);
+  return v;
+}
+
+class UsageError extends Error {}
+
+const STRING_OPTIONS = [
+  "api",
+  "key",
+  "name",
+  "purpose",
+  "format",
+  "dataset",
+  "objective",
+  "model",
+  "preset",
+  "steps",
+  "batch-size",
+  "lr",
+  "checkpoint-every",
+  "max-tokens",
+  "vocab-size",
+  "eval-dataset",
+  "reason",
+  "scopes",
+  "kind",
+  "split",
+  "seed",
+];
+
+async function watchJob(ctx: Ctx, id: string) {
+  const bar = new ProgressBar("training ");
+  for (;;) {
+    const job = await unwrap(ctx.client.GET("/v1/pretraining/jobs/{id}", { params: { path: { id } } }));
+    const m = job.metrics ?? {};
+    const loss = typeof m.loss === "number" ? ` loss ${m.loss.toFixed(3)}` : "";
+    const tps = typeof m.tokens_per_second === "number" ? ` ${Math.round(m.tokens_per_second)} tok/s` : "";
+    bar.update(
+      job.progress.fraction,
+      `step ${job.progress.step}/${job.progress.total}${loss}${tps} ETA ${duration(job.progress.etaSeconds)} [${job.status}]`,
+    );
+    if (!["queued", "running"].includes(job.status)) {
+      process.stderr.write("\n");
+      return job;
+    }
+    await new Promise((r) => setTimeout(r, 2000));
+  }
+}
+
+function jobSummary(job: {
+  id: string;
+  status: string;
+  model: string;
+  modelVersion: string | null;
+  objective: string;
+  preset: string;
+  progress: { step: number; total: number };
+  error: string | null;
+}) {
+  return {
+    id: job.id,
+    status: job.status,
+    model: job.modelVersion ?? job.model,
+    objective: job.objective,
+    preset: job.preset,
+    progress: `${job.progress.step}/${job.progress.total}`,
+    error: job.error ?? "",
+  };
+}
+
+async function run(argv: string[]) {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    strict: false,
+    options: {
+      json: { type: "boolean" },
+      help: { type: "boolean", short: "h" },
+      watch: { type: "boolean" },
+      ...Object.fromEntries(STRING_OPTIONS.map((o) => [o, { type: "string" as const }])),
+    },
+  });
+  const [group, action, ...rest] = positionals;
+  if (values.help || !group) {
+    process.stdout.write(`${HELP}\n`);
+    return;
+  }
+  const baseUrl =
+    (typeof values.api === "string" ? values.api : process.env.SELFSUP_API_URL) ?? "http://127.0.0.1:8787";
+  const keyFile = path.resolve(".selfsup/dev-key");
+  const apiKey =
+    (typeof values.key === "string" ? values.key : process.env.SELFSUP_API_KEY) ??
+    (existsSync(keyFile) ? readFileSync(keyFile, "utf8").trim() : "");
+  if (!apiKey) throw new UsageError("no API key: set SELFSUP_API_KEY, pass --key, or run `make dev` once");
+  const ctx: Ctx = {
+    client: createSelfsupClient({ baseUrl, apiKey }),
+    baseUrl,
+    json: Boolean(values.json),
+    flags: values,
+  };
+  const c = ctx.client;
+
+  switch (`${group} ${action ?? ""}`.trim()) {
+    case "datasets upload": {
+      const file = rest[0];
+      if (!file) throw new UsageError("datasets upload needs a FILE");
+      const purpose = (values.purpose as "pretrain" | "probe" | undefined) ?? "pretrain";
+      const d = await uploadDataset(c, baseUrl, file, {
+        name: values.name as string | undefined,
+        purpose,
+        format: values.format as string | undefined,
+        stateDir: path.resolve(".selfsup"),
+      });
+      return out(ctx, d, () => `${d.id} ${d.status}\n${table([d.stats ?? {}])}`);
+    }
+    case "datasets list": {
+      const r = await unwrap(c.GET("/v1/datasets"));
+      return out(ctx, r, () =>
+        table(
+          r.data.map((d) => ({
+            id: d.id,
+            name: d.name,
+            purpose: d.purpose,
+            format: d.format,
+            bytes: d.bytes,
+            status: d.status,
+            records: (d.stats as { records?: number } | null)?.records,
+          })),
+        ),
+      );
+    }
+    case "datasets show": {
+      const d = await unwrap(c.GET("/v1/datasets/{id}", { params: { path: { id: need1(rest) } } }));
+      return out(
+        ctx,
+        d,
+        () =>
+          `${table([{ id: d.id, name: d.name, status: d.status, bytes: d.bytes }])}\n\n${table([d.stats ?? {}])}${d.errors ? `\n\nerrors:\n${d.errors.map((e) => `  ${e.line ? `line ${e.line}: ` : ""}${e.message}`).join("\n")}` : ""}`,
+      );
+    }
+    case "datasets delete": {
+      const d = await unwrap(c.DELETE("/v1/datasets/{id}", { params: { path: { id: need1(rest) } } }));
+      return out(ctx, d, () => `deleted ${d.id}`);
+    }
+    case "train": {
+      const hp: Record<string, number> = {};
+      for (const [flag, key] of [
+        ["steps", "steps"],
+        ["batch-size", "batch_size"],
+        ["lr", "lr"],
+        ["checkpoint-every", "checkpoint_every"],
+        ["max-tokens", "max_tokens"],
+        ["vocab-size", "vocab_size"],
+      ] as const) {
+        if (typeof values[flag] === "string") hp[key] = Number(values[flag]);
+      }
+      const evalDataset = values["eval-dataset"];
+      const job = await unwrap(
+        c.POST("/v1/pretraining/jobs", {
+          body: {
+            dataset: need(ctx, "dataset"),
+            objective: need(ctx, "objective"),
+            model: need(ctx, "model"),
+            preset: ((values.preset as string | undefined) ?? "tiny") as "tiny",
+            hyperparameters: hp,
+            ...(typeof evalDataset === "string" ? { eval: { dataset: evalDataset } } : {}),
+            max_attempts: 3,
+          },
+        }),
+      );
+      process.stderr.write(`queued ${job.id}\n`);
+      const final = values.watch ? await watchJob(ctx, job.id) : job;
+      if (values.watch && final.status !== "succeeded") process.exitCode = 1;
+      return out(ctx, final, () => table([jobSummary(final)]));
+    }
+    case "jobs list": {
+      const r = await unwrap(c.GET("/v1/pretraining/jobs"));
+      return out(ctx, r, () => table(r.data.map(jobSummary)));
+    }
+    case "jobs show": {
+      const j = await unwrap(c.GET("/v1/pretraining/jobs/{id}", { params: { path: { id: need1(rest) } } }));
+      const curve = j.lossCurve
+        .slice(-10)
+        .map((p) => `  step ${p.step}: loss ${p.loss?.toFixed(4)}`)
+        .join("\n");
+      return out(ctx, j, () => `${table([jobSummary(j)])}\n\nlast losses:\n${curve || "  (none yet)"}`);
+    }
+    case "jobs watch": {
+      const j = await watchJob(ctx, need1(rest));
+      return out(ctx, j, () => table([jobSummary(j)]));
+    }
+    case "jobs cancel": {
+      const j = await unwrap(c.POST("/v1/pretraining/jobs/{id}/cancel", { params: { path: { id: need1(rest) } } }));
+      return out(ctx, j, () => `${j.id} ${j.status}${j.status === "running" ? " (stops at its next heartbeat)" : ""}`);
+    }
+    case "embed":
+    case `embed ${action}`: {
+      const texts = [action, ...rest].filter((t): t is string => typeof t === "string");
+      if (texts.length === 0) throw new UsageError("embed needs TEXT");
+      const r = await unwrap(c.POST("/v1/embeddings", { body: { model: need(ctx, "model"), input: texts } }));
+      return out(
+        ctx,
+        r,
+        () =>
+          r.data
+            .map(
+              (d) =>
+                `${d.index}\t${(d.embedding as number[])
+                  .slice(0, 6)
+                  .map((x) => x.toFixed(4))
+                  .join(" ")} … (${(d.embedding as number[]).length} dims)`,
+            )
+            .join("\n") + `\nmodel ${r.model}, ${r.usage.total_tokens} tokens`,
+      );
+    }
+    case "models list": {
+      const r = await unwrap(c.GET("/v1/models"));
+      return out(ctx, r, () =>
+        table(
+          r.data.map((m) => ({
+            name: m.id,
+            modality: m.modality,
+            versions: m.versions,
+            aliases: Object.entries(m.aliases)
+              .map(([a, v]) => `${a}=${v}`)
+              .join(" "),
+          })),
+        ),
+      );
+    }
+    case "models show": {
+      const m = await unwrap(c.GET("/v1/models/{name}", { params: { path: { name: need1(rest) } } }));
+      return out(ctx, m, () =>
+        table(
+          m.data.map((v) => ({
+            ref: v.ref,
+            dims: v.dims,
+            source: v.source,
+            aliases: v.aliases.join(" "),
+            created: v.createdAt,
+          })),
+        ),
+      );
+    }
+    case "models alias": {
+      const [name, alias, version] = rest;
+      if (!name || !alias || !version) throw new UsageError("models alias NAME ALIAS VERSION");
+      const v = await unwrap(
+        c.PUT("/v1/models/{name}/aliases/{alias}", {
+          params: { path: { name, alias } },
+          body: { version: Number(version), reason: values.reason as string | undefined },
+        }),
+      );
+      return out(ctx, v, () => `${name}@${alias} -> ${v.ref}`);
+    }
+    case "models history": {
+      const [name, alias] = rest;
+      if (!name || !alias) throw new UsageError("models history NAME ALIAS");
+      const h = await unwrap(c.GET("/v1/models/{name}/aliases/{alias}/history", { params: { path: { name, alias } } }));
+      return out(ctx, h, () =>
+        table(
+          h.data.map((e) => ({
+            at: e.createdAt,
+            from: e.from ?? "",
+            to: e.to,
+            by: e.actorKeyId ?? "system",
+            reason: e.reason ?? "",
+          })),
+        ),
+      );
+    }
+    case "keys create": {
+      const scopes = need(ctx, "scopes").split(",") as ("embed" | "train")[];
+      const k = await unwrap(c.POST("/v1/keys", { body: { name: need(ctx, "name"), scopes } }));
+      return out(ctx, k, () => `${k.secret}\n(shown once; id ${k.id}, scopes ${k.scopes.join(",")})`);
+    }
+    case "keys list": {
+      const r = await unwrap(c.GET("/v1/keys"));
+      return out(ctx, r, () =>
+        table(
+          r.data.map((k) => ({
+            id: k.id,
+            name: k.name,
+            prefix: k.prefix,
+            scopes: k.scopes.join(","),
+            lastUsed: k.lastUsedAt ?? "",
+            revoked: k.revokedAt ?? "",
+          })),
+        ),
+      );
+    }
+    case "keys revoke": {
+      const k = await unwrap(c.DELETE("/v1/keys/{id}", { params: { path: { id: need1(rest) } } }));
+      return out(ctx, k, () => `revoked ${k.id}`);
+    }
+    default:
+      if (group === "probe" || group === "evaluate") return runProbeCommands(ctx, group, [action, ...rest]);
+      throw new UsageError(`unknown command: ${positionals.join(" ")}`);
+  }
+}
+
+function need1(rest: string[]): string {
+  if (!rest[0]) throw new UsageError("an ID or NAME is required");
+  return rest[0];
+}
+
+// Probes and evaluations print a metrics table and the confusion matrix.
+async function runProbeCommands(ctx: Ctx, group: string, args: (string | undefined)[]) {
+  const post = async (p: string, body: unknown) => {
+    const res = await fetch(`${ctx.baseUrl}${p}`, {
+      method: "POST",
+      headers: {
+        "content-type": "application/json",
+        authorization: `Bearer ${(ctx.client as unknown as { apiKey?: string }).apiKey ?? ""}`,
+      },
+      body: JSON.stringify(body),
+    });
+    const data = await res.json();
+    if (!res.ok) throw new SelfsupError(res.status, data);
+    return data;
+  };
+  void post;
+  void args;
+  throw new UsageError(`${group} is not available in this build`);
+}
+
+export async function main(argv = process.argv.slice(2)) {
+  try {
+    await run(argv);
+  } catch (e) {
+    if (e instanceof SelfsupError) {
+      process.stderr.write(`error ${e.status}: ${e.message}\n`);
+      for (const fe of e.problem?.errors ?? []) process.stderr.write(`  ${fe.path}: ${fe.message}\n`);
+      if (e.problem?.requestId) process.stderr.write(`  (request id ${e.problem.requestId})\n`);
+    } else if (e instanceof UsageError) {
+      process.stderr.write(`${e.message}\n\n${HELP}\n`);
+    } else {
+      process.stderr.write(`error: ${(e as Error).message}\n`);
+    }
+    process.exitCode = 1;
+  }
+}

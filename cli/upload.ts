@@ -1,0 +1,118 @@
+// `selfsup datasets upload FILE`: hash, declare, send the bytes straight to R2 through presigned URLs
+// (multipart for large files), then /complete. Interrupted multipart uploads resume: finished parts
+// and their ETags are kept in .selfsup/uploads/<sha256>.json and skipped on the next run.
+import { createHash } from "node:crypto";
+import { createReadStream, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { open } from "node:fs/promises";
+import path from "node:path";
+import { type SelfsupClient, unwrap } from "../client";
+import { bytes as fmtBytes, ProgressBar } from "./format";
+
+type State = { datasetId: string; baseUrl: string; parts: Record<string, string> };
+
+export async function sha256File(file: string, size: number): Promise<string> {
+  const hash = createHash("sha256");
+  const bar = new ProgressBar("hashing  ");
+  let done = 0;
+  for await (const chunk of createReadStream(file)) {
+    hash.update(chunk as Buffer);
+    done += (chunk as Buffer).length;
+    bar.update(size ? done / size : 1, fmtBytes(done));
+  }
+  bar.done(fmtBytes(size));
+  return hash.digest("hex");
+}
+
+export function guessFormat(file: string): string {
+  const name = path.basename(file).toLowerCase();
+  for (const f of ["jsonl.gz", "txt.gz", "jsonl", "txt"]) if (name.endsWith(`.${f}`)) return f;
+  return "txt";
+}
+
+async function putWithRetry(url: string, body: Uint8Array): Promise<string> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const res = await fetch(url, { method: "PUT", body: new Blob([body as Uint8Array<ArrayBuffer>]) });
+      if (!res.ok) throw new Error(`PUT answered ${res.status}: ${(await res.text()).slice(0, 300)}`);
+      return res.headers.get("etag") ?? "";
+    } catch (e) {
+      if (attempt >= 3) throw e;
+      await new Promise((r) => setTimeout(r, 500 * 2 ** attempt));
+    }
+  }
+}
+
+export async function uploadDataset(
+  client: SelfsupClient,
+  baseUrl: string,
+  file: string,
+  opts: { name?: string; purpose: "pretrain" | "probe"; format?: string; stateDir: string },
+) {
+  const size = statSync(file).size;
+  const sha256 = await sha256File(file, size);
+  const statePath = path.join(opts.stateDir, "uploads", `${sha256}.json`);
+  let state: State | null = existsSync(statePath) ? JSON.parse(readFileSync(statePath, "utf8")) : null;
+  let target;
+  if (state && state.baseUrl === baseUrl) {
+    const current = await client.GET("/v1/datasets/{id}", { params: { path: { id: state.datasetId } } });
+    if (current.data?.status === "uploading") {
+      const missing = Object.keys(state.parts).length;
+      process.stderr.write(`resuming upload of ${state.datasetId} (${missing} part(s) already sent)\n`);
+      target = await unwrap(
+        client.POST("/v1/datasets/{id}/upload-urls", { params: { path: { id: state.datasetId } }, body: {} }),
+      );
+    } else state = null;
+  } else state = null;
+  if (!state) {
+    const created = await unwrap(
+      client.POST("/v1/datasets", {
+        body: {
+          name: opts.name ?? path.basename(file),
+          modality: "text",
+          purpose: opts.purpose,
+          format: opts.format ?? guessFormat(file),
+          bytes: size,
+          sha256,
+        },
+      }),
+    );
+    state = { datasetId: created.id, baseUrl, parts: {} };
+    target = created.upload;
+  }
+  mkdirSync(path.dirname(statePath), { recursive: true });
+  const save = () => writeFileSync(statePath, JSON.stringify(state));
+  save();
+
+  const bar = new ProgressBar("uploading");
+  if (target?.type === "multipart") {
+    const fh = await open(file, "r");
+    try {
+      let sent = Object.keys(state.parts).length * target.partSize;
+      for (const part of target.parts) {
+        if (state.parts[part.partNumber]) continue;
+        const offset = (part.partNumber - 1) * target.partSize;
+        const length = Math.min(target.partSize, size - offset);
+        const buf = new Uint8Array(length);
+        await fh.read(buf, 0, length, offset);
+        state.parts[part.partNumber] = await putWithRetry(part.url, buf);
+        save();
+        sent += length;
+        bar.update(sent / size, `${fmtBytes(sent)} / ${fmtBytes(size)}`);
+      }
+    } finally {
+      await fh.close();
+    }
+  } else if (target) {
+    await putWithRetry(target.url, new Uint8Array(readFileSync(file)));
+  }
+  bar.done(fmtBytes(size));
+  const parts = Object.entries(state.parts).map(([n, etag]) => ({ partNumber: Number(n), etag }));
+  const done = await unwrap(
+    client.POST("/v1/datasets/{id}/complete", {
+      params: { path: { id: state.datasetId } },
+      body: parts.length > 0 ? { parts } : {},
+    }),
+  );
+  rmSync(statePath, { force: true });
+  return done;
+}
