@@ -78,7 +78,7 @@ export const registerV1DatasetsCreate = (app: Router) =>
       planUpload(body.bytes).kind === "multipart"
         ? (await c.env.ARTIFACTS.createMultipartUpload(objectKey)).uploadId
         : null;
-    const upload = await uploadTarget(c.env, { objectKey, bytes: body.bytes, uploadId });
+    const upload = await uploadTarget(c.get("services").presign, { objectKey, bytes: body.bytes, uploadId });
     const [row] = await db
       .insert(datasets)
       .values({ id, tenantId: auth.tenantId, ...body, objectKey, uploadId, status: "uploading" })

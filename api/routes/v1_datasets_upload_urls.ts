@@ -46,5 +46,5 @@ export const registerV1DatasetsUploadUrls = (app: Router) =>
     const d = await findDataset(c.get("services").db, c.get("auth").tenantId, c.req.valid("param").id);
     if (d.status !== "uploading")
       throw conflict(`Dataset ${d.id} is ${d.status}; only an unfinished upload takes bytes.`);
-    return c.json(await uploadTarget(c.env, d, c.req.valid("json").parts), 200);
+    return c.json(await uploadTarget(c.get("services").presign, d, c.req.valid("json").parts), 200);
   });

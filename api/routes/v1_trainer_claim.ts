@@ -4,7 +4,6 @@ import { jobEvents, trainingJobs } from "../../db/schema";
 import { randomToken } from "../lib/crypto";
 import { errorResponses } from "../lib/errors";
 import { bearer, jsonBody, jsonResponse, type Router } from "../lib/openapi";
-import { signedUrl } from "../lib/s3";
 import { requireScope } from "../middleware/auth";
 import { checkpointKey, LEASE_SECONDS } from "../services/jobs";
 
@@ -51,7 +50,7 @@ const route = createRoute({
 
 export const registerV1TrainerClaim = (app: Router) =>
   app.openapi(route, async (c) => {
-    const { db } = c.get("services");
+    const { db, presign } = c.get("services");
     const tenantId = c.get("auth").tenantId;
     const { owner } = c.req.valid("json");
     const now = Date.now();
@@ -109,16 +108,16 @@ export const registerV1TrainerClaim = (app: Router) =>
         },
         lease: { owner, token, expiresAt: new Date(expires).toISOString(), seconds: LEASE_SECONDS },
         corpus: {
-          ...(await signedUrl(c.env, "GET", dataset.objectKey)),
+          ...(await presign("GET", dataset.objectKey)),
           sha256: dataset.sha256,
           bytes: dataset.bytes,
           format: dataset.format,
         },
         evalSet: evalSet
-          ? { ...(await signedUrl(c.env, "GET", evalSet.objectKey)), sha256: evalSet.sha256, format: evalSet.format }
+          ? { ...(await presign("GET", evalSet.objectKey)), sha256: evalSet.sha256, format: evalSet.format }
           : null,
         checkpoint: resumed
-          ? { ...(await signedUrl(c.env, "GET", checkpointKey(job))), step: job.checkpointStep as number }
+          ? { ...(await presign("GET", checkpointKey(job))), step: job.checkpointStep as number }
           : null,
       },
       200,

@@ -1,7 +1,6 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { errorResponses } from "../lib/errors";
 import { bearer, jsonBody, jsonResponse, type Router } from "../lib/openapi";
-import { signedUrl } from "../lib/s3";
 import { requireScope } from "../middleware/auth";
 import { artifactPrefix, checkpointKey, findLeasedJob } from "../services/jobs";
 
@@ -49,7 +48,7 @@ export const registerV1TrainerUploads = (app: Router) =>
       c.req.valid("param").id,
       body.lease_token,
     );
-    const put = async (key: string) => ({ ...(await signedUrl(c.env, "PUT", key)), method: "PUT" as const });
+    const put = async (key: string) => ({ ...(await c.get("services").presign("PUT", key)), method: "PUT" as const });
     const files: Record<string, { method: "PUT"; url: string; expiresAt: string }> = {};
     for (const name of body.files) files[name] = await put(`${artifactPrefix(job)}/${name}`);
     return c.json({ checkpoint: body.checkpoint ? await put(checkpointKey(job)) : null, files }, 200);

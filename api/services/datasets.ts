@@ -1,7 +1,7 @@
 import { and, eq, isNull } from "drizzle-orm";
 import { datasets } from "../../db/schema";
 import { notFound } from "../lib/errors";
-import { signedUrl } from "../lib/s3";
+import type { Presign } from "../lib/s3";
 import type { Db } from "../middleware/init";
 
 // Above this size uploads go multipart; R2 parts are 5 MiB–5 GiB, equal but the last, at most 10,000.
@@ -39,17 +39,17 @@ export type UploadTarget =
 
 /** Fresh presigned URLs for a dataset's upload: the whole object, or the requested parts (default all). */
 export async function uploadTarget(
-  env: Env,
+  presign: Presign,
   d: { objectKey: string; bytes: number; uploadId: string | null },
   only?: number[],
 ): Promise<UploadTarget> {
   const plan = planUpload(d.bytes);
-  if (plan.kind === "single" || !d.uploadId) return { type: "single", ...(await signedUrl(env, "PUT", d.objectKey)) };
+  if (plan.kind === "single" || !d.uploadId) return { type: "single", ...(await presign("PUT", d.objectKey)) };
   const wanted = only ?? Array.from({ length: plan.parts }, (_, i) => i + 1);
   const parts = [];
   let expiresAt = "";
   for (const n of wanted.filter((n) => n >= 1 && n <= plan.parts)) {
-    const s = await signedUrl(env, "PUT", d.objectKey, { partNumber: String(n), uploadId: d.uploadId });
+    const s = await presign("PUT", d.objectKey, { partNumber: String(n), uploadId: d.uploadId });
     parts.push({ partNumber: n, url: s.url });
     expiresAt = s.expiresAt;
   }
