@@ -4,6 +4,8 @@ interface SelfsupSecrets {
   /** R2 S3-API token, used only to presign upload/download URLs. */
   S3_ACCESS_KEY_ID: string;
   S3_SECRET_ACCESS_KEY: string;
+  /** Optional override of the 60 s trainer lease. */
+  TRAINER_LEASE_SECONDS?: string;
 }
 interface Env extends SelfsupSecrets {}
 declare namespace Cloudflare {

@@ -1,23 +1,55 @@
 #!/usr/bin/env bash
-# `make dev`: the whole platform locally on embedded defaults, in the foreground until Ctrl-C.
+# `make dev`: the whole platform locally on embedded defaults — wrangler dev (local D1, R2 and R2's
+# S3 endpoint), one trainer `serve` process, and on first run a demo — in the foreground until Ctrl-C.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/env.sh
 PORT="${PORT:-8787}"
+API="http://127.0.0.1:${PORT}"
+mkdir -p .selfsup
 
+echo "==> trainer environment (gpu-trainer/.venv)"
+bash gpu-trainer/scripts/env.sh
 node scripts/local-s3.mjs --dev-vars > .dev.vars
 echo "==> applying D1 migrations to the local database"
 CI=true wrangler d1 migrations apply DB --local >/dev/null
 KEY="$(node scripts/dev-seed.mjs)"
 
+pids=()
+cleanup() {
+  trap - INT TERM EXIT
+  echo
+  echo "==> stopping"
+  # The trainer checkpoints on SIGTERM; wrangler takes workerd down with it.
+  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+}
+trap cleanup INT TERM EXIT
+
+wrangler dev --ip 127.0.0.1 --port "$PORT" --show-interactive-dev-session=false > .selfsup/wrangler.log 2>&1 &
+pids+=($!)
+for _ in $(seq 1 120); do curl -fs "$API/health" >/dev/null 2>&1 && break; sleep 0.5; done
+curl -fs "$API/health" >/dev/null || { cat .selfsup/wrangler.log; exit 1; }
+
+TRAINER_KEY="$(node --import tsx scripts/dev-trainer-key.ts "$API")"
+(cd gpu-trainer && SELFSUP_API_URL="$API" SELFSUP_TRAINER_KEY="$TRAINER_KEY" SELFSUP_WORK_DIR="../.selfsup/trainer" \
+  PYTHONUNBUFFERED=1 exec .venv/bin/python -m selfsup_trainer serve) > >(sed -u 's/^/[trainer] /') 2>&1 &
+pids+=($!)
+
 cat <<MSG
 
-  selfsup API     http://127.0.0.1:${PORT}
-  reference docs  http://127.0.0.1:${PORT}/docs   (spec: /openapi.json)
+  selfsup API     ${API}
+  reference docs  ${API}/docs   (spec: /openapi.json)
   admin key       ${KEY}   (saved in .selfsup/dev-key)
+  logs            .selfsup/wrangler.log; trainer output below
 
-  curl http://127.0.0.1:${PORT}/health
-  curl -H "Authorization: Bearer \$(cat .selfsup/dev-key)" http://127.0.0.1:${PORT}/v1/models
+  export SELFSUP_API_KEY=\$(cat .selfsup/dev-key)
+  curl ${API}/v1/embeddings -H "Authorization: Bearer \$SELFSUP_API_KEY" -H 'content-type: application/json' \\
+       -d '{"model":"demo","input":"hello"}'
+  npm run cli -- models list
+  npm run cli -- jobs list
 
 MSG
-exec wrangler dev --ip 127.0.0.1 --port "${PORT}" --show-interactive-dev-session=false
+node --import tsx scripts/dev-demo.ts "$API" &
+pids+=($!)
+wait

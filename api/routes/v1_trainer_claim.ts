@@ -5,7 +5,7 @@ import { randomToken } from "../lib/crypto";
 import { errorResponses } from "../lib/errors";
 import { bearer, jsonBody, jsonResponse, type Router } from "../lib/openapi";
 import { requireScope } from "../middleware/auth";
-import { checkpointKey, LEASE_SECONDS } from "../services/jobs";
+import { checkpointKey, leaseSeconds } from "../services/jobs";
 
 const Signed = z.object({ method: z.enum(["GET", "PUT"]), url: z.string(), expiresAt: z.string() });
 
@@ -55,7 +55,8 @@ export const registerV1TrainerClaim = (app: Router) =>
     const { owner } = c.req.valid("json");
     const now = Date.now();
     const token = randomToken(32);
-    const expires = now + LEASE_SECONDS * 1000;
+    const lease = leaseSeconds(c.env);
+    const expires = now + lease * 1000;
     const [, claimed] = await c.env.DB.batch<{ id: string }>([
       // Jobs whose lease ran out on their last allowed attempt fail instead of being claimed again.
       c.env.DB.prepare(
@@ -106,7 +107,7 @@ export const registerV1TrainerClaim = (app: Router) =>
           attempt: job.attempts,
           evalDataset: job.evalDatasetId,
         },
-        lease: { owner, token, expiresAt: new Date(expires).toISOString(), seconds: LEASE_SECONDS },
+        lease: { owner, token, expiresAt: new Date(expires).toISOString(), seconds: lease },
         corpus: {
           ...(await presign("GET", dataset.objectKey)),
           sha256: dataset.sha256,

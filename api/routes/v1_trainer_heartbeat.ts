@@ -4,7 +4,7 @@ import { jobEvents, trainingJobs } from "../../db/schema";
 import { badRequest, conflict, errorResponses } from "../lib/errors";
 import { bearer, jsonBody, jsonResponse, type Router } from "../lib/openapi";
 import { requireScope } from "../middleware/auth";
-import { checkpointKey, findLeasedJob, LEASE_SECONDS } from "../services/jobs";
+import { checkpointKey, findLeasedJob, leaseSeconds } from "../services/jobs";
 
 const Numbers = z.record(z.string(), z.number().refine(Number.isFinite, "must be finite"));
 
@@ -70,7 +70,7 @@ export const registerV1TrainerHeartbeat = (app: Router) =>
         { path: "checkpoint_step", message: "checkpoint object not found" },
       ]);
     }
-    const expires = now + LEASE_SECONDS * 1000;
+    const expires = now + leaseSeconds(c.env) * 1000;
     const [updated] = await db.batch([
       db
         .update(trainingJobs)

@@ -11,8 +11,14 @@ export const OBJECTIVES: Record<Modality, readonly string[]> = {
 };
 export const PRESETS = ["tiny", "mini", "small", "base"] as const;
 
-/** Lease length; a trainer heartbeats every few seconds, so three missed beats lose the job. */
-export const LEASE_SECONDS = 60;
+/**
+ * Lease length; a trainer heartbeats every few seconds, so a dozen missed beats lose the job.
+ * `TRAINER_LEASE_SECONDS` shortens it (the end-to-end test's crash drill).
+ */
+export const leaseSeconds = (env: { TRAINER_LEASE_SECONDS?: string }) => {
+  const n = Number(env.TRAINER_LEASE_SECONDS);
+  return Number.isFinite(n) && n >= 1 ? n : 60;
+};
 
 /**
  * Hyperparameters a job may set, with their ranges. The names are the trainer's TrainConfig fields,

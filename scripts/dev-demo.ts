@@ -1,0 +1,68 @@
+// `make dev`, first run only: a demo that shows the whole loop. Imports the committed fixture encoder
+// as `demo@1` (so /v1/embeddings answers within seconds), uploads the committed public-domain corpus
+// (tests/fixtures/corpus, Moby-Dick), queues a short tiny-preset MLM job that the local trainer turns
+// into `demo@2`, then probes it on a small labeled set. Later runs find the demo and do nothing.
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import { uploadDataset } from "../cli/upload";
+import { createSelfsupClient, unwrap } from "../client";
+
+const ROOT = path.resolve(import.meta.dirname, "..");
+const FIXTURE = path.join(ROOT, "tests/fixtures/tiny-encoder");
+const [baseUrl = "http://127.0.0.1:8787"] = process.argv.slice(2);
+const client = createSelfsupClient({
+  baseUrl,
+  apiKey: readFileSync(path.join(ROOT, ".selfsup/dev-key"), "utf8").trim(),
+});
+const say = (s: string) => process.stderr.write(`[demo] ${s}\n`);
+
+const existing = await client.GET("/v1/models/{name}", { params: { path: { name: "demo" } } });
+if (existing.response.ok) {
+  say("demo model present; nothing to seed");
+  process.exit(0);
+}
+
+const manifest = JSON.parse(readFileSync(path.join(FIXTURE, "manifest.json"), "utf8")) as {
+  files: Record<string, unknown>;
+};
+const form = new FormData();
+form.append("manifest", JSON.stringify(manifest));
+for (const f of Object.keys(manifest.files)) form.append("files", new Blob([readFileSync(path.join(FIXTURE, f))]), f);
+const imported = await fetch(`${baseUrl}/v1/models/demo/versions`, {
+  method: "POST",
+  headers: { authorization: `Bearer ${readFileSync(path.join(ROOT, ".selfsup/dev-key"), "utf8").trim()}` },
+  body: form,
+});
+if (imported.status !== 201) throw new Error(`importing the fixture encoder failed: ${await imported.text()}`);
+say('imported the fixture encoder as demo@1 — /v1/embeddings with model "demo" works now');
+
+const corpus = await uploadDataset(client, baseUrl, path.join(ROOT, "tests/fixtures/corpus/moby-dick-excerpt.txt"), {
+  name: "moby-dick (demo)",
+  purpose: "pretrain",
+  stateDir: path.join(ROOT, ".selfsup"),
+});
+const job = await unwrap(
+  client.POST("/v1/pretraining/jobs", {
+    body: {
+      dataset: corpus.id,
+      objective: "mlm",
+      model: "demo",
+      preset: "tiny",
+      hyperparameters: { steps: 120, batch_size: 16, max_tokens: 64, vocab_size: 2000, checkpoint_every: 40 },
+      max_attempts: 3,
+    },
+  }),
+);
+say(`queued pretraining job ${job.id}; watch it with: npm run cli -- jobs watch ${job.id}`);
+for (;;) {
+  await new Promise((r) => setTimeout(r, 5000));
+  const j = await unwrap(client.GET("/v1/pretraining/jobs/{id}", { params: { path: { id: job.id } } }));
+  if (j.status === "succeeded") {
+    say(`job ${job.id} succeeded: ${j.modelVersion} is now demo@latest`);
+    break;
+  }
+  if (j.status === "failed" || j.status === "cancelled") {
+    say(`job ${job.id} ${j.status}: ${j.error ?? ""}`);
+    process.exit(1);
+  }
+}
