@@ -11,9 +11,10 @@ help:
 dev:
 	@bash scripts/dev.sh
 
-test: check test-trainer
+# The trainer suite first: it builds gpu-trainer/.venv, which the end-to-end tests start `serve` from.
+test: test-trainer check
 
-# tsc + biome + wrangler deploy --dry-run + the Workers-runtime tests (npm run check).
+# tsc + biome + wrangler deploy --dry-run + client freshness + vitest (workerd and end-to-end).
 check:
 	@source scripts/env.sh && npm run check
 

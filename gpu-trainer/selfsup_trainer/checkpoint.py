@@ -1,0 +1,70 @@
+"""Checkpoints: everything needed so that the step after a resume has exactly the loss the
+uninterrupted run had — weights, optimizer, scheduler, every RNG, the data position (the step
+counter; batches are a pure function of it) and the config.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+STATE_FILE = "state.pt"
+
+
+def rng_state() -> dict[str, Any]:
+    state = {
+        "python": random.getstate(),
+        "numpy": np.random.get_state(),
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def save_checkpoint(directory: Path, state: dict[str, Any], tokenizer_path: Path) -> Path:
+    """Write ``directory`` atomically (a crash mid-write never leaves a half checkpoint)."""
+    tmp = directory.with_name(directory.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    torch.save(state, tmp / STATE_FILE)
+    (tmp / "config.json").write_text(json.dumps(state["config"], indent=2))
+    shutil.copy(tokenizer_path, tmp / "tokenizer.json")
+    shutil.rmtree(directory, ignore_errors=True)
+    os.replace(tmp, directory)
+    return directory
+
+
+def find_checkpoint(path: str | Path) -> Path:
+    """Accept a checkpoint folder or a run folder (then its latest checkpoint)."""
+    path = Path(path)
+    if (path / STATE_FILE).exists():
+        return path
+    candidates = sorted((path / "checkpoints").glob("step-*[0-9]"))
+    candidates = [c for c in candidates if (c / STATE_FILE).exists()]
+    if not candidates:
+        raise ValueError(
+            f"--resume {path}: no checkpoint found (expected {path}/{STATE_FILE} or "
+            f"{path}/checkpoints/step-N/{STATE_FILE}); train with --checkpoint-every N"
+        )
+    return candidates[-1]
+
+
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    # weights_only=False: the file holds RNG tuples and numpy state, and we wrote it ourselves.
+    return torch.load(path / STATE_FILE, map_location="cpu", weights_only=False)

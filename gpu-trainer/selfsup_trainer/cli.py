@@ -1,0 +1,121 @@
+"""Command line: ``python -m selfsup_trainer pretrain ...`` and ``... serve`` (the job loop)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+from .config import PRESETS, TrainConfig, parse_override
+from .corpus import CorpusError
+from .export import ParityError
+
+# Flags that map 1:1 onto config keys; anything else goes through --set key=value.
+FLAGS = {
+    "--steps": ("steps", int),
+    "--epochs": ("epochs", float),
+    "--batch-size": ("batch_size", int),
+    "--lr": ("lr", float),
+    "--max-tokens": ("max_tokens", int),
+    "--vocab-size": ("vocab_size", int),
+    "--seed": ("seed", int),
+    "--device": ("device", str),
+    "--checkpoint-every": ("checkpoint_every", int),
+    "--eval-every": ("eval_every", int),
+    "--log-every": ("log_every", int),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m selfsup_trainer",
+        description="Self-supervised pretraining of text encoders, exported to ONNX.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    pre = sub.add_parser("pretrain", help="train an encoder on a local corpus and export it")
+    pre.add_argument("--data", required=True, help="corpus: .txt or .jsonl, optionally .gz")
+    pre.add_argument("--objective", default="mlm", help="mlm | simcse | mlm+simcse | mlm+nsp")
+    pre.add_argument("--preset", default="tiny", help=" | ".join(PRESETS))
+    pre.add_argument("--out", required=True, help="artifact folder to write")
+    for flag, (key, kind) in FLAGS.items():
+        pre.add_argument(flag, dest=key, type=kind, default=None)
+    pre.add_argument("--compile", action="store_true", help="torch.compile the model")
+    pre.add_argument("--resume", default=None, help="checkpoint (or run folder) to continue")
+    pre.add_argument("--tokenizer", default=None, help="reuse this tokenizer.json")
+    pre.add_argument("--stop-at", type=int, default=None, help="stop after N steps, no export")
+    pre.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="any config key"
+    )
+    serve = sub.add_parser(
+        "serve",
+        help="claim and run jobs from the API (env: SELFSUP_API_URL, SELFSUP_TRAINER_KEY)",
+    )
+    serve.add_argument("--api", default=os.environ.get("SELFSUP_API_URL", "http://127.0.0.1:8787"))
+    serve.add_argument(
+        "--name", default=os.environ.get("SELFSUP_TRAINER_NAME"), help="replica name"
+    )
+    serve.add_argument(
+        "--work-dir",
+        default=os.environ.get("SELFSUP_WORK_DIR", os.path.expanduser("~/.cache/selfsup-trainer")),
+    )
+    serve.add_argument("--once", action="store_true", help="exit after one job")
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    values: dict = {"objective": args.objective, "preset": args.preset}
+    for key, _ in FLAGS.values():
+        if getattr(args, key) is not None:
+            values[key] = getattr(args, key)
+    if args.compile:
+        values["compile"] = True
+    for text in args.set:
+        key, value = parse_override(text)
+        values[key] = value
+    if "steps" not in values and "epochs" not in values and args.resume is None:
+        values["epochs"] = 1.0
+    return TrainConfig.from_dict(values)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "serve":
+        key = os.environ.get("SELFSUP_TRAINER_KEY", "")
+        if not key:
+            print(
+                "error: set SELFSUP_TRAINER_KEY to an API key with the trainer scope",
+                file=sys.stderr,
+            )
+            return 2
+        from pathlib import Path
+
+        from .serve import serve
+
+        return serve(args.api, key, Path(args.work_dir), owner=args.name, once=args.once)
+    from .pipeline import pretrain  # torch import is slow; keep --help instant
+
+    started = time.time()
+    try:
+        config = config_from_args(args)
+        manifest = pretrain(
+            config,
+            args.data,
+            args.out,
+            resume=args.resume,
+            stop_at=args.stop_at,
+            tokenizer=args.tokenizer,
+        )
+    except (ValueError, CorpusError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except (ParityError, FloatingPointError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    if os.environ.get("RANK", "0") != "0":
+        return 0
+    if manifest is None:
+        print(f"stopped early; resume with --resume {args.out}")
+    else:
+        print(f"wrote {args.out} in {time.time() - started:.0f}s")
+    return 0

@@ -1,0 +1,216 @@
+"""Training configuration: one flat dataclass, presets, and validation.
+
+Flat on purpose: every field can be set from the CLI with ``--set key=value`` and is written
+verbatim to ``manifest.json``. Validation raises ``ValueError`` naming the key, the bad value and
+the fix, because the person reading it is usually looking at a CLI invocation or an API request.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+PRESETS: dict[str, dict[str, int]] = {
+    "tiny": {"layers": 2, "hidden": 128, "heads": 2, "intermediate": 512},
+    "mini": {"layers": 4, "hidden": 256, "heads": 4, "intermediate": 1024},
+    "small": {"layers": 4, "hidden": 512, "heads": 8, "intermediate": 2048},
+    "base": {"layers": 12, "hidden": 768, "heads": 12, "intermediate": 3072},
+}
+
+# Objectives per modality; only text exists today, images/audio will add their own.
+OBJECTIVES: dict[str, tuple[str, ...]] = {
+    "text": ("mlm", "simcse", "mlm+simcse", "mlm+nsp"),
+}
+
+POOLINGS = ("mean", "cls")
+SCHEDULES = ("cosine", "linear")
+
+
+@dataclass
+class TrainConfig:
+    """Everything that determines a pretraining run.
+
+    Architecture fields left as ``None`` are filled from ``preset`` by :meth:`resolve`.
+    """
+
+    objective: str = "mlm"
+    preset: str = "tiny"
+    modality: str = "text"
+    # Architecture (None = take from preset).
+    layers: int | None = None
+    hidden: int | None = None
+    heads: int | None = None
+    intermediate: int | None = None
+    vocab_size: int = 8000
+    max_tokens: int = 128
+    dropout: float = 0.1
+    pooling: str = "mean"
+    # Length of the run: exactly one of steps / epochs (steps wins when both are given).
+    steps: int | None = None
+    epochs: float | None = None
+    batch_size: int = 32
+    grad_accum: int = 1
+    # Optimisation.
+    lr: float = 5e-4
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.06
+    schedule: str = "cosine"
+    grad_clip: float = 1.0
+    # Objectives.
+    mask_rate: float = 0.15
+    simcse_temperature: float = 0.05
+    mlm_fraction: float = 0.5  # share of steps spent on MLM in "mlm+simcse"
+    # Data.
+    seed: int = 0
+    heldout_fraction: float = 0.02
+    heldout_max: int = 256
+    tokenizer_min_frequency: int = 2
+    bucket_batches: int = 50  # batches sorted together by length; 1 disables bucketing
+    # Engine.
+    log_every: int = 10
+    eval_every: int = 200  # 0 = evaluate only at the end
+    checkpoint_every: int = 0  # 0 = no intermediate checkpoints
+    compile: bool = False
+    device: str = "auto"
+    matryoshka_dims: list[int] = field(default_factory=list)
+
+    def resolve(self) -> TrainConfig:
+        """Fill architecture from the preset and validate; returns ``self`` for chaining."""
+        if self.preset not in PRESETS:
+            raise ValueError(
+                f"preset={self.preset!r} is unknown; use one of {', '.join(PRESETS)} "
+                "(or set layers/hidden/heads/intermediate explicitly with a known preset)"
+            )
+        for key, value in PRESETS[self.preset].items():
+            if getattr(self, key) is None:
+                setattr(self, key, value)
+        self.validate()
+        return self
+
+    def validate(self) -> None:
+        """Raise ``ValueError`` naming the first impossible value and how to fix it."""
+        if self.modality not in OBJECTIVES:
+            raise ValueError(
+                f"modality={self.modality!r} is unknown; use one of {list(OBJECTIVES)}"
+            )
+        valid = OBJECTIVES[self.modality]
+        if self.objective not in valid:
+            raise ValueError(
+                f"objective={self.objective!r} is not valid for modality {self.modality!r}; "
+                f"use one of {', '.join(valid)}"
+            )
+        if not 0.0 < self.mask_rate < 1.0:
+            raise ValueError(f"mask_rate={self.mask_rate} must be in (0, 1), e.g. 0.15")
+        if not 0.0 < self.mlm_fraction < 1.0:
+            raise ValueError(f"mlm_fraction={self.mlm_fraction} must be in (0, 1), e.g. 0.5")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout={self.dropout} must be in [0, 1), e.g. 0.1")
+        if not 0.0 <= self.warmup_ratio < 1.0:
+            raise ValueError(f"warmup_ratio={self.warmup_ratio} must be in [0, 1), e.g. 0.06")
+        if not 0.0 < self.heldout_fraction < 0.5:
+            raise ValueError(
+                f"heldout_fraction={self.heldout_fraction} must be in (0, 0.5), e.g. 0.02"
+            )
+        positive = {
+            "layers": self.layers,
+            "hidden": self.hidden,
+            "heads": self.heads,
+            "intermediate": self.intermediate,
+            "batch_size": self.batch_size,
+            "grad_accum": self.grad_accum,
+            "heldout_max": self.heldout_max,
+            "bucket_batches": self.bucket_batches,
+            "log_every": self.log_every,
+            "tokenizer_min_frequency": self.tokenizer_min_frequency,
+        }
+        for key, value in positive.items():
+            if value is not None and value < 1:
+                raise ValueError(f"{key}={value} must be a positive integer")
+        for key in ("lr", "simcse_temperature", "grad_clip"):
+            value = getattr(self, key)
+            if not (value > 0 and math.isfinite(value)):
+                raise ValueError(f"{key}={value} must be a positive finite number")
+        if self.weight_decay < 0:
+            raise ValueError(f"weight_decay={self.weight_decay} must be >= 0, e.g. 0.01")
+        if self.hidden is not None and self.heads is not None and self.hidden % self.heads:
+            raise ValueError(
+                f"hidden={self.hidden} is not divisible by heads={self.heads}; "
+                "pick heads that divide hidden (e.g. hidden/64)"
+            )
+        if self.vocab_size < 100:
+            raise ValueError(f"vocab_size={self.vocab_size} is too small; use >= 100 (e.g. 8000)")
+        if self.max_tokens < 8:
+            raise ValueError(f"max_tokens={self.max_tokens} is too small; use >= 8 (e.g. 128)")
+        if self.pooling not in POOLINGS:
+            raise ValueError(f"pooling={self.pooling!r} is unknown; use one of {POOLINGS}")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"schedule={self.schedule!r} is unknown; use one of {SCHEDULES}")
+        if self.steps is not None and self.steps < 1:
+            raise ValueError(f"steps={self.steps} must be >= 1")
+        if self.epochs is not None and not self.epochs > 0:
+            raise ValueError(f"epochs={self.epochs} must be > 0")
+        if self.steps is None and self.epochs is None:
+            raise ValueError("neither steps nor epochs is set; pass --steps N or --epochs E")
+        for key in ("eval_every", "checkpoint_every"):
+            if getattr(self, key) < 0:
+                raise ValueError(f"{key}={getattr(self, key)} must be >= 0 (0 disables it)")
+        if self.device not in ("auto", "cpu", "cuda") and not self.device.startswith("cuda:"):
+            raise ValueError(f"device={self.device!r} is unknown; use auto, cpu or cuda[:N]")
+        if self.hidden is not None:
+            bad = [d for d in self.matryoshka_dims if not 0 < d <= self.hidden]
+            if bad:
+                raise ValueError(f"matryoshka_dims={bad} must lie in (0, hidden={self.hidden}]")
+
+    @property
+    def type_vocab_size(self) -> int:
+        """Segment embeddings exist only for sentence-pair objectives (NSP)."""
+        return 2 if self.objective == "mlm+nsp" else 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        """Build from a dict, rejecting unknown keys (typos must not pass silently)."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise ValueError(
+                f"unknown config key(s) {unknown}; valid keys are: {', '.join(sorted(names))}"
+            )
+        return cls(**data)
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """Parse ``key=value`` from ``--set``, converting value to the field's type.
+
+    Raises:
+        ValueError: unknown key or a value that does not parse as the field's type.
+    """
+    if "=" not in text:
+        raise ValueError(f"--set {text!r} must look like key=value, e.g. --set lr=3e-4")
+    key, raw = (part.strip() for part in text.split("=", 1))
+    fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
+    if key not in fields:
+        raise ValueError(
+            f"unknown config key {key!r} in --set; valid keys are: {', '.join(sorted(fields))}"
+        )
+    kind = str(fields[key].type)
+    try:
+        if raw.lower() in ("none", "null") and "None" in kind:
+            return key, None
+        if kind.startswith("bool"):
+            if raw.lower() not in ("true", "false", "1", "0", "yes", "no"):
+                raise ValueError(raw)
+            return key, raw.lower() in ("true", "1", "yes")
+        if kind.startswith("int"):
+            return key, int(raw)
+        if kind.startswith("float"):
+            return key, float(raw)
+        if kind.startswith("list[int]"):
+            return key, [int(x) for x in raw.split(",") if x.strip()]
+    except ValueError:
+        raise ValueError(f"--set {key}={raw!r} does not parse as {kind}") from None
+    return key, raw

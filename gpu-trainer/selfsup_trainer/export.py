@@ -1,0 +1,262 @@
+"""ONNX export with parity gates.
+
+Writes ``model.onnx`` (fp32) and ``model.int8.onnx`` (dynamic int8 MatMuls), each with its
+weights in ``<file>.data`` (the edge runtime passes that exact name as ``externalData``), plus
+``tokenizer.json`` and ``manifest.json``. Files are staged in a hidden folder and only moved into
+place after both gates pass, and ``manifest.json`` is written last: a folder with a manifest is a
+folder whose gates passed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import shutil
+import tempfile
+import warnings
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import torch
+from onnxruntime.quantization import QuantType, quantize_dynamic
+from tokenizers import Tokenizer
+
+from .model import Encoder
+from .tokenizer import PAD_ID
+
+OPSET = 17
+FP32, INT8 = "model.onnx", "model.int8.onnx"
+GATES = {"fp32_min_cosine": 0.9999, "int8_mean_cosine": 0.99, "int8_min_cosine": 0.97}
+# Batch sizes 1 and 3 first so the dynamic batch axis is exercised, then larger batches whose
+# rows have different lengths so the dynamic sequence axis and padding are exercised too.
+PARITY_BATCH_SIZES = (1, 3, 8, 8, 12)
+
+
+class ParityError(RuntimeError):
+    """An exported model disagrees with PyTorch (or int8 with fp32) beyond the gate."""
+
+
+def save_with_external_data(model: onnx.ModelProto, path: Path) -> None:
+    """Save ``path`` with every initializer in ``<name>.data`` next to it."""
+    data = path.with_name(path.name + ".data")
+    data.unlink(missing_ok=True)  # onnx appends to an existing data file
+    onnx.save_model(
+        model,
+        str(path),
+        save_as_external_data=True,
+        all_tensors_to_one_file=True,
+        location=data.name,
+        size_threshold=0,
+    )
+
+
+def export_fp32(encoder: Encoder, path: Path) -> None:
+    """Export the encoder's forward (ids, mask) -> embeddings with dynamic batch/sequence."""
+    encoder = encoder.eval().cpu()
+    ids = torch.full((2, 7), 5, dtype=torch.long)
+    mask = torch.ones_like(ids)
+    with tempfile.TemporaryDirectory() as tmp:
+        raw = Path(tmp) / "raw.onnx"
+        # The TorchScript exporter is used because it handles dynamic_axes for this model in one
+        # call without onnxscript; the dynamo exporter can replace it once it does the same.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # chosen deliberately, see above
+            torch.onnx.export(
+                encoder,
+                (ids, mask),
+                str(raw),
+                input_names=["input_ids", "attention_mask"],
+                output_names=["embeddings"],
+                dynamic_axes={
+                    "input_ids": {0: "batch", 1: "sequence"},
+                    "attention_mask": {0: "batch", 1: "sequence"},
+                    "embeddings": {0: "batch"},
+                },
+                opset_version=OPSET,
+                do_constant_folding=True,
+                dynamo=False,
+            )
+        model = onnx.load(str(raw))
+    onnx.checker.check_model(model)
+    save_with_external_data(model, path)
+
+
+def quantize_int8(fp32_path: Path, int8_path: Path, weight_type: QuantType) -> None:
+    """Dynamic quantization of MatMul weights (per output channel); activations stay float."""
+    with tempfile.TemporaryDirectory() as tmp:
+        raw = Path(tmp) / "int8.onnx"
+        # The quantizer logs a generic "run pre-processing" hint on the root logger every call.
+        root = logging.getLogger()
+        level = root.level
+        root.setLevel(logging.ERROR)
+        try:
+            quantize_dynamic(
+                str(fp32_path),
+                str(raw),
+                per_channel=True,
+                weight_type=weight_type,
+                op_types_to_quantize=["MatMul"],
+                use_external_data_format=True,
+            )
+        finally:
+            root.setLevel(level)
+        model = onnx.load(str(raw))  # loads the external data the quantizer wrote in tmp
+    save_with_external_data(model, int8_path)
+
+
+def parity_batches(tokenizer: Tokenizer, texts: list[str]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Tokenize ``texts`` the way the edge does (no stored padding; pad each batch ourselves)."""
+    batches, start = [], 0
+    for size in PARITY_BATCH_SIZES:
+        chunk = texts[start : start + size]
+        if not chunk:
+            break
+        start += size
+        encodings = [tokenizer.encode(t).ids for t in chunk]
+        width = max(len(e) for e in encodings)
+        ids = np.full((len(chunk), width), PAD_ID, dtype=np.int64)
+        mask = np.zeros((len(chunk), width), dtype=np.int64)
+        for row, enc in enumerate(encodings):
+            ids[row, : len(enc)] = enc
+            mask[row, : len(enc)] = 1
+        batches.append((ids, mask))
+    return batches
+
+
+def run_onnx(path: Path, batches: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1  # parity is a correctness check; keep it deterministic
+    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    outs = [
+        session.run(["embeddings"], {"input_ids": ids, "attention_mask": mask})[0]
+        for ids, mask in batches
+    ]
+    return np.concatenate(outs)
+
+
+@torch.no_grad()
+def run_torch(encoder: Encoder, batches: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+    encoder = encoder.eval().cpu()
+    outs = [encoder(torch.from_numpy(i), torch.from_numpy(m)).numpy() for i, m in batches]
+    return np.concatenate(outs)
+
+
+def row_cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Cosine of each row pair; [n, d] x [n, d] -> [n]."""
+    a = a.astype(np.float64)
+    b = b.astype(np.float64)
+    denom = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
+    return (a * b).sum(1) / np.maximum(denom, 1e-12)
+
+
+def file_entry(path: Path) -> dict[str, Any]:
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    return {"sha256": digest, "bytes": path.stat().st_size}
+
+
+def export_artifact(
+    encoder: Encoder,
+    tokenizer_path: Path,
+    out_dir: Path,
+    heldout_texts: list[str],
+    manifest_fields: dict[str, Any],
+    gates: dict[str, float] | None = None,
+    log=print,
+) -> dict[str, Any]:
+    """Export, gate and write the artifact folder.
+
+    Args:
+        encoder: trained encoder (moved to CPU, eval mode).
+        tokenizer_path: the tokenizer.json trained for it.
+        out_dir: artifact folder; existing artifact files in it are replaced.
+        heldout_texts: held-out corpus documents for the parity gates (>= 4 recommended).
+        manifest_fields: objective/preset/architecture/corpus/config/metrics etc.
+        gates: thresholds, defaults to :data:`GATES`.
+
+    Returns:
+        The manifest that was written.
+
+    Raises:
+        ParityError: a gate failed; the message has the numbers and no manifest is left.
+    """
+    gates = {**GATES, **(gates or {})}
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "manifest.json").unlink(missing_ok=True)  # never leave a stale "ok" behind
+    staging = out_dir / ".export-staging"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir()
+    try:
+        tokenizer = Tokenizer.from_file(str(tokenizer_path))
+        batches = parity_batches(tokenizer, heldout_texts)
+        if not batches:
+            raise ParityError("no held-out text to check parity on; the corpus is too small")
+        export_fp32(encoder, staging / FP32)
+        reference = run_torch(encoder, batches)
+        fp32 = run_onnx(staging / FP32, batches)
+        cos32 = row_cosines(reference, fp32)
+        if not cos32.min() >= gates["fp32_min_cosine"]:
+            raise ParityError(
+                f"fp32 ONNX vs PyTorch: min cosine {cos32.min():.6f} < "
+                f"{gates['fp32_min_cosine']} over {len(cos32)} rows (mean {cos32.mean():.6f})"
+            )
+        log(f"parity fp32: min cosine {cos32.min():.7f} over {len(cos32)} rows")
+        failures = []
+        for weight_type in (QuantType.QInt8, QuantType.QUInt8):
+            quantize_int8(staging / FP32, staging / INT8, weight_type)
+            cos8 = row_cosines(fp32, run_onnx(staging / INT8, batches))
+            ok = cos8.mean() >= gates["int8_mean_cosine"] and cos8.min() >= gates["int8_min_cosine"]
+            failures.append(f"{weight_type.name}: mean {cos8.mean():.5f}, min {cos8.min():.5f}")
+            if ok:
+                log(f"parity int8 ({weight_type.name}): {failures[-1]}")
+                break
+        else:
+            raise ParityError(
+                f"int8 vs fp32 below gate (mean >= {gates['int8_mean_cosine']}, min >= "
+                f"{gates['int8_min_cosine']}) over {len(cos8)} rows: " + "; ".join(failures)
+            )
+        shutil.copy(tokenizer_path, staging / "tokenizer.json")
+        names = [FP32, FP32 + ".data", INT8, INT8 + ".data", "tokenizer.json"]
+        for name in names:
+            (staging / name).chmod(0o644)  # onnx writes data files 0600; artifacts are shared
+            (staging / name).replace(out_dir / name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    manifest = build_manifest(out_dir, names, manifest_fields, cos32, cos8)
+    return manifest
+
+
+def build_manifest(
+    out_dir: Path,
+    names: list[str],
+    fields: dict[str, Any],
+    cos32: np.ndarray,
+    cos8: np.ndarray,
+) -> dict[str, Any]:
+    """Write ``manifest.json`` (atomically, last) in the ``selfsup.encoder/v1`` shape."""
+    manifest = {
+        "format": "selfsup.encoder/v1",
+        **fields,
+        "parity": {
+            "fp32": {"min_cosine": float(cos32.min()), "rows": len(cos32)},
+            "int8": {
+                "mean_cosine": float(cos8.mean()),
+                "min_cosine": float(cos8.min()),
+                "rows": len(cos8),
+            },
+        },
+        "variants": {
+            "fp32": {"model": FP32, "data": FP32 + ".data"},
+            "int8": {"model": INT8, "data": INT8 + ".data"},
+        },
+        "files": {name: file_entry(out_dir / name) for name in names},
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+    }
+    tmp = out_dir / "manifest.json.tmp"
+    tmp.write_text(json.dumps(manifest, indent=2) + "\n")
+    tmp.replace(out_dir / "manifest.json")
+    return manifest

@@ -1,0 +1,177 @@
+"""``pretrain``: corpus -> tokenizer -> training -> exported artifact folder.
+
+The corpus is streamed twice (tokenizer training, then tokenization), never held as text; only
+the held-out slice (at most ``heldout_max`` documents) is kept as strings for the parity gates.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+from .checkpoint import find_checkpoint, load_checkpoint
+from .config import TrainConfig
+from .corpus import CorpusError, CorpusStats, file_sha256, is_heldout, iter_documents
+from .data import BatchStream, TokenizedCorpus
+from .engine import StepInfo, distributed, init_distributed, pick_device, train
+from .export import export_artifact
+from .objectives import Pretext
+from .tokenizer import load_tokenizer, train_tokenizer
+
+
+def split_documents(
+    path: Path, config: TrainConfig, stats: CorpusStats | None = None
+) -> tuple[Iterator[str], list[str]]:
+    """Stream training documents; the held-out list fills as the stream is consumed.
+
+    Held-out documents are chosen by hash (see :func:`is_heldout`) up to ``heldout_max``;
+    later hash-selected documents go to training so none are wasted.
+    """
+    heldout: list[str] = []
+
+    def train_docs() -> Iterator[str]:
+        for text in iter_documents(path, stats):
+            if len(heldout) < config.heldout_max and is_heldout(text, config.heldout_fraction):
+                heldout.append(text)
+            else:
+                yield text
+
+    return train_docs(), heldout
+
+
+def _quiet(_message: str) -> None:
+    """Log sink for DDP ranks other than 0."""
+
+
+def pretrain(
+    config: TrainConfig,
+    data: str | Path,
+    out_dir: str | Path,
+    resume: str | Path | None = None,
+    stop_at: int | None = None,
+    tokenizer: str | Path | None = None,
+    callback: Callable[[StepInfo], None] | None = None,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any] | None:
+    """Train an encoder on ``data`` and export it to ``out_dir``.
+
+    Args:
+        config: training config (resolved here); ignored in favour of the checkpoint's on resume,
+            except ``checkpoint_every``/``log_every``/``eval_every``.
+        data: corpus file.
+        out_dir: artifact folder (also holds ``checkpoints/``).
+        resume: checkpoint folder or run folder to continue from.
+        stop_at: stop after this many steps without exporting (preemption drill).
+        tokenizer: reuse this tokenizer.json instead of training one (the upstream trainer is
+            not bit-reproducible across processes, so comparisons between runs need this).
+        callback: per-step progress hook.
+
+    Returns:
+        The manifest, or None when stopped early or on a non-zero DDP rank.
+    """
+    data, out_dir = Path(data), Path(out_dir)
+    resume_state = None
+    if resume is not None:
+        checkpoint = find_checkpoint(resume)
+        resume_state = load_checkpoint(checkpoint)
+        saved = TrainConfig.from_dict(resume_state["config"])
+        for key in ("checkpoint_every", "log_every", "eval_every"):
+            setattr(saved, key, getattr(config, key))
+        config = saved
+        log(f"resuming from {checkpoint} at step {resume_state['step']}")
+    config.resolve()
+    rank, local_rank, world = distributed()
+    # The group is joined here, before tokenizer training, so that only rank 0 trains the
+    # tokenizer (the upstream trainer is not reproducible) and the others load its file.
+    init_distributed(pick_device(config, local_rank))
+    if rank != 0:
+        log = _quiet
+    out_dir.mkdir(parents=True, exist_ok=True)
+    random.seed(config.seed)
+    np.random.seed(config.seed)
+    torch.manual_seed(config.seed)
+
+    tokenizer_path = out_dir / "tokenizer.json"
+    if resume_state is not None:
+        if checkpoint / "tokenizer.json" != tokenizer_path:
+            shutil.copy(checkpoint / "tokenizer.json", tokenizer_path)
+        tokenizer = load_tokenizer(str(tokenizer_path))
+    elif tokenizer is not None:
+        if Path(tokenizer) != tokenizer_path:
+            shutil.copy(tokenizer, tokenizer_path)
+        tokenizer = load_tokenizer(str(tokenizer_path))
+    else:
+        if rank == 0:
+            docs, _ = split_documents(data, config)
+            train_tokenizer(
+                docs, config.vocab_size, config.max_tokens, config.tokenizer_min_frequency
+            ).save(str(tokenizer_path))
+        if world > 1:
+            dist.barrier()  # torchrun on one node: ranks share out_dir
+        tokenizer = load_tokenizer(str(tokenizer_path))
+    stats = CorpusStats()
+    docs, heldout_texts = split_documents(data, config, stats)
+    corpus = TokenizedCorpus.encode(tokenizer, docs)
+    if len(heldout_texts) < 2:
+        raise CorpusError(
+            f"{data}: only {len(heldout_texts)} held-out document(s) with heldout_fraction="
+            f"{config.heldout_fraction}; raise heldout_fraction or use a larger corpus"
+        )
+    heldout = TokenizedCorpus.encode(tokenizer, heldout_texts)
+    log(
+        f"corpus {data}: {stats.used} documents used ({stats.empty} empty, "
+        f"{stats.duplicates} duplicates dropped), {len(corpus)} train / {len(heldout)} held out, "
+        f"{corpus.num_tokens:,} train tokens, vocab {tokenizer.get_vocab_size()}"
+    )
+    total_steps = config.steps
+    if total_steps is None:
+        per_epoch = BatchStream(corpus, config.batch_size, config.seed, 1).per_epoch
+        total_steps = max(1, math.ceil(config.epochs * per_epoch / config.grad_accum))
+    pretext = Pretext(config, tokenizer.get_vocab_size())
+    result = train(
+        pretext, corpus, heldout, config, total_steps, out_dir, resume_state, callback, stop_at, log
+    )
+    if world > 1 and dist.is_initialized():
+        dist.barrier()  # rank 0 evaluates at the end; leave together
+        dist.destroy_process_group()
+    if result.steps < total_steps or rank != 0:
+        return None
+    fields = {
+        "modality": config.modality,
+        "dims": config.hidden,
+        "pooling": config.pooling,
+        "normalize": True,
+        "max_tokens": config.max_tokens,
+        "inputs": ["input_ids", "attention_mask"],
+        "output": "embeddings",
+        "objective": config.objective,
+        "preset": config.preset,
+        "architecture": {
+            "layers": config.layers,
+            "hidden": config.hidden,
+            "heads": config.heads,
+            "intermediate": config.intermediate,
+            "vocab_size": tokenizer.get_vocab_size(),
+            "max_position": config.max_tokens,
+        },
+        "preprocessing": {"tokenizer": "tokenizer.json", "lowercase": True},
+        "matryoshka_dims": list(config.matryoshka_dims),
+        "corpus": {"sha256": file_sha256(data), "stats": stats.to_dict()},
+        "config": {**config.to_dict(), "steps": total_steps},
+        "metrics": {
+            **result.metrics,
+            "final_loss": result.losses[-1],
+            "steps": result.steps,
+            "tokens_per_second": result.tokens_per_second,
+        },
+    }
+    log("metrics: " + " ".join(f"{k} {v:.4g}" for k, v in fields["metrics"].items()))
+    return export_artifact(pretext.encoder, tokenizer_path, out_dir, heldout_texts, fields, log=log)
