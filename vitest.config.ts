@@ -1,24 +1,61 @@
+import { existsSync, readdirSync } from "node:fs";
 import path from "node:path";
 import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
 import { localS3Credentials } from "./scripts/local-s3.mjs";
 
+// The fixture encoder the embeddings tests register through the import route. Its files reach the
+// Workers test isolate as data-blob bindings (`FIXTURE_<n>`), listed in `FIXTURE_FILES`.
+// SELFSUP_FIXTURE_ENCODER points at another artifact folder (e.g. one built by
+// bench/embeddings_make_encoder.py).
+const fixtureDir = process.env.SELFSUP_FIXTURE_ENCODER ?? path.join(import.meta.dirname, "tests/fixtures/tiny-encoder");
+const fixtureNames = existsSync(fixtureDir)
+  ? readdirSync(fixtureDir)
+      .filter((f) => !f.startsWith("."))
+      .sort()
+  : [];
+const fixtureBlobs = Object.fromEntries(fixtureNames.map((f, i) => [`FIXTURE_${i}`, path.join(fixtureDir, f)]));
+const fixtureFiles = Object.fromEntries(fixtureNames.map((f, i) => [f, `FIXTURE_${i}`]));
+
 export default defineConfig({
-  plugins: [
-    cloudflareTest(async () => ({
-      wrangler: { configPath: "./wrangler.toml" },
-      miniflare: {
-        // The tests apply the same migrations `wrangler d1 migrations apply` does.
-        bindings: {
-          TEST_MIGRATIONS: await readD1Migrations(path.join(import.meta.dirname, "migrations")),
-          ...localS3Credentials(),
+  test: {
+    projects: [
+      {
+        // The API inside workerd (@cloudflare/vitest-plugin): D1, R2 and onnxruntime-web for real.
+        plugins: [
+          cloudflareTest(async () => ({
+            wrangler: { configPath: "./wrangler.toml" },
+            miniflare: {
+              // The tests apply the same migrations `wrangler d1 migrations apply` does.
+              bindings: {
+                TEST_MIGRATIONS: await readD1Migrations(path.join(import.meta.dirname, "migrations")),
+                FIXTURE_FILES: fixtureFiles,
+                // Presigning needs the same credentials `wrangler dev` gives its local S3 endpoint.
+                ...localS3Credentials(),
+              },
+              dataBlobBindings: fixtureBlobs,
+            },
+          })),
+        ],
+        test: {
+          name: "workers",
+          include: ["tests/**/*.test.ts"],
+          exclude: ["tests/e2e/**", "tests/node/**", "**/node_modules/**"],
+          setupFiles: ["./tests/setup.ts"],
+          testTimeout: 60_000,
         },
       },
-    })),
-  ],
-  test: {
-    include: ["tests/**/*.test.ts"],
-    setupFiles: ["./tests/setup.ts"],
-    testTimeout: 60_000,
+      {
+        // Node-side: onnxruntime-node parity, and end-to-end tests against a real `wrangler dev`
+        // (tests/e2e starts its own on a free port with its own --persist-to directory).
+        test: {
+          name: "node",
+          include: ["tests/node/**/*.test.ts", "tests/e2e/**/*.test.ts"],
+          environment: "node",
+          testTimeout: 120_000,
+          hookTimeout: 180_000,
+        },
+      },
+    ],
   },
 });

@@ -4,24 +4,40 @@ import { ApiError, problemResponse } from "./lib/errors";
 import { newRouter } from "./lib/openapi";
 import { init } from "./middleware/init";
 import { registerHealth } from "./routes/health";
+import { registerMetrics } from "./routes/metrics";
 import { registerV1DatasetsComplete } from "./routes/v1_datasets_complete";
 import { registerV1DatasetsContent } from "./routes/v1_datasets_content";
 import { registerV1DatasetsCreate } from "./routes/v1_datasets_create";
 import { registerV1DatasetsDelete } from "./routes/v1_datasets_delete";
 import { registerV1DatasetsGet } from "./routes/v1_datasets_get";
 import { registerV1DatasetsList } from "./routes/v1_datasets_list";
+import { registerV1DatasetsUploadUrls } from "./routes/v1_datasets_upload_urls";
+import { registerV1EmbeddingsCreate } from "./routes/v1_embeddings_create";
 import { registerV1KeysCreate } from "./routes/v1_keys_create";
 import { registerV1KeysDelete } from "./routes/v1_keys_delete";
 import { registerV1KeysList } from "./routes/v1_keys_list";
 import { registerV1ModelsAliasesHistory } from "./routes/v1_models_aliases_history";
 import { registerV1ModelsAliasesPut } from "./routes/v1_models_aliases_put";
 import { registerV1ModelsGet } from "./routes/v1_models_get";
+import { registerV1ModelsInfo } from "./routes/v1_models_info";
 import { registerV1ModelsList } from "./routes/v1_models_list";
 import { registerV1ModelsVersionsCreate } from "./routes/v1_models_versions_create";
 import { registerV1ModelsVersionsGet } from "./routes/v1_models_versions_get";
 import { registerV1ModelsVersionsList } from "./routes/v1_models_versions_list";
+import { registerV1PretrainingJobsCancel } from "./routes/v1_pretraining_jobs_cancel";
+import { registerV1PretrainingJobsCreate } from "./routes/v1_pretraining_jobs_create";
+import { registerV1PretrainingJobsGet } from "./routes/v1_pretraining_jobs_get";
+import { registerV1PretrainingJobsList } from "./routes/v1_pretraining_jobs_list";
+import { registerV1Tokenize } from "./routes/v1_tokenize";
+import { registerV1TrainerClaim } from "./routes/v1_trainer_claim";
+import { registerV1TrainerComplete } from "./routes/v1_trainer_complete";
+import { registerV1TrainerFail } from "./routes/v1_trainer_fail";
+import { registerV1TrainerHeartbeat } from "./routes/v1_trainer_heartbeat";
+import { registerV1TrainerUploads } from "./routes/v1_trainer_uploads";
 
 const ROUTES = [
+  // First: its middleware times and counts every route registered after it.
+  registerMetrics,
   registerHealth,
   registerV1KeysCreate,
   registerV1KeysList,
@@ -39,6 +55,19 @@ const ROUTES = [
   registerV1DatasetsList,
   registerV1DatasetsGet,
   registerV1DatasetsDelete,
+  registerV1DatasetsUploadUrls,
+  registerV1PretrainingJobsCreate,
+  registerV1PretrainingJobsList,
+  registerV1PretrainingJobsGet,
+  registerV1PretrainingJobsCancel,
+  registerV1TrainerClaim,
+  registerV1TrainerHeartbeat,
+  registerV1TrainerUploads,
+  registerV1TrainerComplete,
+  registerV1TrainerFail,
+  registerV1ModelsInfo,
+  registerV1EmbeddingsCreate,
+  registerV1Tokenize,
 ];
 
 /** `/v1/models/:name/versions` -> a RegExp matching concrete paths, to tell 405 from 404. */

@@ -1,0 +1,164 @@
+import { createRoute, z } from "@hono/zod-openapi";
+import { badRequest, errorResponses } from "../lib/errors";
+import { metrics } from "../lib/metrics";
+import { bearer, jsonBody, jsonResponse, type Router } from "../lib/openapi";
+import { requireScope } from "../middleware/auth";
+import { embedSequences, toBase64, truncateDims } from "../services/encoder/embed";
+import { checkInputShape, MAX_INPUTS, MAX_REQUEST_TOKENS, prepareInputs } from "../services/encoder/inputs";
+import { choosePrecision, getEncoder, type Precision } from "../services/encoder/sessions";
+import type { Manifest } from "../services/manifest";
+import { formatRef } from "../services/refs";
+import { resolveVersion } from "../services/registry";
+
+const Input = z
+  .union([z.string(), z.array(z.string()), z.array(z.number().int()), z.array(z.array(z.number().int()))], {
+    error: "must be a string, an array of strings, an array of token ids or an array of token-id arrays",
+  })
+  .openapi({
+    example: ["Call me Ishmael.", "The whale!"],
+    description: `Text or token ids to embed: a string, up to ${MAX_INPUTS} strings, one token-id array or up to ${MAX_INPUTS} of them. Empty strings and arrays are rejected.`,
+  });
+
+export const EmbeddingsRequest = z
+  .object({
+    model: z.string().min(1).openapi({ example: "demo@latest", description: "`name`, `name@3` or `name@alias`." }),
+    input: Input,
+    encoding_format: z.enum(["float", "base64"]).default("float").openapi({
+      description: "`base64`: each embedding as little-endian float32 bytes, base64-encoded.",
+    }),
+    dimensions: z.number().int().min(1).optional().openapi({
+      example: 64,
+      description:
+        "Matryoshka truncation (then renormalised); only for models trained for it (manifest `matryoshka_dims`).",
+    }),
+    user: z.string().max(256).optional(),
+    truncate: z.boolean().default(true).openapi({
+      description:
+        "selfsup extension. `true`: inputs longer than the model's max_tokens are cut; `false`: 413 naming the input.",
+    }),
+    precision: z.enum(["auto", "int8", "fp32"]).default("auto").openapi({
+      description:
+        "selfsup extension. `auto` runs int8 weights when the version has them (or what the deployment's EMBED_PRECISION says).",
+    }),
+  })
+  .openapi("EmbeddingsRequest");
+
+const EmbeddingsResponse = z
+  .object({
+    object: z.literal("list"),
+    data: z.array(
+      z.object({
+        object: z.literal("embedding"),
+        index: z.number().int(),
+        embedding: z.union([z.array(z.number()), z.string()]).openapi({ example: [0.0123, -0.0456] }),
+      }),
+    ),
+    model: z.string().openapi({ example: "demo@3" }),
+    usage: z.object({
+      prompt_tokens: z.number().int().openapi({ example: 12 }),
+      total_tokens: z.number().int().openapi({ example: 12 }),
+    }),
+  })
+  .openapi("EmbeddingsResponse");
+
+const route = createRoute({
+  method: "post",
+  path: "/v1/embeddings",
+  tags: ["embeddings"],
+  summary: "Create embeddings (OpenAI-compatible)",
+  description:
+    "OpenAI's embeddings contract: the official SDKs work unchanged with `baseURL` pointed at `/v1`. " +
+    `At most ${MAX_INPUTS} inputs and ${MAX_REQUEST_TOKENS} tokens (after truncation) per request; more is a 413. ` +
+    "Runs onnxruntime-web in the Worker, int8 weights by default; inputs are split into micro-batches under a token budget, " +
+    "and an input's embedding does not depend on what else is in the request.",
+  security: bearer,
+  middleware: [requireScope("embed")] as const,
+  request: { body: jsonBody(EmbeddingsRequest) },
+  responses: {
+    200: jsonResponse(EmbeddingsResponse, "One embedding per input, in input order."),
+    ...errorResponses,
+  },
+});
+
+/** The deployment's default precision (`EMBED_PRECISION` var: auto | int8 | fp32). */
+export function deploymentPrecision(env: unknown): Precision | "auto" {
+  const v = (env as Record<string, unknown>).EMBED_PRECISION;
+  return v === "fp32" || v === "int8" ? v : "auto";
+}
+
+/** Deployment knobs (wrangler vars): EMBED_BATCH_TOKENS overrides the micro-batch token budget, EMBED_MAX_BATCH_ROWS caps rows per run. */
+export function deploymentBatching(env: unknown): { tokens?: number; maxRows?: number } {
+  const e = env as Record<string, unknown>;
+  const num = (v: unknown) => (typeof v === "string" && /^[0-9]+$/.test(v) && Number(v) > 0 ? Number(v) : undefined);
+  return { tokens: num(e.EMBED_BATCH_TOKENS), maxRows: num(e.EMBED_MAX_BATCH_ROWS) };
+}
+
+/** `dimensions` is allowed only for Matryoshka-trained models, and only at a trained size. */
+export function checkDimensions(manifest: Manifest, ref: string, dimensions?: number) {
+  if (dimensions === undefined || dimensions === manifest.dims) return;
+  const trained = manifest.matryoshka_dims ?? [];
+  if (trained.length === 0) {
+    throw badRequest(
+      `dimensions: ${ref} was not trained for shortened embeddings (no matryoshka_dims in its manifest); omit dimensions.`,
+      [{ path: "dimensions", message: "the model was not trained for Matryoshka dimensions" }],
+    );
+  }
+  if (!trained.includes(dimensions)) {
+    const allowed = [...trained, manifest.dims].sort((a, b) => a - b).join(", ");
+    throw badRequest(`dimensions: ${ref} was trained for ${allowed}; got ${dimensions}.`, [
+      { path: "dimensions", message: `must be one of ${allowed}` },
+    ]);
+  }
+}
+
+export const registerV1EmbeddingsCreate = (app: Router) =>
+  app.openapi(route, async (c) => {
+    const { db, storage } = c.get("services");
+    const body = c.req.valid("json");
+    checkInputShape(body.input);
+    const { model, version } = await resolveVersion(db, c.get("auth").tenantId, body.model);
+    const ref = formatRef(model.name, version.version);
+    const manifest = version.manifest as Manifest;
+    checkDimensions(manifest, ref, body.dimensions);
+    // An explicit request is honoured (400 below when missing); the deployment's preference only
+    // where the version has that variant.
+    const preferred = deploymentPrecision(c.env);
+    const precision =
+      body.precision !== "auto"
+        ? body.precision
+        : choosePrecision(manifest, preferred !== "auto" && preferred in manifest.variants ? preferred : "auto");
+    if (!(precision in manifest.variants)) {
+      throw badRequest(
+        `precision: ${ref} has no ${precision} weights (it has: ${Object.keys(manifest.variants).join(", ")}).`,
+        [{ path: "precision", message: `no ${precision} variant` }],
+      );
+    }
+    const batching = deploymentBatching(c.env);
+    const enc = await getEncoder(storage, { id: version.id, manifest, files: version.files }, precision);
+    const { sequences, promptTokens } = prepareInputs(body.input, {
+      tokenizer: enc.tokenizer,
+      maxTokens: manifest.max_tokens ?? 512,
+      truncate: body.truncate,
+      vocabSize: enc.tokenizer?.vocabSize,
+    });
+    const vectors = await embedSequences(enc, sequences, batching);
+    metrics.tokens.inc({ precision }, promptTokens);
+    metrics.inputs.inc({ precision }, sequences.length);
+    const data = vectors.map((v, index) => {
+      const vec = body.dimensions && body.dimensions < v.length ? truncateDims(v, body.dimensions) : v;
+      return {
+        object: "embedding" as const,
+        index,
+        embedding: body.encoding_format === "base64" ? toBase64(vec) : Array.from(vec),
+      };
+    });
+    return c.json(
+      {
+        object: "list" as const,
+        data,
+        model: ref,
+        usage: { prompt_tokens: promptTokens, total_tokens: promptTokens },
+      },
+      200,
+    );
+  });

@@ -1,0 +1,94 @@
+import { createRoute, z } from "@hono/zod-openapi";
+import { errorResponses } from "../lib/errors";
+import { bearer, jsonResponse, type Router } from "../lib/openapi";
+import { requireScope } from "../middleware/auth";
+import { WASM_PEAK_TARGET_BYTES } from "../services/encoder/batching";
+import { MAX_INPUTS, MAX_REQUEST_TOKENS } from "../services/encoder/inputs";
+import { budgetFor, choosePrecision, variantBytes } from "../services/encoder/sessions";
+import type { Manifest } from "../services/manifest";
+import { formatRef } from "../services/refs";
+import { resolveVersion } from "../services/registry";
+import { deploymentBatching, deploymentPrecision } from "./v1_embeddings_create";
+
+const route = createRoute({
+  method: "get",
+  path: "/v1/models/{ref}/info",
+  tags: ["embeddings"],
+  summary: "What /v1/embeddings will do with a model: dims, limits, precision, micro-batch budget",
+  security: bearer,
+  middleware: [requireScope("embed")] as const,
+  request: {
+    params: z.object({
+      ref: z
+        .string()
+        .min(1)
+        .max(100)
+        .openapi({ example: "demo@latest", description: "`name`, `name@3` or `name@alias`" }),
+    }),
+  },
+  responses: {
+    200: jsonResponse(
+      z
+        .object({
+          object: z.literal("model.info"),
+          model: z.string().openapi({ example: "demo@3" }),
+          modality: z.enum(["text", "image", "timeseries"]),
+          dims: z.number().int().openapi({ example: 128 }),
+          matryoshka_dims: z.array(z.number().int()).openapi({ example: [32, 64] }),
+          max_tokens: z.number().int().nullable().openapi({ example: 128 }),
+          pooling: z.string().openapi({ example: "mean" }),
+          normalize: z.boolean(),
+          precisions: z.array(z.string()).openapi({ example: ["fp32", "int8"] }),
+          default_precision: z.string().openapi({ example: "int8" }),
+          variants: z.record(
+            z.string(),
+            z.object({ bytes: z.number().int(), microbatch_token_budget: z.number().int() }),
+          ),
+          microbatch_token_budget: z.number().int().openapi({
+            example: 4096,
+            description: "Padded tokens (rows × width) per ORT run at the default precision",
+          }),
+          wasm_peak_target_bytes: z.number().int(),
+          max_inputs: z.number().int(),
+          max_request_tokens: z.number().int(),
+        })
+        .openapi("ModelInfo"),
+      "Serving facts for the resolved version.",
+    ),
+    ...errorResponses,
+  },
+});
+
+export const registerV1ModelsInfo = (app: Router) =>
+  app.openapi(route, async (c) => {
+    const { db } = c.get("services");
+    const { ref } = c.req.valid("param");
+    const { model, version } = await resolveVersion(db, c.get("auth").tenantId, decodeURIComponent(ref));
+    const m = version.manifest as Manifest;
+    const preferred = deploymentPrecision(c.env);
+    const precision = choosePrecision(m, preferred !== "auto" && preferred in m.variants ? preferred : "auto");
+    const precisions = Object.keys(m.variants) as ("fp32" | "int8")[];
+    const override = deploymentBatching(c.env).tokens;
+    return c.json(
+      {
+        object: "model.info" as const,
+        model: formatRef(model.name, version.version),
+        modality: m.modality,
+        dims: m.dims,
+        matryoshka_dims: m.matryoshka_dims ?? [],
+        max_tokens: m.max_tokens ?? null,
+        pooling: m.pooling,
+        normalize: m.normalize,
+        precisions,
+        default_precision: precision,
+        variants: Object.fromEntries(
+          precisions.map((p) => [p, { bytes: variantBytes(m, p), microbatch_token_budget: budgetFor(m, p, override) }]),
+        ),
+        microbatch_token_budget: budgetFor(m, precision, override),
+        wasm_peak_target_bytes: WASM_PEAK_TARGET_BYTES,
+        max_inputs: MAX_INPUTS,
+        max_request_tokens: MAX_REQUEST_TOKENS,
+      },
+      200,
+    );
+  });

@@ -1,0 +1,101 @@
+import { createRoute, z } from "@hono/zod-openapi";
+import { badRequest, errorResponses } from "../lib/errors";
+import { bearer, jsonBody, jsonResponse, type Router } from "../lib/openapi";
+import { requireScope } from "../middleware/auth";
+import { checkInputShape, MAX_INPUTS } from "../services/encoder/inputs";
+import { choosePrecision, getEncoder } from "../services/encoder/sessions";
+import type { Manifest } from "../services/manifest";
+import { formatRef } from "../services/refs";
+import { resolveVersion } from "../services/registry";
+import { deploymentPrecision } from "./v1_embeddings_create";
+
+const Token = z
+  .object({
+    id: z.number().int().openapi({ example: 874 }),
+    text: z.string().openapi({ example: "call" }),
+    special: z.boolean(),
+    start: z.number().int().openapi({ example: 0, description: "UTF-16 offset into the input; 0 for special tokens" }),
+    stop: z.number().int().openapi({ example: 4, description: "End offset (exclusive); -1 when it cannot be located" }),
+  })
+  .openapi("Token");
+
+const route = createRoute({
+  method: "post",
+  path: "/v1/tokenize",
+  tags: ["embeddings"],
+  summary: "Tokenize text the way /v1/embeddings does (TEI's route)",
+  description:
+    "Returns, per input, the token ids the model sees (special tokens added, truncated to max_tokens unless `truncate` is false), " +
+    "the token strings and their character offsets into the input.",
+  security: bearer,
+  middleware: [requireScope("embed")] as const,
+  request: {
+    body: jsonBody(
+      z.object({
+        model: z.string().min(1).openapi({ example: "demo" }),
+        inputs: z
+          .union([z.string(), z.array(z.string())], { error: "must be a string or an array of strings" })
+          .openapi({ example: "Call me Ishmael." }),
+        truncate: z.boolean().default(true),
+      }),
+    ),
+  },
+  responses: {
+    200: jsonResponse(
+      z.object({
+        object: z.literal("list"),
+        model: z.string().openapi({ example: "demo@3" }),
+        data: z.array(
+          z.object({
+            index: z.number().int(),
+            ids: z.array(z.number().int()),
+            tokens: z.array(z.string()),
+            offsets: z.array(z.tuple([z.number().int(), z.number().int()])),
+            details: z.array(Token),
+            truncated: z.boolean(),
+          }),
+        ),
+      }),
+      "One entry per input.",
+    ),
+    ...errorResponses,
+  },
+});
+
+export const registerV1Tokenize = (app: Router) =>
+  app.openapi(route, async (c) => {
+    const { db, storage } = c.get("services");
+    const body = c.req.valid("json");
+    const texts = typeof body.inputs === "string" ? [body.inputs] : body.inputs;
+    checkInputShape(body.inputs, "inputs");
+    if (texts.length > MAX_INPUTS) throw badRequest(`inputs: at most ${MAX_INPUTS} inputs; got ${texts.length}.`);
+    const { model, version } = await resolveVersion(db, c.get("auth").tenantId, body.model);
+    const manifest = version.manifest as Manifest;
+    const ref = formatRef(model.name, version.version);
+    const enc = await getEncoder(
+      storage,
+      { id: version.id, manifest, files: version.files },
+      choosePrecision(manifest, deploymentPrecision(c.env) === "fp32" && "fp32" in manifest.variants ? "fp32" : "auto"),
+    );
+    const tokenizer = enc.tokenizer;
+    if (!tokenizer) throw badRequest(`model: ${ref} is a ${manifest.modality} encoder; it has no tokenizer.`);
+    const data = texts.map((text, index) => {
+      const e = tokenizer.encode(text, body.truncate);
+      const details = tokenizer.details(text, e.ids);
+      return {
+        index,
+        ids: e.ids,
+        tokens: details.map((d) => d?.token ?? ""),
+        offsets: details.map((d) => [d?.start ?? -1, d?.end ?? -1] as [number, number]),
+        details: details.map((d, k) => ({
+          id: e.ids[k] as number,
+          text: d?.token ?? "",
+          special: d?.special ?? false,
+          start: d?.start ?? -1,
+          stop: d?.end ?? -1,
+        })),
+        truncated: e.truncated && body.truncate,
+      };
+    });
+    return c.json({ object: "list" as const, model: ref, data }, 200);
+  });

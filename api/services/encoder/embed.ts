@@ -1,0 +1,98 @@
+import type { Tensor } from "onnxruntime-web";
+import { metrics } from "../../lib/metrics";
+import { MAX_BATCH_ROWS, planBatches } from "./batching";
+import { loadOrt } from "./ort";
+import { exclusive, type LoadedEncoder, using } from "./sessions";
+
+/**
+ * Embeds token-id sequences: micro-batches under the encoder's token budget (longest first, each
+ * padded to its longest row with the attention mask at 0), one ORT run at a time, then pooling
+ * (when the graph returns per-token states) and L2 normalisation as the manifest says. Returns one
+ * vector per sequence, in input order.
+ */
+export function embedSequences(enc: LoadedEncoder, seqs: number[][], opts: BatchOptions = {}): Promise<Float32Array[]> {
+  return using(enc, () => run(enc, seqs, opts));
+}
+
+/** Deployment overrides: `tokens` per micro-batch (else the encoder's budget), `maxRows` per run. */
+export type BatchOptions = { tokens?: number; maxRows?: number };
+
+async function run(enc: LoadedEncoder, seqs: number[][], opts: BatchOptions): Promise<Float32Array[]> {
+  const { ort } = await loadOrt();
+  const { manifest } = enc;
+  const [idsName, maskName, typesName] = manifest.inputs;
+  const out: Float32Array[] = new Array(seqs.length);
+  const batches = planBatches(
+    seqs.map((s) => s.length),
+    opts.tokens ?? enc.tokenBudget,
+    opts.maxRows ?? enc.maxRows ?? MAX_BATCH_ROWS,
+  );
+  for (const batch of batches) {
+    const rows = batch.length;
+    const width = Math.max(...batch.map((i) => (seqs[i] as number[]).length));
+    const ids = new BigInt64Array(rows * width);
+    const mask = new BigInt64Array(rows * width);
+    batch.forEach((i, r) => {
+      const s = seqs[i] as number[];
+      for (let t = 0; t < s.length; t++) {
+        ids[r * width + t] = BigInt(s[t] as number);
+        mask[r * width + t] = 1n;
+      }
+    });
+    const feeds: Record<string, Tensor> = {};
+    if (idsName) feeds[idsName] = new ort.Tensor("int64", ids, [rows, width]);
+    if (maskName) feeds[maskName] = new ort.Tensor("int64", mask, [rows, width]);
+    if (typesName) feeds[typesName] = new ort.Tensor("int64", new BigInt64Array(rows * width), [rows, width]);
+    const started = Date.now();
+    const result = await exclusive(() => enc.session.run(feeds, [manifest.output]));
+    metrics.runSeconds.observe((Date.now() - started) / 1000, { precision: enc.precision });
+    metrics.batchRows.observe(rows, { precision: enc.precision });
+    metrics.batchTokens.observe(rows * width, { precision: enc.precision });
+    const tensor = result[manifest.output] as Tensor;
+    const data = tensor.data as Float32Array;
+    const dims = tensor.dims;
+    batch.forEach((i, r) => {
+      let v: Float32Array;
+      if (dims.length === 2) {
+        const d = dims[1] as number;
+        v = data.slice(r * d, (r + 1) * d);
+      } else {
+        const d = dims[2] as number;
+        const len = (seqs[i] as number[]).length;
+        v = pool(data.subarray(r * width * d, (r + 1) * width * d), len, d, manifest.pooling);
+      }
+      out[i] = manifest.normalize ? l2normalize(v) : v;
+    });
+    for (const t of Object.values(result)) (t as Tensor).dispose?.();
+  }
+  return out;
+}
+
+function pool(states: Float32Array, len: number, d: number, pooling: string): Float32Array {
+  if (pooling === "cls") return states.slice(0, d);
+  const v = new Float32Array(d);
+  for (let t = 0; t < len; t++) for (let k = 0; k < d; k++) v[k] = (v[k] ?? 0) + (states[t * d + k] ?? 0);
+  for (let k = 0; k < d; k++) v[k] = (v[k] ?? 0) / Math.max(len, 1);
+  return v;
+}
+
+export function l2normalize(v: Float32Array): Float32Array {
+  let n = 0;
+  for (const x of v) n += x * x;
+  n = Math.sqrt(n);
+  if (n > 0) for (let k = 0; k < v.length; k++) v[k] = (v[k] ?? 0) / n;
+  return v;
+}
+
+/** Matryoshka truncation: the first `dims` components, renormalised. */
+export const truncateDims = (v: Float32Array, dims: number) => l2normalize(v.slice(0, dims));
+
+/** Little-endian float32 bytes as base64, what the OpenAI SDKs decode for `encoding_format: "base64"`. */
+export function toBase64(v: Float32Array): string {
+  const bytes = new Uint8Array(v.length * 4);
+  const view = new DataView(bytes.buffer);
+  for (let k = 0; k < v.length; k++) view.setFloat32(k * 4, v[k] as number, true);
+  let bin = "";
+  for (let i = 0; i < bytes.length; i += 0x8000) bin += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  return btoa(bin);
+}

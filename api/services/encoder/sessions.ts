@@ -1,0 +1,228 @@
+import type { InferenceSession } from "onnxruntime-web";
+import type { VersionFile } from "../../../db/schema";
+import { metrics } from "../../lib/metrics";
+import type { Manifest } from "../manifest";
+import { MAX_BATCH_ROWS, tokenBudget } from "./batching";
+import { loadOrt, ortInitMs, ortMemoryBytes } from "./ort";
+import { TextTokenizer } from "./tokenizer";
+
+export type Precision = "fp32" | "int8";
+
+/**
+ * Model bytes (ONNX + external data + tokenizer) cached sessions may hold per isolate. A model
+ * bigger than this still loads, alone. With the per-run activation budget it keeps ORT's WASM
+ * heap, and so the isolate, inside Cloudflare's 128 MB.
+ */
+export const SESSION_CACHE_BYTES = 48 * 1024 * 1024;
+let cacheBudget = SESSION_CACHE_BYTES;
+/** For tests: shrink the budget to exercise eviction. Returns the previous budget. */
+export function setSessionCacheBudget(bytes: number): number {
+  const previous = cacheBudget;
+  cacheBudget = bytes;
+  return previous;
+}
+
+export type EncoderVersion = {
+  id: string;
+  manifest: Manifest;
+  files: Record<string, VersionFile>;
+};
+
+/** Reads a stored artifact; `Storage` from the request's services fits. */
+export type ArtifactReader = { get(key: string): Promise<{ arrayBuffer(): Promise<ArrayBuffer> } | null> };
+
+export type LoadedEncoder = {
+  key: string;
+  versionId: string;
+  precision: Precision;
+  manifest: Manifest;
+  session: InferenceSession;
+  tokenizer: TextTokenizer | null;
+  /** Bytes of the files this session was created from (what the cache budget counts). */
+  bytes: number;
+  /** Padded tokens one ORT run may hold (see `tokenBudget`). */
+  tokenBudget: number;
+  /**
+   * Rows per ORT run. 1 when the graph quantizes activations dynamically (DynamicQuantizeLinear
+   * computes one scale over the whole batch tensor, so batch-mates and padding would nudge an
+   * input's embedding); otherwise MAX_BATCH_ROWS.
+   */
+  maxRows: number;
+  loadMs: number;
+  /** Runs in flight on this session; an evicted session is released when the last one ends. */
+  users: number;
+  evicted: boolean;
+};
+
+/** Which weights to run: int8 when the version has it, unless fp32 is asked for (or it is all there is). */
+export function choosePrecision(manifest: Manifest, requested?: Precision | "auto"): Precision {
+  const has = (p: Precision) => p in manifest.variants;
+  if (requested && requested !== "auto") return requested;
+  return has("int8") ? "int8" : "fp32";
+}
+
+export function variantBytes(manifest: Manifest, precision: Precision): number {
+  const v = manifest.variants[precision];
+  if (!v) return 0;
+  const size = (f?: string) => (f ? (manifest.files[f]?.bytes ?? 0) : 0);
+  return size(v.model) + size(v.data) + size("tokenizer.json");
+}
+
+export function budgetFor(manifest: Manifest, precision: Precision, override?: number): number {
+  return tokenBudget(
+    { dims: manifest.dims, maxTokens: manifest.max_tokens ?? 512, weightBytes: variantBytes(manifest, precision) },
+    override,
+  );
+}
+
+// Least recently used first (Map keeps insertion order; a hit re-inserts).
+const cache = new Map<string, LoadedEncoder>();
+const loading = new Map<string, Promise<LoadedEncoder>>();
+let peakWasm = 0;
+
+const cachedBytes = () => [...cache.values()].reduce((n, e) => n + e.bytes, 0);
+metrics.cacheBytes.collect(cachedBytes);
+metrics.cacheSessions.collect(() => cache.size);
+metrics.wasmBytes.collect(ortMemoryBytes);
+metrics.ortInitSeconds.collect(() => ortInitMs() / 1000);
+metrics.wasmPeakBytes.collect(() => Math.max(peakWasm, ortMemoryBytes()));
+
+export const wasmPeakBytes = () => Math.max(peakWasm, ortMemoryBytes());
+export const cachedSessionKeys = () => [...cache.keys()];
+
+// One ORT run at a time per isolate: runs share the WASM heap, so concurrent micro-batches would
+// add up their activations and break the memory budget.
+let lock: Promise<unknown> = Promise.resolve();
+export function exclusive<T>(fn: () => Promise<T>): Promise<T> {
+  const run = lock.then(fn, fn);
+  lock = run.catch(() => {});
+  return run.then((v) => {
+    peakWasm = Math.max(peakWasm, ortMemoryBytes());
+    return v;
+  });
+}
+
+/** Drops least recently used sessions until `incoming` more bytes fit the budget. */
+async function makeRoom(incoming: number) {
+  while (cache.size > 0 && cachedBytes() + incoming > cacheBudget) {
+    const [key, victim] = cache.entries().next().value as [string, LoadedEncoder];
+    cache.delete(key);
+    metrics.cacheEvictions.inc();
+    victim.evicted = true;
+    if (victim.users === 0) await exclusive(() => victim.session.release());
+  }
+}
+
+/** Marks `enc` in use for the duration of `fn`, so eviction cannot release it under a request. */
+export async function using<T>(enc: LoadedEncoder, fn: () => Promise<T>): Promise<T> {
+  enc.users++;
+  try {
+    return await fn();
+  } finally {
+    enc.users--;
+    if (enc.evicted && enc.users === 0) await exclusive(() => enc.session.release()).catch(() => {});
+  }
+}
+
+const DYNAMIC_QUANT = new TextEncoder().encode("DynamicQuantizeLinear");
+
+/** Whether an ONNX graph holds a DynamicQuantizeLinear node (its op type is stored as plain text). */
+export function quantizesActivations(model: Uint8Array): boolean {
+  const first = DYNAMIC_QUANT[0] as number;
+  outer: for (
+    let i = model.indexOf(first);
+    i >= 0 && i + DYNAMIC_QUANT.length <= model.length;
+    i = model.indexOf(first, i + 1)
+  ) {
+    for (let j = 1; j < DYNAMIC_QUANT.length; j++) if (model[i + j] !== DYNAMIC_QUANT[j]) continue outer;
+    return true;
+  }
+  return false;
+}
+
+async function read(reader: ArtifactReader, version: EncoderVersion, name: string): Promise<Uint8Array> {
+  const file = version.files[name];
+  if (!file) throw new Error(`version ${version.id} has no file ${name}`);
+  const obj = await reader.get(file.key);
+  if (!obj) throw new Error(`artifact ${file.key} is missing from storage`);
+  return new Uint8Array(await obj.arrayBuffer());
+}
+
+async function load(reader: ArtifactReader, version: EncoderVersion, precision: Precision, key: string) {
+  const started = Date.now();
+  const { ort } = await loadOrt();
+  const variant = version.manifest.variants[precision];
+  if (!variant) throw new Error(`version ${version.id} has no ${precision} variant`);
+  const bytes = variantBytes(version.manifest, precision);
+  await makeRoom(bytes);
+  const [model, data, tokenizerJson] = await Promise.all([
+    read(reader, version, variant.model),
+    variant.data ? read(reader, version, variant.data) : Promise.resolve(null),
+    version.manifest.modality === "text" ? read(reader, version, "tokenizer.json") : Promise.resolve(null),
+  ]);
+  const tokenizer = tokenizerJson
+    ? new TextTokenizer(JSON.parse(new TextDecoder().decode(tokenizerJson)), version.manifest.max_tokens ?? 512)
+    : null;
+  const session = await exclusive(() =>
+    ort.InferenceSession.create(model, {
+      executionProviders: ["wasm"],
+      graphOptimizationLevel: "all",
+      // External data is handed over as bytes under the name the model refers to.
+      externalData: variant.data && data ? [{ path: variant.data, data }] : undefined,
+    }),
+  );
+  const loadMs = Date.now() - started;
+  metrics.loadSeconds.observe(loadMs / 1000, { precision });
+  return {
+    key,
+    versionId: version.id,
+    precision,
+    manifest: version.manifest,
+    session,
+    tokenizer,
+    bytes,
+    tokenBudget: budgetFor(version.manifest, precision),
+    maxRows: quantizesActivations(model) ? 1 : MAX_BATCH_ROWS,
+    loadMs,
+    users: 0,
+    evicted: false,
+  } satisfies LoadedEncoder;
+}
+
+/**
+ * The session for a version's variant: from this isolate's LRU cache, or fetched from R2 and
+ * created (once, however many requests ask at the same time).
+ */
+export async function getEncoder(
+  reader: ArtifactReader,
+  version: EncoderVersion,
+  precision: Precision,
+): Promise<LoadedEncoder> {
+  const key = `${version.id}:${precision}`;
+  const hit = cache.get(key);
+  if (hit) {
+    cache.delete(key);
+    cache.set(key, hit);
+    metrics.cacheHits.inc();
+    return hit;
+  }
+  let pending = loading.get(key);
+  if (!pending) {
+    metrics.cacheMisses.inc();
+    pending = load(reader, version, precision, key).then(
+      (enc) => {
+        cache.set(key, enc);
+        loading.delete(key);
+        return enc;
+      },
+      (err) => {
+        loading.delete(key);
+        throw err;
+      },
+    );
+    loading.set(key, pending);
+  } else {
+    metrics.cacheHits.inc();
+  }
+  return pending;
+}

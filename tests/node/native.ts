@@ -1,0 +1,77 @@
+// onnxruntime-node (native CPU, one thread): the reference the Worker's onnxruntime-web is held to.
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import * as ort from "onnxruntime-node";
+import { TextTokenizer } from "../../api/services/encoder/tokenizer";
+import type { Manifest } from "../../api/services/manifest";
+
+export const FIXTURE_DIR =
+  process.env.SELFSUP_FIXTURE_ENCODER ?? path.join(import.meta.dirname, "../fixtures/tiny-encoder");
+
+export const readFixture = (name: string, dir = FIXTURE_DIR) => readFileSync(path.join(dir, name));
+export const fixtureJson = <T>(name: string, dir = FIXTURE_DIR): T =>
+  JSON.parse(readFixture(name, dir).toString("utf8")) as T;
+
+export type Native = {
+  manifest: Manifest;
+  tokenizer: TextTokenizer;
+  session: ort.InferenceSession;
+  embed(seqs: number[][]): Promise<Float32Array[]>;
+};
+
+export async function nativeEncoder(precision: "fp32" | "int8", dir = FIXTURE_DIR): Promise<Native> {
+  const manifest = fixtureJson<Manifest>("manifest.json", dir);
+  const variant = manifest.variants[precision];
+  if (!variant) throw new Error(`no ${precision} variant in ${dir}`);
+  const tokenizer = new TextTokenizer(fixtureJson("tokenizer.json", dir), manifest.max_tokens ?? 512);
+  // From the path, so ORT resolves `<model>.data` next to it (native external-data loading).
+  const session = await ort.InferenceSession.create(path.join(dir, variant.model), {
+    intraOpNumThreads: 1,
+    interOpNumThreads: 1,
+    executionMode: "sequential",
+    graphOptimizationLevel: "all",
+  });
+  const [idsName, maskName] = manifest.inputs as [string, string];
+  return {
+    manifest,
+    tokenizer,
+    session,
+    async embed(seqs) {
+      const width = Math.max(...seqs.map((s) => s.length));
+      const ids = new BigInt64Array(seqs.length * width);
+      const mask = new BigInt64Array(seqs.length * width);
+      seqs.forEach((s, r) => {
+        s.forEach((t, k) => {
+          ids[r * width + k] = BigInt(t);
+          mask[r * width + k] = 1n;
+        });
+      });
+      const out = await session.run({
+        [idsName]: new ort.Tensor("int64", ids, [seqs.length, width]),
+        [maskName]: new ort.Tensor("int64", mask, [seqs.length, width]),
+      });
+      const t = out[manifest.output] as ort.Tensor;
+      const d = t.dims[1] as number;
+      const data = t.data as Float32Array;
+      return seqs.map((_, r) => data.slice(r * d, (r + 1) * d));
+    },
+  };
+}
+
+export function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let ab = 0;
+  let aa = 0;
+  let bb = 0;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i] as number;
+    const y = b[i] as number;
+    ab += x * y;
+    aa += x * x;
+    bb += y * y;
+  }
+  return ab / Math.sqrt(aa * bb);
+}
+
+export type ReferenceCase = { text: string; ids: number[]; fp32: number[]; int8: number[] };
+export const referenceCases = (dir = FIXTURE_DIR) =>
+  fixtureJson<{ cases: ReferenceCase[] }>("reference_embeddings.json", dir).cases;
