@@ -5,7 +5,10 @@ import { createHash } from "node:crypto";
 import { createReadStream, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { open } from "node:fs/promises";
 import path from "node:path";
-import { type SelfsupClient, unwrap } from "../client";
+import { type paths, type SelfsupClient, unwrap } from "../client";
+
+type UploadTarget = paths["/v1/datasets/{id}/upload-urls"]["post"]["responses"][200]["content"]["application/json"];
+
 import { bytes as fmtBytes, ProgressBar } from "./format";
 
 type State = { datasetId: string; baseUrl: string; parts: Record<string, string> };
@@ -52,7 +55,7 @@ export async function uploadDataset(
   const sha256 = await sha256File(file, size);
   const statePath = path.join(opts.stateDir, "uploads", `${sha256}.json`);
   let state: State | null = existsSync(statePath) ? JSON.parse(readFileSync(statePath, "utf8")) : null;
-  let target;
+  let target: UploadTarget | undefined;
   if (state && state.baseUrl === baseUrl) {
     const current = await client.GET("/v1/datasets/{id}", { params: { path: { id: state.datasetId } } });
     if (current.data?.status === "uploading") {
