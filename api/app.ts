@@ -13,6 +13,9 @@ import { registerV1DatasetsGet } from "./routes/v1_datasets_get";
 import { registerV1DatasetsList } from "./routes/v1_datasets_list";
 import { registerV1DatasetsUploadUrls } from "./routes/v1_datasets_upload_urls";
 import { registerV1EmbeddingsCreate } from "./routes/v1_embeddings_create";
+import { registerV1EvaluationsCreate } from "./routes/v1_evaluations_create";
+import { registerV1EvaluationsGet } from "./routes/v1_evaluations_get";
+import { registerV1EvaluationsList } from "./routes/v1_evaluations_list";
 import { registerV1KeysCreate } from "./routes/v1_keys_create";
 import { registerV1KeysDelete } from "./routes/v1_keys_delete";
 import { registerV1KeysList } from "./routes/v1_keys_list";
@@ -28,6 +31,10 @@ import { registerV1PretrainingJobsCancel } from "./routes/v1_pretraining_jobs_ca
 import { registerV1PretrainingJobsCreate } from "./routes/v1_pretraining_jobs_create";
 import { registerV1PretrainingJobsGet } from "./routes/v1_pretraining_jobs_get";
 import { registerV1PretrainingJobsList } from "./routes/v1_pretraining_jobs_list";
+import { registerV1ProbesCreate } from "./routes/v1_probes_create";
+import { registerV1ProbesGet } from "./routes/v1_probes_get";
+import { registerV1ProbesList } from "./routes/v1_probes_list";
+import { registerV1ProbesPredict } from "./routes/v1_probes_predict";
 import { registerV1Tokenize } from "./routes/v1_tokenize";
 import { registerV1TrainerClaim } from "./routes/v1_trainer_claim";
 import { registerV1TrainerComplete } from "./routes/v1_trainer_complete";
@@ -68,6 +75,13 @@ const ROUTES = [
   registerV1ModelsInfo,
   registerV1EmbeddingsCreate,
   registerV1Tokenize,
+  registerV1ProbesCreate,
+  registerV1ProbesList,
+  registerV1ProbesGet,
+  registerV1ProbesPredict,
+  registerV1EvaluationsCreate,
+  registerV1EvaluationsList,
+  registerV1EvaluationsGet,
 ];
 
 /** `/v1/models/:name/versions` -> a RegExp matching concrete paths, to tell 405 from 404. */

@@ -1,0 +1,55 @@
+import { z } from "@hono/zod-openapi";
+import type { evaluations } from "../../db/schema";
+import { iso, Timestamp } from "./schemas";
+
+const Cell = z.object({ accuracy: z.number(), macro_f1: z.number() });
+
+export const EvaluationRowSchema = z.object({
+  name: z.string().openapi({ example: "demo@3", description: "A model version, or `tfidf` for the baseline." }),
+  features: z.enum(["embeddings", "tfidf"]),
+  linear: Cell.extend({ C: z.number() }),
+  knn: Cell.extend({ k: z.number().int() }),
+  delta_vs_baseline: z
+    .object({ linear: z.number(), knn: z.number() })
+    .nullable()
+    .openapi({ description: "Accuracy minus the baseline's (positive: pretraining helped)." }),
+  timings: z.object({ embed_ms: z.number(), fit_ms: z.number() }),
+});
+
+export const EvaluationSchema = z
+  .object({
+    id: z.string().openapi({ example: "evl_mi1x2y3zAbCdEfGhIjKl" }),
+    object: z.literal("evaluation"),
+    models: z.array(z.string()).openapi({ example: ["demo@2", "demo@3"] }),
+    dataset: z.string().nullable(),
+    labels: z.array(z.string()),
+    n_train: z.number().int(),
+    n_test: z.number().int(),
+    split: z.record(z.string(), z.unknown()).nullable(),
+    table: z.array(EvaluationRowSchema).openapi({
+      description: "One row per model version, then the raw-feature baseline, on the same split.",
+    }),
+    createdAt: Timestamp,
+  })
+  .openapi("Evaluation");
+
+export type EvaluationResults = Omit<
+  z.infer<typeof EvaluationSchema>,
+  "id" | "object" | "models" | "dataset" | "createdAt"
+>;
+
+export function evaluationView(row: typeof evaluations.$inferSelect): z.infer<typeof EvaluationSchema> {
+  const r = (row.results ?? {}) as unknown as EvaluationResults;
+  return {
+    id: row.id,
+    object: "evaluation",
+    models: row.modelRefs,
+    dataset: row.datasetId,
+    labels: r.labels ?? [],
+    n_train: r.n_train ?? 0,
+    n_test: r.n_test ?? 0,
+    split: r.split ?? null,
+    table: r.table ?? [],
+    createdAt: iso(row.createdAt) as string,
+  };
+}

@@ -1,0 +1,163 @@
+import { z } from "@hono/zod-openapi";
+import { DEFAULT_FOLDS, DEFAULT_SPLIT, MAX_PROBE_EXAMPLES } from "../services/probe/fit";
+import { DEFAULT_K, DEFAULT_TEMPERATURE } from "../services/probe/knn";
+import { DEFAULT_C_GRID, DEFAULT_MAX_ITER, DEFAULT_TOL } from "../services/probe/logreg";
+import type { ProbeRow } from "../services/probes";
+import { formatRef } from "../services/refs";
+import { iso, Timestamp } from "./schemas";
+
+const TextInput = z
+  .string({ error: "must be text (a string): probes embed text with the model's tokenizer" })
+  .min(1, "must not be empty; send at least one character")
+  .openapi({ example: "A computer lets you make more mistakes faster than any invention in human history." });
+
+export const ExampleSchema = z.object({
+  input: TextInput,
+  label: z.union([z.string().min(1), z.number()], {
+    error: 'every example needs a "label" (a non-empty string or a number)',
+  }),
+});
+
+export const LabeledSetSchema = z
+  .union(
+    [
+      z.array(ExampleSchema).min(1, "send at least one example"),
+      z.object({ dataset: z.string().openapi({ example: "ds_mi1x2y3zAbCdEfGhIjKl" }) }).strict(),
+    ],
+    { error: 'send an array of {input, label} examples or {"dataset": "<id of a probe dataset>"}' },
+  )
+  .openapi({
+    description: `Labeled text: inline \`[{input, label}]\` or \`{dataset}\` (a \`purpose: "probe"\` jsonl set of \`{"text", "label"}\` lines). Train + test: at most ${MAX_PROBE_EXAMPLES} examples.`,
+  });
+
+export const SplitSchema = z
+  .object({
+    split: z.number().gt(0).lt(1).openapi({ example: DEFAULT_SPLIT }),
+    seed: z.number().int().min(0).default(0),
+  })
+  .strict()
+  .openapi({ description: "Hold out this fraction of train (stratified by label, reproducible from seed)." });
+
+export const ProbeOptionsSchema = z
+  .object({
+    folds: z
+      .number()
+      .int()
+      .min(2)
+      .max(10)
+      .optional()
+      .openapi({
+        description: `linear: k of the k-fold CV that picks C (default ${DEFAULT_FOLDS}); every class needs that many train examples.`,
+      }),
+    c_grid: z
+      .array(z.number().positive())
+      .min(1)
+      .max(10)
+      .optional()
+      .openapi({
+        example: [...DEFAULT_C_GRID],
+        description:
+          "linear: inverse L2 strengths to try (scikit-learn's C: the penalty is ||W||² / (2·C·n_train) on the mean log-loss).",
+      }),
+    tol: z
+      .number()
+      .positive()
+      .max(1e-2)
+      .optional()
+      .openapi({ description: `linear: L-BFGS stops when max |gradient| <= tol (default ${DEFAULT_TOL}).` }),
+    max_iter: z
+      .number()
+      .int()
+      .min(1)
+      .max(5000)
+      .optional()
+      .openapi({ description: `default ${DEFAULT_MAX_ITER}` }),
+    k: z
+      .number()
+      .int()
+      .min(1)
+      .max(200)
+      .optional()
+      .openapi({ description: `knn: neighbours (default ${DEFAULT_K}).` }),
+    temperature: z
+      .number()
+      .positive()
+      .optional()
+      .openapi({ description: `knn: vote weight exp(sim / T) (default ${DEFAULT_TEMPERATURE}).` }),
+    seed: z.number().int().min(0).optional().openapi({ description: "Seeds the CV folds (default 0)." }),
+  })
+  .strict();
+
+const ClassMetricsSchema = z.object({
+  precision: z.number(),
+  recall: z.number(),
+  f1: z.number(),
+  support: z.number().int(),
+});
+
+export const MetricsSchema = z
+  .object({
+    accuracy: z.number().openapi({ example: 0.68 }),
+    macro_f1: z.number().openapi({ example: 0.67 }),
+    per_class: z.record(z.string(), ClassMetricsSchema).openapi({
+      example: { food: { precision: 0.7, recall: 0.78, f1: 0.74, support: 18 } },
+    }),
+    confusion: z.object({
+      labels: z.array(z.string()),
+      matrix: z.array(z.array(z.number().int())).openapi({ description: "Rows: true label; columns: predicted." }),
+    }),
+  })
+  .openapi("ProbeMetrics");
+
+export const ProbeSchema = z
+  .object({
+    id: z.string().openapi({ example: "prb_mi1x2y3zAbCdEfGhIjKl" }),
+    object: z.literal("probe"),
+    model: z.string().openapi({ example: "demo@3" }),
+    kind: z.enum(["linear", "knn"]),
+    labels: z.array(z.string()).openapi({ example: ["computers", "food", "law", "love"] }),
+    metrics: MetricsSchema,
+    n_train: z.number().int(),
+    n_test: z.number().int(),
+    hyperparameters: z.record(z.string(), z.unknown()).openapi({
+      example: { C: 0.01, c_grid: [0.001, 0.01, 0.1, 1, 10], cv_accuracy: [0.49, 0.57, 0.56, 0.56, 0.54], folds: 5 },
+    }),
+    timings: z.object({ embed_ms: z.number(), fit_ms: z.number() }),
+    embeddings: z
+      .object({ cached: z.number().int(), embedded: z.number().int() })
+      .openapi({ description: "Distinct inputs served from the embedding cache vs. run through the encoder." }),
+    train_dataset: z.string().nullable(),
+    test_dataset: z.string().nullable(),
+    createdAt: Timestamp,
+  })
+  .openapi("Probe");
+
+/** What the `options` column holds besides the caller's options. */
+export type StoredProbe = {
+  request: Record<string, unknown>;
+  labels: string[];
+  hyperparameters: Record<string, unknown>;
+  timings: { embed_ms: number; fit_ms: number };
+  embeddings: { cached: number; embedded: number };
+};
+
+export function probeView(row: { probe: ProbeRow; modelName: string; version: number }): z.infer<typeof ProbeSchema> {
+  const p = row.probe;
+  const o = (p.options ?? {}) as unknown as StoredProbe;
+  return {
+    id: p.id,
+    object: "probe",
+    model: formatRef(row.modelName, row.version),
+    kind: p.kind,
+    labels: o.labels ?? [],
+    metrics: p.metrics as z.infer<typeof MetricsSchema>,
+    n_train: p.nTrain ?? 0,
+    n_test: p.nTest ?? 0,
+    hyperparameters: o.hyperparameters ?? {},
+    timings: o.timings ?? { embed_ms: 0, fit_ms: 0 },
+    embeddings: o.embeddings ?? { cached: 0, embedded: 0 },
+    train_dataset: p.trainDatasetId,
+    test_dataset: p.testDatasetId,
+    createdAt: iso(p.createdAt) as string,
+  };
+}

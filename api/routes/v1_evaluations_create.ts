@@ -1,0 +1,147 @@
+import { createRoute, z } from "@hono/zod-openapi";
+import { evaluations } from "../../db/schema";
+import { newId } from "../lib/crypto";
+import { badRequest, errorResponses } from "../lib/errors";
+import { type EvaluationResults, EvaluationSchema, evaluationView } from "../lib/evaluation_views";
+import { bearer, jsonBody, jsonResponse, type Router } from "../lib/openapi";
+import { LabeledSetSchema, ProbeOptionsSchema, SplitSchema } from "../lib/probe_views";
+import { unionAwareHook } from "../lib/union_errors";
+import { requireScope } from "../middleware/auth";
+import { choosePrecision } from "../services/encoder/sessions";
+import type { Manifest } from "../services/manifest";
+import { tfidfBaseline } from "../services/probe/baseline";
+import { embedWithCache } from "../services/probe/embeddings";
+import { checkExamples, DEFAULT_SPLIT, fitProbe, MAX_PROBE_EXAMPLES, planSplit, toMatrix } from "../services/probe/fit";
+import { checkModality, loadExamples, runtimeEmbed } from "../services/probes";
+import { formatRef } from "../services/refs";
+import { resolveVersion, type VersionRow } from "../services/registry";
+import { deploymentPrecision } from "./v1_embeddings_create";
+
+/** Model versions per evaluation: each embeds the whole set, so the synchronous work grows with it. */
+export const MAX_EVALUATION_MODELS = 4;
+
+const route = createRoute({
+  method: "post",
+  path: "/v1/evaluations",
+  tags: ["probes"],
+  summary: "Compare model versions on one labeled set: linear and kNN probes side by side, plus a TF-IDF baseline",
+  description:
+    "Splits the set once (stratified, seeded), then for each version fits the linear and the kNN probe on its " +
+    "cached embeddings, and fits the same two on TF-IDF features of the same split, so the table shows whether " +
+    `pretraining beat raw features. At most ${MAX_EVALUATION_MODELS} models and ${MAX_PROBE_EXAMPLES} examples.`,
+  security: bearer,
+  middleware: [requireScope("probe")] as const,
+  request: {
+    body: jsonBody(
+      z.object({
+        models: z
+          .array(z.string().min(1))
+          .min(1, "name at least one model version")
+          .max(MAX_EVALUATION_MODELS, `at most ${MAX_EVALUATION_MODELS} models per evaluation`)
+          .openapi({ example: ["demo@2", "demo@3"] }),
+        data: LabeledSetSchema,
+        test: z
+          .union([LabeledSetSchema, SplitSchema])
+          .optional()
+          .openapi({ description: `Default: {"split": ${DEFAULT_SPLIT}, "seed": 0}.` }),
+        options: ProbeOptionsSchema.optional(),
+      }),
+    ),
+  },
+  responses: { 201: jsonResponse(EvaluationSchema, "The stored evaluation and its table."), ...errorResponses },
+});
+
+export const registerV1EvaluationsCreate = (app: Router) =>
+  app.openapi(
+    route,
+    async (c) => {
+      const { db, storage } = c.get("services");
+      const auth = c.get("auth");
+      const body = c.req.valid("json");
+      const versions: { name: string; version: VersionRow }[] = [];
+      for (const [i, ref] of body.models.entries()) {
+        const { model, version } = await resolveVersion(db, auth.tenantId, ref);
+        const name = formatRef(model.name, version.version);
+        checkModality(version, name, `models[${i}]`);
+        if (versions.some((v) => v.version.id === version.id)) {
+          throw badRequest(`models[${i}]: ${ref} is ${name} again; list each version once.`, [
+            { path: `models[${i}]`, message: "duplicate version" },
+          ]);
+        }
+        versions.push({ name, version });
+      }
+      const data = await loadExamples(db, storage, auth.tenantId, body.data, "data");
+      const testSpec = body.test ?? { split: DEFAULT_SPLIT, seed: 0 };
+      const isSplit = !Array.isArray(testSpec) && "split" in testSpec;
+      const test = isSplit ? null : await loadExamples(db, storage, auth.tenantId, testSpec, "test");
+      const split = planSplit(data.examples, test ? test.examples : (testSpec as { split: number; seed: number }));
+      const options = body.options ?? {};
+      checkExamples("linear", split.train, split.test, options);
+
+      const trainLabels = split.train.map((e) => e.label);
+      const testLabels = split.test.map((e) => e.label);
+      const texts = [...split.train, ...split.test].map((e) => e.input);
+      const n = split.train.length;
+      const baseline = tfidfBaseline(
+        { texts: texts.slice(0, n), labels: trainLabels },
+        { texts: texts.slice(n), labels: testLabels },
+        options,
+      );
+      const cell = (m: { accuracy: number; macro_f1: number }) => ({ accuracy: m.accuracy, macro_f1: m.macro_f1 });
+      const table: EvaluationResults["table"] = [];
+      let labels: string[] = [];
+      for (const { name, version } of versions) {
+        const precision = choosePrecision(version.manifest as Manifest, deploymentPrecision(c.env));
+        const { vectors, stats } = await embedWithCache(
+          storage,
+          `${version.id}/${precision}`,
+          texts,
+          runtimeEmbed(storage, version, precision),
+        );
+        const trainSet = { X: toMatrix(vectors.slice(0, n)), labels: trainLabels };
+        const testSet = { X: toMatrix(vectors.slice(n)), labels: testLabels };
+        const linear = fitProbe("linear", trainSet, testSet, options);
+        const knn = fitProbe("knn", trainSet, testSet, options);
+        labels = linear.labels;
+        table.push({
+          name,
+          features: "embeddings",
+          linear: { ...cell(linear.metrics), C: linear.hyperparameters.C as number },
+          knn: { ...cell(knn.metrics), k: knn.hyperparameters.k as number },
+          delta_vs_baseline: {
+            linear: linear.metrics.accuracy - baseline.linear.accuracy,
+            knn: knn.metrics.accuracy - baseline.knn.accuracy,
+          },
+          timings: { embed_ms: stats.embed_ms, fit_ms: linear.fit_ms + knn.fit_ms },
+        });
+      }
+      table.push({
+        name: "tfidf",
+        features: "tfidf",
+        linear: { ...cell(baseline.linear), C: baseline.linear.C },
+        knn: { ...cell(baseline.knn), k: baseline.knn.k },
+        delta_vs_baseline: null,
+        timings: { embed_ms: 0, fit_ms: baseline.fit_ms },
+      });
+      const results: EvaluationResults = {
+        labels,
+        n_train: n,
+        n_test: split.test.length,
+        split: isSplit ? (testSpec as Record<string, unknown>) : null,
+        table,
+      };
+      const [row] = await db
+        .insert(evaluations)
+        .values({
+          id: newId("evl"),
+          tenantId: auth.tenantId,
+          datasetId: data.datasetId,
+          modelRefs: versions.map((v) => v.name),
+          results: results as unknown as Record<string, unknown>,
+        })
+        .returning();
+      if (!row) throw new Error("insert returned no row");
+      return c.json(evaluationView(row), 201);
+    },
+    unionAwareHook,
+  );

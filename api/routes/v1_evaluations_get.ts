@@ -1,0 +1,28 @@
+import { createRoute, z } from "@hono/zod-openapi";
+import { and, eq } from "drizzle-orm";
+import { evaluations } from "../../db/schema";
+import { errorResponses, notFound } from "../lib/errors";
+import { EvaluationSchema, evaluationView } from "../lib/evaluation_views";
+import { bearer, jsonResponse, type Router } from "../lib/openapi";
+import { requireScope } from "../middleware/auth";
+
+const route = createRoute({
+  method: "get",
+  path: "/v1/evaluations/{id}",
+  tags: ["probes"],
+  summary: "One evaluation and its table",
+  security: bearer,
+  middleware: [requireScope("probe")] as const,
+  request: { params: z.object({ id: z.string() }) },
+  responses: { 200: jsonResponse(EvaluationSchema, "The evaluation."), ...errorResponses },
+});
+
+export const registerV1EvaluationsGet = (app: Router) =>
+  app.openapi(route, async (c) => {
+    const id = c.req.valid("param").id;
+    const row = await c.get("services").db.query.evaluations.findFirst({
+      where: and(eq(evaluations.id, id), eq(evaluations.tenantId, c.get("auth").tenantId)),
+    });
+    if (!row) throw notFound(`No evaluation \`${id}\` in this tenant; GET /v1/evaluations lists them.`);
+    return c.json(evaluationView(row), 200);
+  });

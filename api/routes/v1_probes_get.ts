@@ -1,0 +1,23 @@
+import { createRoute, z } from "@hono/zod-openapi";
+import { errorResponses } from "../lib/errors";
+import { bearer, jsonResponse, type Router } from "../lib/openapi";
+import { ProbeSchema, probeView } from "../lib/probe_views";
+import { requireScope } from "../middleware/auth";
+import { findProbe } from "../services/probes";
+
+const route = createRoute({
+  method: "get",
+  path: "/v1/probes/{id}",
+  tags: ["probes"],
+  summary: "One probe with its metrics and chosen hyperparameters",
+  security: bearer,
+  middleware: [requireScope("probe")] as const,
+  request: { params: z.object({ id: z.string() }) },
+  responses: { 200: jsonResponse(ProbeSchema, "The probe."), ...errorResponses },
+});
+
+export const registerV1ProbesGet = (app: Router) =>
+  app.openapi(route, async (c) => {
+    const row = await findProbe(c.get("services").db, c.get("auth").tenantId, c.req.valid("param").id);
+    return c.json(probeView(row), 200);
+  });

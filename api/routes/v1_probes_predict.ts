@@ -1,0 +1,95 @@
+import { createRoute, z } from "@hono/zod-openapi";
+import { errorResponses } from "../lib/errors";
+import { bearer, jsonBody, jsonResponse, type Router } from "../lib/openapi";
+import { unionAwareHook } from "../lib/union_errors";
+import { requireScope } from "../middleware/auth";
+import type { Precision } from "../services/encoder/sessions";
+import { embedWithCache } from "../services/probe/embeddings";
+import { predictFromWeights, toMatrix, tooLarge } from "../services/probe/fit";
+import { checkModality, checkPredictInputs, findProbe, loadWeights, runtimeEmbed } from "../services/probes";
+import { formatRef } from "../services/refs";
+
+/** Inputs per predict call, the same cap as /v1/embeddings. */
+export const MAX_PREDICT_INPUTS = 2048;
+
+const route = createRoute({
+  method: "post",
+  path: "/v1/probes/{id}/predict",
+  tags: ["probes"],
+  summary: "Label new inputs with a stored probe",
+  description: `Embeds each input with the probe's model version (cached) and returns the most probable label and every class probability. At most ${MAX_PREDICT_INPUTS} inputs (413 beyond).`,
+  security: bearer,
+  middleware: [requireScope("probe")] as const,
+  request: {
+    params: z.object({ id: z.string() }),
+    body: jsonBody(
+      z.object({
+        input: z
+          .union([z.string(), z.array(z.string()).min(1, "send at least one input")], {
+            error: "must be text: a string or an array of strings (probes embed text)",
+          })
+          .openapi({ example: ["There is no such thing as a free lunch."] }),
+      }),
+    ),
+  },
+  responses: {
+    200: jsonResponse(
+      z.object({
+        object: z.literal("list"),
+        probe: z.string(),
+        model: z.string().openapi({ example: "demo@3" }),
+        data: z.array(
+          z.object({
+            index: z.number().int(),
+            label: z.string().openapi({ example: "food" }),
+            probabilities: z.record(z.string(), z.number()).openapi({ example: { food: 0.81, law: 0.19 } }),
+          }),
+        ),
+      }),
+      "One prediction per input, in input order.",
+    ),
+    ...errorResponses,
+  },
+});
+
+export const registerV1ProbesPredict = (app: Router) =>
+  app.openapi(
+    route,
+    async (c) => {
+      const { db, storage } = c.get("services");
+      const raw = c.req.valid("json").input;
+      const input = typeof raw === "string" ? [raw] : raw;
+      if (input.length > MAX_PREDICT_INPUTS) {
+        throw tooLarge(
+          `input: at most ${MAX_PREDICT_INPUTS} inputs per call; got ${input.length}. Split the request.`,
+          "input",
+        );
+      }
+      checkPredictInputs(input);
+      const row = await findProbe(db, c.get("auth").tenantId, c.req.valid("param").id);
+      const ref = formatRef(row.modelName, row.version);
+      checkModality(row.version_row, ref);
+      const weights = await loadWeights(storage, row.probe.weightsKey as string);
+      const stored = (row.probe.options ?? {}) as { request?: { precision?: Precision } };
+      const precision = stored.request?.precision ?? "int8";
+      const { vectors } = await embedWithCache(
+        storage,
+        `${row.version_row.id}/${precision}`,
+        input,
+        runtimeEmbed(storage, row.version_row, precision),
+      );
+      const K = weights.labels.length;
+      const P = predictFromWeights(weights, toMatrix(vectors));
+      const data = input.map((_, i) => {
+        let best = 0;
+        const probabilities: Record<string, number> = {};
+        for (let k = 0; k < K; k++) {
+          probabilities[weights.labels[k] as string] = P[i * K + k] as number;
+          if ((P[i * K + k] as number) > (P[i * K + best] as number)) best = k;
+        }
+        return { index: i, label: weights.labels[best] as string, probabilities };
+      });
+      return c.json({ object: "list" as const, probe: row.probe.id, model: ref, data }, 200);
+    },
+    unionAwareHook,
+  );

@@ -1,0 +1,101 @@
+// Probe inputs go through the same encoder runtime as /v1/embeddings (session cache, micro-batches
+// under the memory budget), behind a cache keyed by (model version id, SHA-256 of the text), so a
+// repeated probe on the same set does not embed again. Cached vectors are the runtime's float32
+// output, stored as little-endian bytes.
+import type { VersionRow } from "../registry";
+import type { Storage } from "../storage";
+
+/** Embeds texts in order; the runtime's contract (one vector per text). */
+export type Embed = (texts: string[]) => Promise<Float32Array[]>;
+
+export const cacheKey = (versionId: string, sha256: string) => `cache/embeddings/${versionId}/${sha256}`;
+
+// Bounded so a probe of a few thousand texts does not open thousands of R2 calls at once.
+const CACHE_CONCURRENCY = 16;
+
+async function sha256Hex(text: string): Promise<string> {
+  const d = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text)));
+  let s = "";
+  for (const b of d) s += b.toString(16).padStart(2, "0");
+  return s;
+}
+
+async function pool<T>(n: number, limit: number, fn: (i: number) => Promise<T>): Promise<T[]> {
+  const out = new Array<T>(n);
+  let next = 0;
+  const worker = async () => {
+    while (next < n) {
+      const i = next++;
+      out[i] = await fn(i);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, n) }, worker));
+  return out;
+}
+
+export type EmbedStats = { cached: number; embedded: number; embed_ms: number };
+
+/**
+ * Embeddings of `texts` for one model version: the set's bundle if this set was embedded before,
+ * else per-input cache hits from R2 and the misses (each distinct text once) through `embed`, then
+ * both written back. Returns vectors in input order.
+ */
+export async function embedWithCache(
+  storage: Storage,
+  versionId: string,
+  texts: string[],
+  embed: Embed,
+): Promise<{ vectors: Float32Array[]; stats: EmbedStats }> {
+  const started = Date.now();
+  if (texts.length === 0) return { vectors: [], stats: { cached: 0, embedded: 0, embed_ms: 0 } };
+  const hashes = await Promise.all(texts.map(sha256Hex));
+  const unique = [...new Set(hashes)].sort();
+  // The whole set as one object too, keyed by its sorted input hashes: a repeated probe, or an
+  // evaluation of the same set with another split, costs one read instead of one per input.
+  const setKey = cacheKey(versionId, `sets/${await sha256Hex(unique.join(""))}`);
+  const bundle = await storage.get(setKey);
+  if (bundle) {
+    const all = new Float32Array(await bundle.arrayBuffer());
+    const d = all.length / unique.length;
+    const at = new Map(unique.map((h, i) => [h, i]));
+    return {
+      vectors: hashes.map((h) => all.slice((at.get(h) as number) * d, ((at.get(h) as number) + 1) * d)),
+      stats: { cached: unique.length, embedded: 0, embed_ms: Date.now() - started },
+    };
+  }
+  const found = new Map<string, Float32Array>();
+  await pool(unique.length, CACHE_CONCURRENCY, async (i) => {
+    const h = unique[i] as string;
+    const obj = await storage.get(cacheKey(versionId, h));
+    if (obj) found.set(h, new Float32Array(await obj.arrayBuffer()));
+  });
+  const missing = unique.filter((h) => !found.has(h));
+  if (missing.length > 0) {
+    const textOf = new Map<string, string>();
+    hashes.forEach((h, i) => {
+      if (!textOf.has(h)) textOf.set(h, texts[i] as string);
+    });
+    const vectors = await embed(missing.map((h) => textOf.get(h) as string));
+    missing.forEach((h, i) => {
+      found.set(h, vectors[i] as Float32Array);
+    });
+    await pool(missing.length, CACHE_CONCURRENCY, async (i) => {
+      const h = missing[i] as string;
+      const v = found.get(h) as Float32Array;
+      await storage.put(cacheKey(versionId, h), new Uint8Array(v.buffer, v.byteOffset, v.byteLength));
+    });
+  }
+  const d = (found.get(unique[0] as string) as Float32Array).length;
+  const all = new Float32Array(unique.length * d);
+  unique.forEach((h, i) => {
+    all.set(found.get(h) as Float32Array, i * d);
+  });
+  await storage.put(setKey, new Uint8Array(all.buffer));
+  return {
+    vectors: hashes.map((h) => found.get(h) as Float32Array),
+    stats: { cached: unique.length - missing.length, embedded: missing.length, embed_ms: Date.now() - started },
+  };
+}
+
+/** What a probe needs to know of the version it runs on. */
+export type ProbeVersion = Pick<VersionRow, "id" | "modality" | "dims" | "manifest" | "files">;
