@@ -45,3 +45,22 @@ export function datasetView(d: typeof datasets.$inferSelect) {
     completedAt: iso(d.completedAt),
   };
 }
+
+/** Where to send a dataset's bytes: one presigned PUT, or one per multipart part. */
+export const UploadTargetSchema = z
+  .union([
+    z.object({
+      type: z.literal("single"),
+      method: z.enum(["GET", "PUT"]),
+      url: z.string(),
+      expiresAt: z.string(),
+    }),
+    z.object({
+      type: z.literal("multipart"),
+      uploadId: z.string(),
+      partSize: z.number().int(),
+      parts: z.array(z.object({ partNumber: z.number().int(), url: z.string() })),
+      expiresAt: z.string(),
+    }),
+  ])
+  .openapi("UploadTarget");

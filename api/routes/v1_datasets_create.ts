@@ -1,14 +1,12 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { datasets } from "../../db/schema";
 import { newId } from "../lib/crypto";
-import { DatasetSchema, datasetView } from "../lib/dataset_views";
+import { DatasetSchema, datasetView, UploadTargetSchema } from "../lib/dataset_views";
 import { errorResponses, unprocessable } from "../lib/errors";
 import { bearer, jsonBody, jsonResponse, type Router } from "../lib/openapi";
 import { requireScope } from "../middleware/auth";
 import { TEXT_FORMATS } from "../services/dataset_check";
 import { MAX_DATASET_BYTES, planUpload, uploadTarget } from "../services/datasets";
-
-const SignedUrl = z.object({ method: z.enum(["GET", "PUT"]), url: z.string(), expiresAt: z.string() });
 
 const route = createRoute({
   method: "post",
@@ -39,16 +37,7 @@ const route = createRoute({
   responses: {
     201: jsonResponse(
       DatasetSchema.extend({
-        upload: z.union([
-          SignedUrl.extend({ type: z.literal("single") }),
-          z.object({
-            type: z.literal("multipart"),
-            uploadId: z.string(),
-            partSize: z.number().int(),
-            parts: z.array(z.object({ partNumber: z.number().int(), url: z.string() })),
-            expiresAt: z.string(),
-          }),
-        ]),
+        upload: UploadTargetSchema,
       }),
       "The dataset (status `uploading`) and where to send its bytes.",
     ),

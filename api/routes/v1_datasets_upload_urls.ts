@@ -1,4 +1,5 @@
 import { createRoute, z } from "@hono/zod-openapi";
+import { UploadTargetSchema } from "../lib/dataset_views";
 import { conflict, errorResponses } from "../lib/errors";
 import { bearer, jsonBody, jsonResponse, type Router } from "../lib/openapi";
 import { requireScope } from "../middleware/auth";
@@ -24,19 +25,7 @@ const route = createRoute({
     ),
   },
   responses: {
-    200: jsonResponse(
-      z.union([
-        z.object({ type: z.literal("single"), method: z.enum(["GET", "PUT"]), url: z.string(), expiresAt: z.string() }),
-        z.object({
-          type: z.literal("multipart"),
-          uploadId: z.string(),
-          partSize: z.number().int(),
-          parts: z.array(z.object({ partNumber: z.number().int(), url: z.string() })),
-          expiresAt: z.string(),
-        }),
-      ]),
-      "Where to send the (remaining) bytes.",
-    ),
+    200: jsonResponse(UploadTargetSchema, "Where to send the (remaining) bytes."),
     ...errorResponses,
   },
 });

@@ -45,6 +45,8 @@ export const registerV1TrainerComplete = (app: Router) =>
     if (problems.length > 0) throw unprocessable(`${problems[0]?.path}: ${problems[0]?.message}`, problems);
     await storage.put(`${prefix}/manifest.json`, JSON.stringify(manifest), "application/json");
 
+    const steps = (manifest.config as { steps?: unknown } | undefined)?.steps;
+    const total = typeof steps === "number" ? steps : (job.progress?.total ?? 0);
     const versionId = newId("mv");
     const now = Date.now();
     try {
@@ -57,6 +59,8 @@ export const registerV1TrainerComplete = (app: Router) =>
             finishedAt: now,
             leaseToken: null,
             leaseExpiresAt: null,
+            // The last heartbeat may predate the final steps; a finished job has done all of them.
+            progress: { step: total, total },
           })
           .where(
             and(
