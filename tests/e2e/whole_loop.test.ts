@@ -1,0 +1,206 @@
+// The product loop as a user drives it, with the `selfsup` CLI against a real `wrangler dev` and a
+// real trainer: upload a corpus and a labeled set, train, see the version registered and `latest`
+// moved, embed through the official `openai` SDK, probe and evaluate, move `production` forward
+// and back, and cancel a second job mid-run.
+import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { promisify } from "node:util";
+import OpenAI from "openai";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { localS3Credentials } from "../../scripts/local-s3.mjs";
+import { type DevServer, registerFolder, startWranglerDev } from "./wrangler_dev";
+
+const ROOT = path.join(import.meta.dirname, "../..");
+const run = promisify(execFile);
+const work = mkdtempSync(path.join(tmpdir(), "selfsup-loop-"));
+let server: DevServer;
+let trainer: ChildProcess;
+const trainerLog: string[] = [];
+
+/** Runs the CLI like a user would; `--json` output is parsed. */
+async function cli(...args: string[]) {
+  const { stdout } = await run(process.execPath, [path.join(ROOT, "cli/bin.mjs"), ...args], {
+    cwd: work,
+    env: { ...process.env, SELFSUP_API_URL: server.url, SELFSUP_API_KEY: server.key },
+    maxBuffer: 32 * 1024 * 1024,
+    timeout: 300_000,
+  });
+  return stdout;
+}
+const cliJson = async <T>(...args: string[]) => JSON.parse(await cli(...args, "--json")) as T;
+
+beforeAll(async () => {
+  server = await startWranglerDev(localS3Credentials());
+  const key = await cliJson<{ secret: string }>("keys", "create", "--name", "trainer", "--scopes", "trainer");
+  trainer = spawn(path.join(ROOT, "gpu-trainer/.venv/bin/python"), ["-m", "selfsup_trainer", "serve"], {
+    cwd: path.join(ROOT, "gpu-trainer"),
+    env: {
+      ...process.env,
+      SELFSUP_API_URL: server.url,
+      SELFSUP_TRAINER_KEY: key.secret,
+      SELFSUP_WORK_DIR: path.join(work, "trainer"),
+      PYTHONUNBUFFERED: "1",
+    },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  trainer.stdout?.on("data", (d) => trainerLog.push(String(d)));
+  trainer.stderr?.on("data", (d) => trainerLog.push(String(d)));
+});
+
+afterAll(async () => {
+  trainer?.kill("SIGKILL");
+  await server?.stop();
+  rmSync(work, { recursive: true, force: true });
+});
+
+type Job = { id: string; status: string; modelVersion: string | null; progress: { step: number; total: number } };
+
+describe("the whole loop through the CLI", () => {
+  it("upload -> train -> registered -> OpenAI SDK -> probe + evaluate -> alias moves -> cancel", async () => {
+    // A labeled set of real quotes (Debian fortunes, 4 categories; see tests/fixtures/probe).
+    const fortunes = JSON.parse(readFileSync(path.join(ROOT, "tests/fixtures/probe/fortunes.json"), "utf8")) as {
+      texts: string[];
+      labels: number[];
+      label_names: string[];
+    };
+    const probeFile = path.join(work, "fortunes.jsonl");
+    writeFileSync(
+      probeFile,
+      fortunes.texts
+        .map((text, i) => JSON.stringify({ text, label: fortunes.label_names[fortunes.labels[i] as number] }))
+        .join("\n"),
+    );
+
+    const corpus = await cliJson<{ id: string; status: string }>(
+      "datasets",
+      "upload",
+      path.join(ROOT, "tests/fixtures/corpus/moby-dick-excerpt.txt"),
+      "--name",
+      "moby",
+    );
+    const labeled = await cliJson<{ id: string; status: string; stats: { labels: Record<string, number> } }>(
+      "datasets",
+      "upload",
+      probeFile,
+      "--purpose",
+      "probe",
+    );
+    expect(corpus.status).toBe("ready");
+    expect(Object.keys(labeled.stats.labels)).toHaveLength(4);
+
+    // An older version to compare with and to roll `production` back to.
+    await registerFolder(server, "loop", path.join(ROOT, "tests/fixtures/tiny-encoder"));
+    const job = await cliJson<Job>(
+      "train",
+      "--dataset",
+      corpus.id,
+      "--objective",
+      "simcse",
+      "--model",
+      "loop",
+      "--steps",
+      "12",
+      "--batch-size",
+      "16",
+      "--max-tokens",
+      "64",
+      "--vocab-size",
+      "1000",
+      "--watch",
+    );
+    expect(job, trainerLog.join("")).toMatchObject({
+      status: "succeeded",
+      modelVersion: "loop@2",
+      progress: { step: 12, total: 12 },
+    });
+    const model = await cliJson<{ aliases: Record<string, number>; versions: number }>("models", "show", "loop");
+    expect(model).toMatchObject({ versions: 2, aliases: { latest: 2 } });
+
+    const openai = new OpenAI({ apiKey: server.key, baseURL: `${server.url}/v1`, maxRetries: 0 });
+    const emb = await openai.embeddings.create({
+      model: "loop",
+      input: ["Call me Ishmael.", "It is a way I have of driving off the spleen."],
+    });
+    expect(emb.model).toBe("loop@2");
+    expect(emb.data.map((d) => d.embedding.length)).toEqual([128, 128]);
+
+    const probe = await cliJson<{
+      model: string;
+      n_test: number;
+      metrics: { accuracy: number; confusion: { labels: string[]; matrix: number[][] } };
+    }>("probe", "--model", "loop", "--dataset", labeled.id, "--kind", "knn");
+    expect(probe.model).toBe("loop@2");
+    expect(probe.metrics.confusion.labels).toEqual([...fortunes.label_names].sort());
+    expect(probe.metrics.confusion.matrix.flat().reduce((a, b) => a + b, 0)).toBe(probe.n_test);
+    expect(probe.metrics.accuracy).toBeGreaterThan(0.25); // above chance for 4 balanced classes
+    const human = await cli("probe", "--model", "loop@1", "--dataset", labeled.id);
+    expect(human).toContain("true\\pred");
+    expect(human).toMatch(/accuracy \d+\.\d%/);
+
+    const evaluation = await cliJson<{ table: { name: string; linear: { accuracy: number } }[] }>(
+      "evaluate",
+      "--dataset",
+      labeled.id,
+      "loop@1",
+      "loop@2",
+    );
+    expect(evaluation.table.map((r) => r.name)).toEqual(["loop@1", "loop@2", "tfidf"]);
+
+    await cli("models", "alias", "loop", "production", "1");
+    await cli("models", "alias", "loop", "production", "2", "--reason", "newer");
+    await cli("models", "alias", "loop", "production", "1", "--reason", "roll back");
+    const history = await cliJson<{ data: { from: number | null; to: number; reason: string | null }[] }>(
+      "models",
+      "history",
+      "loop",
+      "production",
+    );
+    expect(history.data.map((e) => [e.from, e.to, e.reason])).toEqual([
+      [2, 1, "roll back"],
+      [1, 2, "newer"],
+      [null, 1, null],
+    ]);
+
+    // A long second job, cancelled once the trainer reports progress on it.
+    const long = await cliJson<Job>(
+      "train",
+      "--dataset",
+      corpus.id,
+      "--objective",
+      "mlm",
+      "--model",
+      "loop",
+      "--steps",
+      "5000",
+      "--batch-size",
+      "8",
+      "--max-tokens",
+      "32",
+      "--vocab-size",
+      "1000",
+    );
+    for (let i = 0; ; i++) {
+      const j = await cliJson<Job>("jobs", "show", long.id);
+      if (j.status === "running" && j.progress.step > 0) break;
+      if (i > 240) throw new Error(`job never started: ${JSON.stringify(j)}\n${trainerLog.join("")}`);
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    await cli("jobs", "cancel", long.id);
+    for (let i = 0; ; i++) {
+      const j = await cliJson<Job>("jobs", "show", long.id);
+      if (j.status === "cancelled") {
+        expect(j.progress.step).toBeLessThan(5000);
+        break;
+      }
+      if (i > 60) throw new Error(`job not cancelled: ${JSON.stringify(j)}`);
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    expect((await cliJson<{ versions: number }>("models", "show", "loop")).versions).toBe(2);
+    // Errors print the API's problem detail and exit non-zero.
+    await expect(cli("train", "--dataset", labeled.id, "--objective", "mlm", "--model", "x")).rejects.toThrow(
+      /probe set/,
+    );
+  }, 600_000);
+});
