@@ -1,9 +1,11 @@
 // `make dev`, first run only: a demo that shows the whole loop. Imports the committed fixture encoder
 // as `demo@1` (so /v1/embeddings answers within seconds), uploads the committed public-domain corpus
 // (tests/fixtures/corpus, Moby-Dick), queues a short tiny-preset MLM job that the local trainer turns
-// into `demo@2`, then probes it on a small labeled set. Later runs find the demo and do nothing.
-import { readFileSync } from "node:fs";
+// into `demo@2`, then compares both versions with linear and kNN probes (and a TF-IDF baseline) on a
+// small labeled set of real quotes (Debian fortunes, tests/fixtures/probe). Later runs do nothing.
+import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
+import { table } from "../cli/format";
 import { uploadDataset } from "../cli/upload";
 import { createSelfsupClient, unwrap } from "../client";
 
@@ -66,3 +68,29 @@ for (;;) {
     process.exit(1);
   }
 }
+
+const fortunes = JSON.parse(readFileSync(path.join(ROOT, "tests/fixtures/probe/fortunes.json"), "utf8")) as {
+  texts: string[];
+  labels: number[];
+  label_names: string[];
+};
+const probeFile = path.join(ROOT, ".selfsup/demo-fortunes.jsonl");
+writeFileSync(
+  probeFile,
+  fortunes.texts
+    .map((text, i) => JSON.stringify({ text, label: fortunes.label_names[fortunes.labels[i] as number] }))
+    .join("\n"),
+);
+const labeled = await uploadDataset(client, baseUrl, probeFile, {
+  name: "fortunes (demo)",
+  purpose: "probe",
+  stateDir: path.join(ROOT, ".selfsup"),
+});
+const evaluation = await unwrap(
+  client.POST("/v1/evaluations", { body: { models: ["demo@1", "demo@2"], data: { dataset: labeled.id } } }),
+);
+const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
+say(`evaluation ${evaluation.id} on ${evaluation.n_test} held-out quotes (4 categories):`);
+process.stderr.write(
+  `${table(evaluation.table.map((r) => ({ name: r.name, linear: pct(r.linear.accuracy), knn: pct(r.knn.accuracy) })))}\n`,
+);
