@@ -2,34 +2,20 @@
 // see it: vitest.config.ts binds each file as a data blob; these helpers read and register it.
 import { env } from "cloudflare:test";
 import type { Manifest } from "../api/services/manifest";
-import { api } from "./helpers";
+import { fixtureBytes, importFixture } from "./fixture";
+
+export { fixtureBytes, fixtureManifest } from "./fixture";
+export { cosine } from "./math";
 
 type FixtureEnv = { FIXTURE_FILES: Record<string, string> } & Record<string, unknown>;
 const fenv = env as unknown as FixtureEnv;
 
 export const fixtureNames = () => Object.keys(fenv.FIXTURE_FILES);
-
-export function fixtureBytes(name: string): Uint8Array {
-  const binding = fenv.FIXTURE_FILES[name];
-  if (!binding) throw new Error(`fixture file ${name} is missing (have: ${fixtureNames().join(", ")})`);
-  return new Uint8Array(fenv[binding] as ArrayBuffer);
-}
-
 export const fixtureJson = <T>(name: string): T => JSON.parse(new TextDecoder().decode(fixtureBytes(name))) as T;
-export const fixtureManifest = () => fixtureJson<Manifest>("manifest.json");
 
 /** Registers the fixture as a new version of `name` through the import route; returns the version. */
-export async function registerFixture(key: string, name: string, patch: (m: Manifest) => Manifest = (m) => m) {
-  const manifest = patch(fixtureManifest());
-  const form = new FormData();
-  form.append("manifest", JSON.stringify(manifest));
-  for (const file of Object.keys(manifest.files)) {
-    form.append("files", new File([fixtureBytes(file)], file));
-  }
-  const res = await api(`/v1/models/${name}/versions`, { method: "POST", key, body: form });
-  if (res.status !== 201) throw new Error(`registering the fixture failed: ${res.status} ${await res.text()}`);
-  return res.json<{ id: string; version: number; ref: string }>();
-}
+export const registerFixture = (key: string, name: string, patch: (m: Manifest) => Manifest = (m) => m) =>
+  importFixture(key, name, patch);
 
 export type Reference = { texts: string[]; ids?: number[][]; fp32: number[][]; int8: number[][] };
 
@@ -47,20 +33,6 @@ export function fixtureReference(): Reference {
     };
   }
   return raw as unknown as Reference;
-}
-
-export function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let ab = 0;
-  let aa = 0;
-  let bb = 0;
-  for (let i = 0; i < a.length; i++) {
-    const x = a[i] as number;
-    const y = b[i] as number;
-    ab += x * y;
-    aa += x * x;
-    bb += y * y;
-  }
-  return ab / Math.sqrt(aa * bb);
 }
 
 export function decodeBase64Floats(s: string): Float32Array {

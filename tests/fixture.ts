@@ -1,4 +1,5 @@
 import { env } from "cloudflare:test";
+import type { Manifest } from "../api/services/manifest";
 import { api } from "./helpers";
 
 // The committed tiny encoder (tests/fixtures/tiny-encoder), handed to the isolate as data blobs by
@@ -7,16 +8,11 @@ const blobs = env as unknown as Record<string, ArrayBuffer> & { FIXTURE_FILES: R
 
 export function fixtureBytes(name: string): Uint8Array {
   const binding = blobs.FIXTURE_FILES[name];
-  if (!binding) throw new Error(`fixture file ${name} missing; regenerate tests/fixtures/tiny-encoder`);
+  if (!binding) throw new Error(`fixture file ${name} missing (have: ${Object.keys(blobs.FIXTURE_FILES).join(", ")})`);
   return new Uint8Array(blobs[binding] as ArrayBuffer);
 }
 
-export type FixtureManifest = {
-  dims: number;
-  files: Record<string, { sha256: string; bytes: number }>;
-  variants: Record<string, { model: string; data?: string }>;
-  [k: string]: unknown;
-};
+export type FixtureManifest = Manifest;
 
 export const fixtureManifest = (): FixtureManifest =>
   JSON.parse(new TextDecoder().decode(fixtureBytes("manifest.json")));
@@ -29,8 +25,16 @@ export function importForm(manifest: FixtureManifest = fixtureManifest(), files 
   return form;
 }
 
-export async function importFixture(key: string, model = "tiny") {
-  const res = await api(`/v1/models/${model}/versions`, { method: "POST", key, body: importForm() });
+export async function importFixture(
+  key: string,
+  model = "tiny",
+  patch: (m: FixtureManifest) => FixtureManifest = (m) => m,
+) {
+  const res = await api(`/v1/models/${model}/versions`, {
+    method: "POST",
+    key,
+    body: importForm(patch(fixtureManifest())),
+  });
   if (res.status !== 201) throw new Error(`import failed: ${res.status} ${await res.text()}`);
   return res.json<{ id: string; version: number; ref: string }>();
 }

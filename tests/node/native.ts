@@ -58,19 +58,7 @@ export async function nativeEncoder(precision: "fp32" | "int8", dir = FIXTURE_DI
   };
 }
 
-export function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let ab = 0;
-  let aa = 0;
-  let bb = 0;
-  for (let i = 0; i < a.length; i++) {
-    const x = a[i] as number;
-    const y = b[i] as number;
-    ab += x * y;
-    aa += x * x;
-    bb += y * y;
-  }
-  return ab / Math.sqrt(aa * bb);
-}
+export { cosine } from "../math";
 
 export type ReferenceCase = { text: string; ids: number[]; fp32: number[]; int8: number[] };
 export const referenceCases = (dir = FIXTURE_DIR) =>
