@@ -173,6 +173,9 @@ export const trainingJobs = sqliteTable(
     maxAttempts: integer("max_attempts").notNull().default(3),
     checkpointKey: text("checkpoint_key"),
     checkpointStep: integer("checkpoint_step"),
+    // Declared by the trainer that uploaded it; the next trainer verifies the download against it.
+    checkpointSha256: text("checkpoint_sha256"),
+    checkpointBytes: integer("checkpoint_bytes"),
     cancelRequestedAt: integer("cancel_requested_at"),
     modelVersionId: text("model_version_id"),
     createdBy: text("created_by"),

@@ -16,15 +16,24 @@ CI=true wrangler d1 migrations apply DB --local >/dev/null
 KEY="$(node scripts/dev-seed.mjs)"
 
 pids=()
+trainer_pid=""
 cleanup() {
   trap - INT TERM EXIT
   echo
   echo "==> stopping"
-  # The trainer checkpoints on SIGTERM; wrangler takes workerd down with it.
+  # The trainer first, while the API is still up: it checkpoints, uploads and hands its job back.
+  if [ -n "$trainer_pid" ]; then
+    kill -TERM "$trainer_pid" 2>/dev/null || true
+    for _ in $(seq 1 60); do kill -0 "$trainer_pid" 2>/dev/null || break; sleep 0.5; done
+  fi
+  # Then the rest; wrangler takes workerd down with it.
   for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
 }
 trap cleanup INT TERM EXIT
+# Background jobs get process groups of their own, so Ctrl-C reaches only this script, which then
+# stops them in order (a terminal's SIGINT would otherwise hit wrangler and the trainer at once).
+set -m
 
 wrangler dev --ip 127.0.0.1 --port "$PORT" --show-interactive-dev-session=false > .selfsup/wrangler.log 2>&1 &
 pids+=($!)
@@ -34,7 +43,7 @@ curl -fs "$API/health" >/dev/null || { cat .selfsup/wrangler.log; exit 1; }
 TRAINER_KEY="$(node --import tsx scripts/dev-trainer-key.ts "$API")"
 (cd gpu-trainer && SELFSUP_API_URL="$API" SELFSUP_TRAINER_KEY="$TRAINER_KEY" SELFSUP_WORK_DIR="../.selfsup/trainer" \
   PYTHONUNBUFFERED=1 exec .venv/bin/python -m selfsup_trainer serve) > >(sed -u 's/^/[trainer] /') 2>&1 &
-pids+=($!)
+trainer_pid=$!
 
 cat <<MSG
 

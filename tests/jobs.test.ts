@@ -5,6 +5,8 @@ import { fixtureBytes, fixtureManifest } from "./fixture";
 import { addKey, api, count, expectProblem, newTenant } from "./helpers";
 
 const enc = new TextEncoder();
+// A stand-in checkpoint body: the API checks its size; the trainer that downloads it checks the digest.
+const CKPT = { checkpoint_sha256: "a".repeat(64), checkpoint_bytes: 4 };
 const CORPUS = enc.encode("Call me Ishmael.\nSome years ago, never mind how long precisely.\nIt is a way I have.\n");
 
 async function readyDataset(key: string, purpose: "pretrain" | "probe" = "pretrain") {
@@ -46,15 +48,15 @@ type Claim = {
   job: { id: string; config: Record<string, unknown>; attempt: number };
   lease: { token: string };
   corpus: { url: string; sha256: string };
-  checkpoint: { step: number; url: string } | null;
+  checkpoint: { step: number; url: string; sha256: string; bytes: number } | null;
 };
 const claim = (key: string, owner = "t1") => api("/v1/trainer/claim", { method: "POST", key, json: { owner } });
 const beat = (key: string, id: string, body: Record<string, unknown>) =>
   api(`/v1/trainer/jobs/${id}/heartbeat`, { method: "POST", key, json: body });
 
-async function uploadArtifacts(tenantId: string, jobId: string) {
+async function uploadArtifacts(tenantId: string, jobId: string, attempt: number) {
   for (const name of Object.keys(fixtureManifest().files)) {
-    await env.ARTIFACTS.put(`jobs/${tenantId}/${jobId}/artifacts/${name}`, fixtureBytes(name));
+    await env.ARTIFACTS.put(`jobs/${tenantId}/${jobId}/attempt-${attempt}/artifacts/${name}`, fixtureBytes(name));
   }
 }
 
@@ -84,15 +86,18 @@ describe("pretraining jobs and the trainer protocol", () => {
       });
       expect(await hb.json()).toMatchObject({ cancel: false });
     }
-    await expectProblem(
-      await beat(s.trainer, s.job.id, { lease_token: c.lease.token, step: 20, total_steps: 40, checkpoint_step: 20 }),
-      400,
+    const ckptBeat = { lease_token: c.lease.token, step: 20, total_steps: 40, checkpoint_step: 20, ...CKPT };
+    await expectProblem(await beat(s.trainer, s.job.id, ckptBeat), 400);
+    await env.ARTIFACTS.put(`jobs/${s.tenantId}/${s.job.id}/attempt-1/checkpoint.tar`, "ckpt");
+    const noDigest = { lease_token: c.lease.token, step: 20, total_steps: 40, checkpoint_step: 20 };
+    expect((await expectProblem(await beat(s.trainer, s.job.id, noDigest), 400)).errors?.[0]?.path).toBe(
+      "checkpoint_sha256",
     );
-    await env.ARTIFACTS.put(`jobs/${s.tenantId}/${s.job.id}/checkpoint.tar`, "ckpt");
-    expect(
-      (await beat(s.trainer, s.job.id, { lease_token: c.lease.token, step: 20, total_steps: 40, checkpoint_step: 20 }))
-        .status,
-    ).toBe(200);
+    const wrongSize = { ...ckptBeat, checkpoint_bytes: 5 };
+    expect((await expectProblem(await beat(s.trainer, s.job.id, wrongSize), 400)).errors?.[0]?.path).toBe(
+      "checkpoint_bytes",
+    );
+    expect((await beat(s.trainer, s.job.id, ckptBeat)).status).toBe(200);
 
     const ups = await (
       await api(`/v1/trainer/jobs/${s.job.id}/uploads`, {
@@ -102,11 +107,11 @@ describe("pretraining jobs and the trainer protocol", () => {
       })
     ).json<{ checkpoint: { url: string }; files: Record<string, { url: string }> }>();
     expect(new URL(ups.files["model.onnx"]?.url ?? "").pathname).toContain(
-      `/jobs/${s.tenantId}/${s.job.id}/artifacts/model.onnx`,
+      `/jobs/${s.tenantId}/${s.job.id}/attempt-1/artifacts/model.onnx`,
     );
     expect(new URL(ups.checkpoint.url).pathname).toContain("checkpoint.tar");
 
-    await uploadArtifacts(s.tenantId, s.job.id);
+    await uploadArtifacts(s.tenantId, s.job.id, 1);
     const done = await api(`/v1/trainer/jobs/${s.job.id}/complete`, {
       method: "POST",
       key: s.trainer,
@@ -152,12 +157,19 @@ describe("pretraining jobs and the trainer protocol", () => {
   it("an expired lease is requeued: another trainer claims it with the checkpoint, the old token gets 409", async () => {
     const s = await setup();
     const first = await (await claim(s.trainer, "a")).json<Claim>();
-    await env.ARTIFACTS.put(`jobs/${s.tenantId}/${s.job.id}/checkpoint.tar`, "ckpt");
-    await beat(s.trainer, s.job.id, { lease_token: first.lease.token, step: 10, total_steps: 40, checkpoint_step: 10 });
+    await env.ARTIFACTS.put(`jobs/${s.tenantId}/${s.job.id}/attempt-1/checkpoint.tar`, "ckpt");
+    await beat(s.trainer, s.job.id, {
+      lease_token: first.lease.token,
+      step: 10,
+      total_steps: 40,
+      checkpoint_step: 10,
+      ...CKPT,
+    });
     await env.DB.prepare("update training_jobs set lease_expires_at = 0 where id = ?").bind(s.job.id).run();
     const second = await (await claim(s.trainer, "b")).json<Claim>();
     expect(second.job.attempt).toBe(2);
-    expect(second.checkpoint?.step).toBe(10);
+    expect(second.checkpoint).toMatchObject({ step: 10, ...{ sha256: CKPT.checkpoint_sha256, bytes: 4 } });
+    expect(new URL(second.checkpoint?.url ?? "").pathname).toContain("/attempt-1/checkpoint.tar");
     await expectProblem(
       await beat(s.trainer, s.job.id, { lease_token: first.lease.token, step: 11, total_steps: 40 }),
       409,
@@ -193,9 +205,9 @@ describe("pretraining jobs and the trainer protocol", () => {
   it("complete refuses artifacts whose sha256 differs and changes nothing", async () => {
     const s = await setup();
     const c = await (await claim(s.trainer)).json<Claim>();
-    await uploadArtifacts(s.tenantId, s.job.id);
+    await uploadArtifacts(s.tenantId, s.job.id, 1);
     await env.ARTIFACTS.put(
-      `jobs/${s.tenantId}/${s.job.id}/artifacts/model.onnx.data`,
+      `jobs/${s.tenantId}/${s.job.id}/attempt-1/artifacts/model.onnx.data`,
       new Uint8Array(fixtureBytes("model.onnx.data").byteLength),
     );
     const p = await expectProblem(
@@ -211,6 +223,56 @@ describe("pretraining jobs and the trainer protocol", () => {
     expect(
       (await (await api(`/v1/pretraining/jobs/${s.job.id}`, { key: s.secret })).json<{ status: string }>()).status,
     ).toBe("running");
+  });
+
+  it("a job cancelled while its trainer exports registers nothing at /complete", async () => {
+    const s = await setup();
+    const c = await (await claim(s.trainer)).json<Claim>();
+    await uploadArtifacts(s.tenantId, s.job.id, c.job.attempt);
+    await api(`/v1/pretraining/jobs/${s.job.id}/cancel`, { method: "POST", key: s.secret });
+    const p = await expectProblem(
+      await api(`/v1/trainer/jobs/${s.job.id}/complete`, {
+        method: "POST",
+        key: s.trainer,
+        json: { lease_token: c.lease.token, manifest: fixtureManifest() },
+      }),
+      409,
+    );
+    expect(p.detail).toContain("cancelled");
+    expect(await count("model_versions", "tenant_id = ?", s.tenantId)).toBe(0);
+    expect(await count("models", "tenant_id = ?", s.tenantId)).toBe(0);
+  });
+
+  it("a trainer that died after a cancel request: the next claim cancels the job instead of running it", async () => {
+    const s = await setup();
+    await claim(s.trainer, "dies");
+    await api(`/v1/pretraining/jobs/${s.job.id}/cancel`, { method: "POST", key: s.secret });
+    await env.DB.prepare("update training_jobs set lease_expires_at = 0 where id = ?").bind(s.job.id).run();
+    expect((await claim(s.trainer, "next")).status).toBe(204);
+    const job = await (await api(`/v1/pretraining/jobs/${s.job.id}`, { key: s.secret })).json<{
+      status: string;
+      events: { kind: string }[];
+    }>();
+    expect(job.status).toBe("cancelled");
+    expect(job.events.map((e) => e.kind)).toContain("cancelled");
+  });
+
+  it("claims are idempotent per owner; release requeues without counting the attempt", async () => {
+    const s = await setup();
+    const a = await (await claim(s.trainer, "same")).json<Claim>();
+    const b = await (await claim(s.trainer, "same")).json<Claim>();
+    expect(b.lease.token).toBe(a.lease.token);
+    expect(b.job.attempt).toBe(1);
+    const released = await api(`/v1/trainer/jobs/${s.job.id}/fail`, {
+      method: "POST",
+      key: s.trainer,
+      json: { lease_token: a.lease.token, error: "SIGTERM", release: true },
+    });
+    expect(await released.json<{ status: string; attempts: number }>()).toMatchObject({
+      status: "queued",
+      attempts: 0,
+    });
+    expect((await (await claim(s.trainer, "other")).json<Claim>()).job.attempt).toBe(1);
   });
 
   it("cancel: a queued job at once, a running one at its next heartbeat", async () => {

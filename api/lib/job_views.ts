@@ -63,6 +63,7 @@ const LIFECYCLE = new Set([
   "cancelled",
   "failed",
   "retry",
+  "released",
   "succeeded",
 ]);
 

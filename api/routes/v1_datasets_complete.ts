@@ -1,5 +1,5 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import { eq } from "drizzle-orm";
+import { and, eq, lt, or } from "drizzle-orm";
 import { datasets } from "../../db/schema";
 import { DatasetSchema, datasetView } from "../lib/dataset_views";
 import { badRequest, conflict, errorResponses, unprocessable } from "../lib/errors";
@@ -7,6 +7,9 @@ import { bearer, jsonResponse, type Router } from "../lib/openapi";
 import { requireScope } from "../middleware/auth";
 import { checkTextDataset, type DatasetIssue, type TextFormat } from "../services/dataset_check";
 import { findDataset } from "../services/datasets";
+
+/** A check still marked running after this long died with its request; another may start. */
+const STALE_CHECK_MS = 10 * 60 * 1000;
 
 const route = createRoute({
   method: "post",
@@ -42,10 +45,11 @@ export const registerV1DatasetsComplete = (app: Router) =>
     const { db } = c.get("services");
     const d = await findDataset(db, c.get("auth").tenantId, c.req.valid("param").id);
     if (d.status === "ready") return c.json(datasetView(d), 200);
-    if (d.status !== "uploading") throw conflict(`Dataset ${d.id} is ${d.status}; upload it again as a new dataset.`);
+    if (d.status === "invalid") throw conflict(`Dataset ${d.id} is invalid; upload it again as a new dataset.`);
     const parts = (c.req.header("content-type")?.includes("json") ? c.req.valid("json").parts : undefined) ?? undefined;
 
-    if (d.uploadId) {
+    // A multipart upload is assembled once; a retried /complete finds the object already there.
+    if (d.uploadId && !(await c.env.ARTIFACTS.head(d.objectKey))) {
       if (!parts || parts.length === 0) {
         throw badRequest("parts: this is a multipart upload; send every part's partNumber and ETag.", [
           { path: "parts", message: "required for multipart uploads" },
@@ -55,10 +59,10 @@ export const registerV1DatasetsComplete = (app: Router) =>
         await c.env.ARTIFACTS.resumeMultipartUpload(d.objectKey, d.uploadId).complete(
           [...parts].sort((a, b) => a.partNumber - b.partNumber),
         );
-      } catch (e) {
-        throw badRequest(
-          `parts: R2 could not assemble the upload (${(e as Error).message}); check every part was sent.`,
-        );
+      } catch {
+        throw badRequest("parts: R2 could not assemble the upload; check that every part was sent and its ETag.", [
+          { path: "parts", message: "a part is missing or an ETag does not match" },
+        ]);
       }
     }
     const head = await c.env.ARTIFACTS.head(d.objectKey);
@@ -86,10 +90,31 @@ export const registerV1DatasetsComplete = (app: Router) =>
     if (head.size !== d.bytes)
       await fail([{ message: `the stored object is ${head.size} bytes, ${d.bytes} were declared` }]);
 
-    await db.update(datasets).set({ status: "validating", updatedAt: Date.now() }).where(eq(datasets.id, d.id));
-    const obj = await c.env.ARTIFACTS.get(d.objectKey);
-    if (!obj) throw new Error(`object ${d.objectKey} vanished`);
-    const result = await checkTextDataset(obj.body, { format: d.format as TextFormat, purpose: d.purpose });
+    // Only one request checks a dataset; a check that died (CPU limit, crash) is retried after a while.
+    const claimed = await db
+      .update(datasets)
+      .set({ status: "validating", updatedAt: Date.now() })
+      .where(
+        and(
+          eq(datasets.id, d.id),
+          or(
+            eq(datasets.status, "uploading"),
+            and(eq(datasets.status, "validating"), lt(datasets.updatedAt, Date.now() - STALE_CHECK_MS)),
+          ),
+        ),
+      )
+      .returning({ id: datasets.id });
+    if (claimed.length === 0)
+      throw conflict(`Dataset ${d.id} is being checked by another request; GET it in a moment.`);
+    let result: Awaited<ReturnType<typeof checkTextDataset>>;
+    try {
+      const obj = await c.env.ARTIFACTS.get(d.objectKey);
+      if (!obj) throw new Error(`object ${d.objectKey} vanished`);
+      result = await checkTextDataset(obj.body, { format: d.format as TextFormat, purpose: d.purpose });
+    } catch (e) {
+      await db.update(datasets).set({ status: "uploading", updatedAt: Date.now() }).where(eq(datasets.id, d.id));
+      throw e;
+    }
     if (result.sha256 !== d.sha256) {
       result.errors.unshift({ message: `sha256 of the upload is ${result.sha256}, ${d.sha256} was declared` });
     }

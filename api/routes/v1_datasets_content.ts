@@ -1,5 +1,8 @@
 import { createRoute, z } from "@hono/zod-openapi";
+import { eq } from "drizzle-orm";
 import { bodyLimit } from "hono/body-limit";
+import { datasets } from "../../db/schema";
+import { sha256Hex } from "../lib/crypto";
 import { DatasetSchema, datasetView } from "../lib/dataset_views";
 import { ApiError, conflict, errorResponses } from "../lib/errors";
 import { bearer, jsonResponse, type Router } from "../lib/openapi";
@@ -56,13 +59,18 @@ export const registerV1DatasetsContent = (app: Router) =>
         },
       );
     }
-    // R2 verifies the declared SHA-256 itself and refuses the write when it differs.
-    try {
-      await c.env.ARTIFACTS.put(d.objectKey, body, { sha256: d.sha256 });
-    } catch {
+    if ((await sha256Hex(body)) !== d.sha256) {
       throw new ApiError(400, "sha256_mismatch", "The body's SHA-256 differs from the one declared for this dataset.", {
         errors: [{ path: "sha256", message: "does not match the uploaded bytes" }],
       });
+    }
+    await c.env.ARTIFACTS.put(d.objectKey, body, { sha256: d.sha256 });
+    // Sizes above the presigned single-PUT limit were given a multipart upload; this body replaces it.
+    if (d.uploadId) {
+      await c.env.ARTIFACTS.resumeMultipartUpload(d.objectKey, d.uploadId)
+        .abort()
+        .catch(() => {});
+      await db.update(datasets).set({ uploadId: null, updatedAt: Date.now() }).where(eq(datasets.id, d.id));
     }
     return c.json(datasetView(d), 200);
   });

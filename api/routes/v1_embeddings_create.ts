@@ -123,10 +123,7 @@ export const registerV1EmbeddingsCreate = (app: Router) =>
     // An explicit request is honoured (400 below when missing); the deployment's preference only
     // where the version has that variant.
     const preferred = deploymentPrecision(c.env);
-    const precision =
-      body.precision !== "auto"
-        ? body.precision
-        : choosePrecision(manifest, preferred !== "auto" && preferred in manifest.variants ? preferred : "auto");
+    const precision = body.precision !== "auto" ? body.precision : choosePrecision(manifest, preferred);
     if (!(precision in manifest.variants)) {
       throw badRequest(
         `precision: ${ref} has no ${precision} weights (it has: ${Object.keys(manifest.variants).join(", ")}).`,

@@ -63,7 +63,7 @@ export const registerV1ModelsInfo = (app: Router) =>
   app.openapi(route, async (c) => {
     const { db } = c.get("services");
     const { ref } = c.req.valid("param");
-    const { model, version } = await resolveVersion(db, c.get("auth").tenantId, decodeURIComponent(ref));
+    const { model, version } = await resolveVersion(db, c.get("auth").tenantId, ref);
     const m = version.manifest as Manifest;
     const preferred = deploymentPrecision(c.env);
     const precision = choosePrecision(m, preferred !== "auto" && preferred in m.variants ? preferred : "auto");

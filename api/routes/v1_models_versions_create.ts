@@ -133,6 +133,9 @@ export const registerV1ModelsVersionsCreate = (app: Router) =>
     } catch (e) {
       // Not registered, so the stored files are unreachable: remove them rather than leak storage.
       await storage.delete([...keys, `${prefix}/manifest.json`]).catch(() => {});
+      if (String((e as { cause?: unknown }).cause ?? e).includes("UNIQUE constraint failed: model_versions")) {
+        throw conflict(`Another version of \`${name}\` was registered at the same moment; send the import again.`);
+      }
       throw e;
     }
     const model = await db.query.models.findFirst({

@@ -3,7 +3,8 @@ import { errorResponses } from "../lib/errors";
 import { bearer, jsonBody, jsonResponse, type Router } from "../lib/openapi";
 import { unionAwareHook } from "../lib/union_errors";
 import { requireScope } from "../middleware/auth";
-import type { Precision } from "../services/encoder/sessions";
+import { choosePrecision, type Precision } from "../services/encoder/sessions";
+import type { Manifest } from "../services/manifest";
 import { embedWithCache } from "../services/probe/embeddings";
 import { predictFromWeights, toMatrix, tooLarge } from "../services/probe/fit";
 import { checkModality, checkPredictInputs, findProbe, loadWeights, runtimeEmbed } from "../services/probes";
@@ -71,7 +72,8 @@ export const registerV1ProbesPredict = (app: Router) =>
       checkModality(row.version_row, ref);
       const weights = await loadWeights(storage, row.probe.weightsKey as string);
       const stored = (row.probe.options ?? {}) as { request?: { precision?: Precision } };
-      const precision = stored.request?.precision ?? "int8";
+      // The probe was fitted on one precision's embeddings; predict with the same one.
+      const precision = stored.request?.precision ?? choosePrecision(row.version_row.manifest as Manifest);
       const { vectors } = await embedWithCache(
         storage,
         `${row.version_row.id}/${precision}`,

@@ -1,11 +1,11 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import { eq } from "drizzle-orm";
-import { jobEvents, trainingJobs } from "../../db/schema";
+import { and, eq, gte } from "drizzle-orm";
+import { trainingJobs } from "../../db/schema";
 import { randomToken } from "../lib/crypto";
 import { errorResponses } from "../lib/errors";
 import { bearer, jsonBody, jsonResponse, type Router } from "../lib/openapi";
 import { requireScope } from "../middleware/auth";
-import { checkpointKey, leaseSeconds } from "../services/jobs";
+import { leaseSeconds } from "../services/jobs";
 
 const Signed = z.object({ method: z.enum(["GET", "PUT"]), url: z.string(), expiresAt: z.string() });
 
@@ -24,7 +24,7 @@ export const ClaimSchema = z
     lease: z.object({ owner: z.string(), token: z.string(), expiresAt: z.string(), seconds: z.number().int() }),
     corpus: Signed.extend({ sha256: z.string(), bytes: z.number().int(), format: z.string() }),
     evalSet: Signed.extend({ sha256: z.string(), format: z.string() }).nullable(),
-    checkpoint: Signed.extend({ step: z.number().int() }).nullable(),
+    checkpoint: Signed.extend({ step: z.number().int(), sha256: z.string(), bytes: z.number().int() }).nullable(),
   })
   .openapi("Claim");
 
@@ -54,51 +54,84 @@ export const registerV1TrainerClaim = (app: Router) =>
     const tenantId = c.get("auth").tenantId;
     const { owner } = c.req.valid("json");
     const now = Date.now();
-    const token = randomToken(32);
     const lease = leaseSeconds(c.env);
     const expires = now + lease * 1000;
-    const [, claimed] = await c.env.DB.batch<{ id: string }>([
-      // Jobs whose lease ran out on their last allowed attempt fail instead of being claimed again.
-      c.env.DB.prepare(
-        `update training_jobs set status = 'failed', finished_at = ?1, lease_token = null,
-           error = 'lease expired on the last allowed attempt (' || attempts || '/' || max_attempts || ')'
-         where tenant_id = ?2 and status = 'running' and lease_expires_at < ?1 and attempts >= max_attempts`,
-      ).bind(now, tenantId),
-      c.env.DB.prepare(
-        `update training_jobs
-           set status = 'running', lease_owner = ?1, lease_token = ?2, lease_expires_at = ?3,
-               attempts = attempts + 1, started_at = coalesce(started_at, ?4)
-         where id = (
-           select id from training_jobs
-            where tenant_id = ?5 and cancel_requested_at is null and attempts < max_attempts
-              and (status = 'queued' or (status = 'running' and lease_expires_at < ?4))
-            order by created_at, id limit 1)
-         returning id`,
-      ).bind(owner, token, expires, now, tenantId),
-    ]);
-    const id = claimed?.results[0]?.id;
-    if (!id) return c.body(null, 204);
 
-    const job = await db.query.trainingJobs.findFirst({ where: eq(trainingJobs.id, id), with: undefined });
-    if (!job) throw new Error(`claimed job ${id} vanished`);
+    // Idempotent per owner: a trainer that retries a claim whose answer it lost gets the same job back.
+    const held = await db.query.trainingJobs.findFirst({
+      where: and(
+        eq(trainingJobs.tenantId, tenantId),
+        eq(trainingJobs.status, "running"),
+        eq(trainingJobs.leaseOwner, owner),
+        gte(trainingJobs.leaseExpiresAt, now),
+      ),
+    });
+    let token = held?.leaseToken ?? null;
+    if (held && token) {
+      await db.update(trainingJobs).set({ leaseExpiresAt: expires }).where(eq(trainingJobs.id, held.id));
+    } else {
+      token = randomToken(32);
+      const stale = "status = 'running' and lease_expires_at < ?1";
+      await c.env.DB.batch([
+        // A cancel that no heartbeat delivered (the trainer died) still ends the job.
+        c.env.DB.prepare(
+          `insert into job_events (job_id, kind) select id, 'cancelled' from training_jobs
+            where tenant_id = ?2 and cancel_requested_at is not null and (status = 'queued' or (${stale}))`,
+        ).bind(now, tenantId),
+        c.env.DB.prepare(
+          `update training_jobs set status = 'cancelled', finished_at = ?1, lease_token = null
+            where tenant_id = ?2 and cancel_requested_at is not null and (status = 'queued' or (${stale}))`,
+        ).bind(now, tenantId),
+        // Jobs whose lease ran out on their last allowed attempt fail instead of being claimed again.
+        c.env.DB.prepare(
+          `insert into job_events (job_id, kind, data) select id, 'failed', json_object('error', 'lease expired')
+             from training_jobs where tenant_id = ?2 and ${stale} and attempts >= max_attempts`,
+        ).bind(now, tenantId),
+        c.env.DB.prepare(
+          `update training_jobs set status = 'failed', finished_at = ?1, lease_token = null,
+             error = 'lease expired on the last allowed attempt (' || attempts || '/' || max_attempts || ')'
+           where tenant_id = ?2 and ${stale} and attempts >= max_attempts`,
+        ).bind(now, tenantId),
+        c.env.DB.prepare(
+          `update training_jobs
+             set status = 'running', lease_owner = ?1, lease_token = ?2, lease_expires_at = ?3,
+                 attempts = attempts + 1, started_at = coalesce(started_at, ?4)
+           where id = (
+             select id from training_jobs
+              where tenant_id = ?5 and cancel_requested_at is null and attempts < max_attempts
+                and (status = 'queued' or (status = 'running' and lease_expires_at < ?4))
+              order by created_at, id limit 1)`,
+        ).bind(owner, token, expires, now, tenantId),
+        c.env.DB.prepare(
+          `insert into job_events (job_id, kind, step, data)
+           select id, case when checkpoint_key is null then 'claimed' else 'resumed' end, checkpoint_step,
+                  json_object('owner', ?2, 'attempt', attempts)
+             from training_jobs where lease_token = ?1`,
+        ).bind(token, owner),
+      ]);
+    }
+    const job = await db.query.trainingJobs.findFirst({ where: eq(trainingJobs.leaseToken, token) });
+    if (!job) return c.body(null, 204);
     const [dataset, evalSet] = await Promise.all([
       db.query.datasets.findFirst({ where: (d, { eq }) => eq(d.id, job.datasetId) }),
       job.evalDatasetId
         ? db.query.datasets.findFirst({ where: (d, { eq }) => eq(d.id, job.evalDatasetId as string) })
         : null,
     ]);
-    if (!dataset) throw new Error(`dataset ${job.datasetId} of job ${id} vanished`);
-    const resumed = job.checkpointKey !== null && job.checkpointStep !== null;
-    await db.insert(jobEvents).values({
-      jobId: id,
-      kind: resumed ? "resumed" : "claimed",
-      step: job.checkpointStep,
-      data: { owner, attempt: job.attempts },
-    });
+    if (!dataset) throw new Error(`dataset ${job.datasetId} of job ${job.id} vanished`);
+    const checkpoint =
+      job.checkpointKey && job.checkpointStep !== null && job.checkpointSha256 && job.checkpointBytes
+        ? {
+            ...(await presign("GET", job.checkpointKey)),
+            step: job.checkpointStep,
+            sha256: job.checkpointSha256,
+            bytes: job.checkpointBytes,
+          }
+        : null;
     return c.json(
       {
         job: {
-          id,
+          id: job.id,
           model: job.modelName,
           modality: job.modality,
           objective: job.objective,
@@ -117,9 +150,7 @@ export const registerV1TrainerClaim = (app: Router) =>
         evalSet: evalSet
           ? { ...(await presign("GET", evalSet.objectKey)), sha256: evalSet.sha256, format: evalSet.format }
           : null,
-        checkpoint: resumed
-          ? { ...(await presign("GET", checkpointKey(job))), step: job.checkpointStep as number }
-          : null,
+        checkpoint,
       },
       200,
     );

@@ -1,5 +1,5 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import { and, eq, sql } from "drizzle-orm";
+import { and, eq, isNull, sql } from "drizzle-orm";
 import { jobEvents, trainingJobs } from "../../db/schema";
 import { newId } from "../lib/crypto";
 import { badRequest, conflict, errorResponses, unprocessable, zodFieldErrors } from "../lib/errors";
@@ -24,6 +24,13 @@ const route = createRoute({
   },
   responses: { 200: jsonResponse(JobSchema, "The succeeded job with its `modelVersion`."), ...errorResponses },
 });
+
+/** The messages of an error and its causes (drizzle wraps D1's SQLite error in its own). */
+const errorChain = (e: unknown): string => {
+  const parts: string[] = [];
+  for (let cur = e, i = 0; cur && i < 5; cur = (cur as { cause?: unknown }).cause, i++) parts.push(String(cur));
+  return parts.join(" | ");
+};
 
 export const registerV1TrainerComplete = (app: Router) =>
   app.openapi(route, async (c) => {
@@ -67,6 +74,8 @@ export const registerV1TrainerComplete = (app: Router) =>
               eq(trainingJobs.id, job.id),
               eq(trainingJobs.leaseToken, body.lease_token),
               eq(trainingJobs.status, "running"),
+              // A job the user cancelled registers nothing, even if training finished first.
+              isNull(trainingJobs.cancelRequestedAt),
             ),
           ),
         ...registerVersionStatements(db, {
@@ -91,8 +100,13 @@ export const registerV1TrainerComplete = (app: Router) =>
         }),
       ]);
     } catch (e) {
-      if (String(e).includes("NOT NULL"))
-        throw conflict(`The lease on job ${job.id} changed while completing; nothing was registered.`);
+      const text = errorChain(e);
+      if (text.includes("NOT NULL constraint failed: job_events.job_id")) {
+        throw conflict(`Job ${job.id} was cancelled or its lease changed while completing; nothing was registered.`);
+      }
+      if (text.includes("UNIQUE constraint failed: model_versions")) {
+        throw conflict(`Another version of \`${job.modelName}\` was registered at the same moment; retry /complete.`);
+      }
       throw e;
     }
     return c.json(await jobView(db, await findJob(db, tenantId, job.id), true), 200);

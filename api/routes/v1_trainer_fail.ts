@@ -1,5 +1,5 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import { and, eq } from "drizzle-orm";
+import { and, eq, sql } from "drizzle-orm";
 import { jobEvents, trainingJobs } from "../../db/schema";
 import { errorResponses } from "../lib/errors";
 import { JobSchema, jobView } from "../lib/job_views";
@@ -21,6 +21,9 @@ const route = createRoute({
         lease_token: z.string(),
         error: z.string().min(1).max(4000).openapi({ example: "loss is NaN at step 412" }),
         retryable: z.boolean().default(false),
+        release: z.boolean().default(false).openapi({
+          description: "A graceful stop (SIGTERM): requeue without counting the attempt.",
+        }),
       }),
     ),
   },
@@ -33,7 +36,7 @@ export const registerV1TrainerFail = (app: Router) =>
     const body = c.req.valid("json");
     const tenantId = c.get("auth").tenantId;
     const job = await findLeasedJob(db, tenantId, c.req.valid("param").id, body.lease_token);
-    const retry = body.retryable && job.attempts < job.maxAttempts;
+    const retry = body.release || (body.retryable && job.attempts < job.maxAttempts);
     const leased = and(eq(trainingJobs.id, job.id), eq(trainingJobs.leaseToken, body.lease_token));
     await db.batch([
       db
@@ -45,9 +48,14 @@ export const registerV1TrainerFail = (app: Router) =>
           leaseOwner: null,
           leaseExpiresAt: null,
           finishedAt: retry ? null : Date.now(),
+          ...(body.release ? { attempts: sql`max(${trainingJobs.attempts} - 1, 0)` } : {}),
         })
         .where(leased),
-      db.insert(jobEvents).values({ jobId: job.id, kind: retry ? "retry" : "failed", data: { error: body.error } }),
+      db.insert(jobEvents).values({
+        jobId: job.id,
+        kind: body.release ? "released" : retry ? "retry" : "failed",
+        data: { error: body.error },
+      }),
     ]);
     return c.json(await jobView(db, await findJob(db, tenantId, job.id), true), 200);
   });

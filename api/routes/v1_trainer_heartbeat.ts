@@ -18,20 +18,30 @@ const route = createRoute({
   request: {
     params: z.object({ id: z.string() }),
     body: jsonBody(
-      z.object({
-        lease_token: z.string(),
-        step: z.number().int().min(0),
-        total_steps: z.number().int().min(1),
-        eta_seconds: z.number().min(0).optional(),
-        metrics: Numbers.optional().openapi({ example: { loss: 5.2, lr: 0.0004, tokens_per_second: 5100 } }),
-        eval: Numbers.optional().openapi({ example: { knn_accuracy: 0.62, linear_accuracy: 0.66 } }),
-        checkpoint_step: z
-          .number()
-          .int()
-          .min(0)
-          .optional()
-          .openapi({ description: "Set after uploading a checkpoint; the API checks it exists." }),
-      }),
+      z
+        .object({
+          lease_token: z.string(),
+          step: z.number().int().min(0),
+          total_steps: z.number().int().min(1),
+          eta_seconds: z.number().min(0).optional(),
+          metrics: Numbers.optional().openapi({ example: { loss: 5.2, lr: 0.0004, tokens_per_second: 5100 } }),
+          eval: Numbers.optional().openapi({ example: { knn_accuracy: 0.62, linear_accuracy: 0.66 } }),
+          checkpoint_step: z
+            .number()
+            .int()
+            .min(0)
+            .optional()
+            .openapi({ description: "Set after uploading a checkpoint; the API checks it exists." }),
+          checkpoint_sha256: z
+            .string()
+            .regex(/^[0-9a-f]{64}$/, "the checkpoint's SHA-256 as 64 lowercase hex characters")
+            .optional(),
+          checkpoint_bytes: z.number().int().min(1).optional(),
+        })
+        .refine((b) => b.checkpoint_step === undefined || (b.checkpoint_sha256 && b.checkpoint_bytes), {
+          path: ["checkpoint_sha256"],
+          message: "required with checkpoint_step (with checkpoint_bytes): the next trainer verifies its download",
+        }),
     ),
   },
   responses: {
@@ -65,10 +75,19 @@ export const registerV1TrainerHeartbeat = (app: Router) =>
       ]);
       return c.json({ cancel: true, leaseExpiresAt: null }, 200);
     }
-    if (body.checkpoint_step !== undefined && !(await c.env.ARTIFACTS.head(checkpointKey(job)))) {
-      throw badRequest("checkpoint_step: no checkpoint was uploaded; PUT it to the URL from /uploads first.", [
-        { path: "checkpoint_step", message: "checkpoint object not found" },
-      ]);
+    if (body.checkpoint_step !== undefined) {
+      const head = await c.env.ARTIFACTS.head(checkpointKey(job));
+      if (!head) {
+        throw badRequest("checkpoint_step: no checkpoint was uploaded; PUT it to the URL from /uploads first.", [
+          { path: "checkpoint_step", message: "checkpoint object not found" },
+        ]);
+      }
+      if (head.size !== body.checkpoint_bytes) {
+        throw badRequest(
+          `checkpoint_bytes: the stored checkpoint is ${head.size} bytes, not ${body.checkpoint_bytes}.`,
+          [{ path: "checkpoint_bytes", message: `stored object is ${head.size} bytes` }],
+        );
+      }
     }
     const expires = now + leaseSeconds(c.env) * 1000;
     const [updated] = await db.batch([
@@ -79,7 +98,12 @@ export const registerV1TrainerHeartbeat = (app: Router) =>
           progress: { step: body.step, total: body.total_steps, etaSeconds: body.eta_seconds },
           ...(body.metrics ? { metrics: { ...(job.metrics ?? {}), ...body.metrics, ...(body.eval ?? {}) } } : {}),
           ...(body.checkpoint_step !== undefined
-            ? { checkpointKey: checkpointKey(job), checkpointStep: body.checkpoint_step }
+            ? {
+                checkpointKey: checkpointKey(job),
+                checkpointStep: body.checkpoint_step,
+                checkpointSha256: body.checkpoint_sha256,
+                checkpointBytes: body.checkpoint_bytes,
+              }
             : {}),
         })
         .where(leased)

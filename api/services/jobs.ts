@@ -23,6 +23,7 @@ export const leaseSeconds = (env: { TRAINER_LEASE_SECONDS?: string }) => {
 /**
  * Hyperparameters a job may set, with their ranges. The names are the trainer's TrainConfig fields,
  * so the trainer takes the stored config as is; unknown keys are refused here rather than there.
+ * (`matryoshka_dims` is left out until an objective trains the truncated sizes.)
  */
 export const Hyperparameters = z
   .object({
@@ -50,7 +51,6 @@ export const Hyperparameters = z
     pooling: z.enum(["mean", "cls"]).optional(),
     checkpoint_every: z.number().int().min(0).max(10_000_000).optional(),
     eval_every: z.number().int().min(0).max(10_000_000).optional(),
-    matryoshka_dims: z.array(z.number().int().min(1)).max(16).optional(),
   })
   .strict()
   .openapi("Hyperparameters", { example: { steps: 300, batch_size: 32, lr: 0.0005, checkpoint_every: 100 } });
@@ -77,5 +77,8 @@ export async function findLeasedJob(db: Db, tenantId: string, id: string, token:
   return job;
 }
 
-export const artifactPrefix = (job: { tenantId: string; id: string }) => `jobs/${job.tenantId}/${job.id}/artifacts`;
-export const checkpointKey = (job: { tenantId: string; id: string }) => `jobs/${job.tenantId}/${job.id}/checkpoint.tar`;
+// Keys are per attempt: a replica that lost its lease still holds presigned URLs for a while, and
+// they must not reach the objects the current attempt writes (or a registered version reads).
+type Attempt = { tenantId: string; id: string; attempts: number };
+export const artifactPrefix = (job: Attempt) => `jobs/${job.tenantId}/${job.id}/attempt-${job.attempts}/artifacts`;
+export const checkpointKey = (job: Attempt) => `jobs/${job.tenantId}/${job.id}/attempt-${job.attempts}/checkpoint.tar`;

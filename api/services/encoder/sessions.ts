@@ -1,5 +1,6 @@
 import type { InferenceSession } from "onnxruntime-web";
 import type { VersionFile } from "../../../db/schema";
+import { sha256Hex } from "../../lib/crypto";
 import { metrics } from "../../lib/metrics";
 import type { Manifest } from "../manifest";
 import { MAX_BATCH_ROWS, tokenBudget } from "./batching";
@@ -55,9 +56,10 @@ export type LoadedEncoder = {
 };
 
 /** Which weights to run: int8 when the version has it, unless fp32 is asked for (or it is all there is). */
-export function choosePrecision(manifest: Manifest, requested?: Precision | "auto"): Precision {
+/** The variant to run: `preferred` when the version has it (a deployment default), else int8, else fp32. */
+export function choosePrecision(manifest: Manifest, preferred?: Precision | "auto"): Precision {
   const has = (p: Precision) => p in manifest.variants;
-  if (requested && requested !== "auto") return requested;
+  if (preferred && preferred !== "auto" && has(preferred)) return preferred;
   return has("int8") ? "int8" : "fp32";
 }
 
@@ -145,7 +147,12 @@ async function read(reader: ArtifactReader, version: EncoderVersion, name: strin
   if (!file) throw new Error(`version ${version.id} has no file ${name}`);
   const obj = await reader.get(file.key);
   if (!obj) throw new Error(`artifact ${file.key} is missing from storage`);
-  return new Uint8Array(await obj.arrayBuffer());
+  const bytes = new Uint8Array(await obj.arrayBuffer());
+  // Serve only the bytes the registry verified: an object rewritten after registration (a leaked
+  // presigned URL, a confused trainer) fails loudly instead of answering with another model.
+  const digest = await sha256Hex(bytes);
+  if (digest !== file.sha256) throw new Error(`artifact ${file.key}: sha256 ${digest} != registered ${file.sha256}`);
+  return bytes;
 }
 
 async function load(reader: ArtifactReader, version: EncoderVersion, precision: Precision, key: string) {
