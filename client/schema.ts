@@ -2044,6 +2044,8 @@ export interface paths {
               [key: string]: number;
             };
             checkpoint_step?: number;
+            checkpoint_sha256?: string;
+            checkpoint_bytes?: number;
           };
         };
       };
@@ -2337,6 +2339,7 @@ export interface paths {
             lease_token: string;
             error: string;
             retryable?: boolean;
+            release?: boolean;
           };
         };
       };
@@ -3475,7 +3478,6 @@ export interface components {
       pooling?: "mean" | "cls";
       checkpoint_every?: number;
       eval_every?: number;
-      matryoshka_dims?: (number)[];
     };
     Claim: {
       job: {
@@ -3516,6 +3518,8 @@ export interface components {
         url: string;
         expiresAt: string;
         step: number;
+        sha256: string;
+        bytes: number;
       } | null;
     };
     ModelInfo: {
