@@ -76,6 +76,12 @@ export interface paths {
             "application/problem+json": components["schemas"]["Problem"];
           };
         };
+        503: {
+          headers: { [name: string]: unknown };
+          content: {
+            "application/problem+json": components["schemas"]["Problem"];
+          };
+        };
       };
     };
     put?: never;
@@ -193,6 +199,12 @@ export interface paths {
             "application/problem+json": components["schemas"]["Problem"];
           };
         };
+        503: {
+          headers: { [name: string]: unknown };
+          content: {
+            "application/problem+json": components["schemas"]["Problem"];
+          };
+        };
       };
     };
     put?: never;
@@ -274,6 +286,12 @@ export interface paths {
           };
         };
         500: {
+          headers: { [name: string]: unknown };
+          content: {
+            "application/problem+json": components["schemas"]["Problem"];
+          };
+        };
+        503: {
           headers: { [name: string]: unknown };
           content: {
             "application/problem+json": components["schemas"]["Problem"];
@@ -364,6 +382,12 @@ export interface paths {
             "application/problem+json": components["schemas"]["Problem"];
           };
         };
+        503: {
+          headers: { [name: string]: unknown };
+          content: {
+            "application/problem+json": components["schemas"]["Problem"];
+          };
+        };
       };
     };
     patch?: never;
@@ -441,6 +465,12 @@ export interface paths {
           };
         };
         500: {
+          headers: { [name: string]: unknown };
+          content: {
+            "application/problem+json": components["schemas"]["Problem"];
+          };
+        };
+        503: {
           headers: { [name: string]: unknown };
           content: {
             "application/problem+json": components["schemas"]["Problem"];
@@ -527,6 +557,12 @@ export interface paths {
           };
         };
         500: {
+          headers: { [name: string]: unknown };
+          content: {
+            "application/problem+json": components["schemas"]["Problem"];
+          };
+        };
+        503: {
           headers: { [name: string]: unknown };
           content: {
             "application/problem+json": components["schemas"]["Problem"];
@@ -619,6 +655,12 @@ export interface paths {
             "application/problem+json": components["schemas"]["Problem"];
           };
         };
+        503: {
+          headers: { [name: string]: unknown };
+          content: {
+            "application/problem+json": components["schemas"]["Problem"];
+          };
+        };
       };
     };
     put?: never;
@@ -705,6 +747,12 @@ export interface paths {
             "application/problem+json": components["schemas"]["Problem"];
           };
         };
+        503: {
+          headers: { [name: string]: unknown };
+          content: {
+            "application/problem+json": components["schemas"]["Problem"];
+          };
+        };
       };
     };
     delete?: never;
@@ -783,6 +831,12 @@ export interface paths {
           };
         };
         500: {
+          headers: { [name: string]: unknown };
+          content: {
+            "application/problem+json": components["schemas"]["Problem"];
+          };
+        };
+        503: {
           headers: { [name: string]: unknown };
           content: {
             "application/problem+json": components["schemas"]["Problem"];
@@ -881,6 +935,12 @@ export interface paths {
             "application/problem+json": components["schemas"]["Problem"];
           };
         };
+        503: {
+          headers: { [name: string]: unknown };
+          content: {
+            "application/problem+json": components["schemas"]["Problem"];
+          };
+        };
       };
     };
     post?: never;
@@ -963,6 +1023,12 @@ export interface paths {
           };
         };
         500: {
+          headers: { [name: string]: unknown };
+          content: {
+            "application/problem+json": components["schemas"]["Problem"];
+          };
+        };
+        503: {
           headers: { [name: string]: unknown };
           content: {
             "application/problem+json": components["schemas"]["Problem"];
@@ -1051,6 +1117,12 @@ export interface paths {
           };
         };
         500: {
+          headers: { [name: string]: unknown };
+          content: {
+            "application/problem+json": components["schemas"]["Problem"];
+          };
+        };
+        503: {
           headers: { [name: string]: unknown };
           content: {
             "application/problem+json": components["schemas"]["Problem"];
@@ -1146,6 +1218,12 @@ export interface paths {
             "application/problem+json": components["schemas"]["Problem"];
           };
         };
+        503: {
+          headers: { [name: string]: unknown };
+          content: {
+            "application/problem+json": components["schemas"]["Problem"];
+          };
+        };
       };
     };
     delete?: never;
@@ -1228,6 +1306,12 @@ export interface paths {
           };
         };
         500: {
+          headers: { [name: string]: unknown };
+          content: {
+            "application/problem+json": components["schemas"]["Problem"];
+          };
+        };
+        503: {
           headers: { [name: string]: unknown };
           content: {
             "application/problem+json": components["schemas"]["Problem"];
@@ -1327,6 +1411,12 @@ export interface paths {
             "application/problem+json": components["schemas"]["Problem"];
           };
         };
+        503: {
+          headers: { [name: string]: unknown };
+          content: {
+            "application/problem+json": components["schemas"]["Problem"];
+          };
+        };
       };
     };
     delete?: never;
@@ -1409,6 +1499,12 @@ export interface paths {
             "application/problem+json": components["schemas"]["Problem"];
           };
         };
+        503: {
+          headers: { [name: string]: unknown };
+          content: {
+            "application/problem+json": components["schemas"]["Problem"];
+          };
+        };
       };
     };
     put?: never;
@@ -1484,6 +1580,12 @@ export interface paths {
           };
         };
         500: {
+          headers: { [name: string]: unknown };
+          content: {
+            "application/problem+json": components["schemas"]["Problem"];
+          };
+        };
+        503: {
           headers: { [name: string]: unknown };
           content: {
             "application/problem+json": components["schemas"]["Problem"];
@@ -1578,6 +1680,12 @@ export interface paths {
             "application/problem+json": components["schemas"]["Problem"];
           };
         };
+        503: {
+          headers: { [name: string]: unknown };
+          content: {
+            "application/problem+json": components["schemas"]["Problem"];
+          };
+        };
       };
     };
     delete?: never;
@@ -1658,6 +1766,12 @@ export interface paths {
           };
         };
         500: {
+          headers: { [name: string]: unknown };
+          content: {
+            "application/problem+json": components["schemas"]["Problem"];
+          };
+        };
+        503: {
           headers: { [name: string]: unknown };
           content: {
             "application/problem+json": components["schemas"]["Problem"];
@@ -1754,6 +1868,12 @@ export interface paths {
             "application/problem+json": components["schemas"]["Problem"];
           };
         };
+        503: {
+          headers: { [name: string]: unknown };
+          content: {
+            "application/problem+json": components["schemas"]["Problem"];
+          };
+        };
       };
     };
     delete?: never;
@@ -1831,6 +1951,12 @@ export interface paths {
           };
         };
         500: {
+          headers: { [name: string]: unknown };
+          content: {
+            "application/problem+json": components["schemas"]["Problem"];
+          };
+        };
+        503: {
           headers: { [name: string]: unknown };
           content: {
             "application/problem+json": components["schemas"]["Problem"];
@@ -1917,6 +2043,12 @@ export interface paths {
           };
         };
         500: {
+          headers: { [name: string]: unknown };
+          content: {
+            "application/problem+json": components["schemas"]["Problem"];
+          };
+        };
+        503: {
           headers: { [name: string]: unknown };
           content: {
             "application/problem+json": components["schemas"]["Problem"];
@@ -2009,6 +2141,12 @@ export interface paths {
           };
         };
         500: {
+          headers: { [name: string]: unknown };
+          content: {
+            "application/problem+json": components["schemas"]["Problem"];
+          };
+        };
+        503: {
           headers: { [name: string]: unknown };
           content: {
             "application/problem+json": components["schemas"]["Problem"];
@@ -2119,6 +2257,12 @@ export interface paths {
             "application/problem+json": components["schemas"]["Problem"];
           };
         };
+        503: {
+          headers: { [name: string]: unknown };
+          content: {
+            "application/problem+json": components["schemas"]["Problem"];
+          };
+        };
       };
     };
     delete?: never;
@@ -2139,7 +2283,7 @@ export interface paths {
         content: {
           "application/json": {
             lease_token: string;
-            checkpoint?: boolean;
+            checkpoint_step?: number;
             files?: (string)[];
           };
         };
@@ -2219,6 +2363,12 @@ export interface paths {
           };
         };
         500: {
+          headers: { [name: string]: unknown };
+          content: {
+            "application/problem+json": components["schemas"]["Problem"];
+          };
+        };
+        503: {
           headers: { [name: string]: unknown };
           content: {
             "application/problem+json": components["schemas"]["Problem"];
@@ -2317,6 +2467,12 @@ export interface paths {
             "application/problem+json": components["schemas"]["Problem"];
           };
         };
+        503: {
+          headers: { [name: string]: unknown };
+          content: {
+            "application/problem+json": components["schemas"]["Problem"];
+          };
+        };
       };
     };
     delete?: never;
@@ -2410,6 +2566,12 @@ export interface paths {
             "application/problem+json": components["schemas"]["Problem"];
           };
         };
+        503: {
+          headers: { [name: string]: unknown };
+          content: {
+            "application/problem+json": components["schemas"]["Problem"];
+          };
+        };
       };
     };
     delete?: never;
@@ -2487,6 +2649,12 @@ export interface paths {
           };
         };
         500: {
+          headers: { [name: string]: unknown };
+          content: {
+            "application/problem+json": components["schemas"]["Problem"];
+          };
+        };
+        503: {
           headers: { [name: string]: unknown };
           content: {
             "application/problem+json": components["schemas"]["Problem"];
@@ -2575,6 +2743,12 @@ export interface paths {
           };
         };
         500: {
+          headers: { [name: string]: unknown };
+          content: {
+            "application/problem+json": components["schemas"]["Problem"];
+          };
+        };
+        503: {
           headers: { [name: string]: unknown };
           content: {
             "application/problem+json": components["schemas"]["Problem"];
@@ -2681,6 +2855,12 @@ export interface paths {
             "application/problem+json": components["schemas"]["Problem"];
           };
         };
+        503: {
+          headers: { [name: string]: unknown };
+          content: {
+            "application/problem+json": components["schemas"]["Problem"];
+          };
+        };
       };
     };
     delete?: never;
@@ -2761,6 +2941,12 @@ export interface paths {
           };
         };
         500: {
+          headers: { [name: string]: unknown };
+          content: {
+            "application/problem+json": components["schemas"]["Problem"];
+          };
+        };
+        503: {
           headers: { [name: string]: unknown };
           content: {
             "application/problem+json": components["schemas"]["Problem"];
@@ -2847,6 +3033,12 @@ export interface paths {
             "application/problem+json": components["schemas"]["Problem"];
           };
         };
+        503: {
+          headers: { [name: string]: unknown };
+          content: {
+            "application/problem+json": components["schemas"]["Problem"];
+          };
+        };
       };
     };
     delete?: never;
@@ -2924,6 +3116,12 @@ export interface paths {
           };
         };
         500: {
+          headers: { [name: string]: unknown };
+          content: {
+            "application/problem+json": components["schemas"]["Problem"];
+          };
+        };
+        503: {
           headers: { [name: string]: unknown };
           content: {
             "application/problem+json": components["schemas"]["Problem"];
@@ -3032,6 +3230,12 @@ export interface paths {
             "application/problem+json": components["schemas"]["Problem"];
           };
         };
+        503: {
+          headers: { [name: string]: unknown };
+          content: {
+            "application/problem+json": components["schemas"]["Problem"];
+          };
+        };
       };
     };
     delete?: never;
@@ -3110,6 +3314,12 @@ export interface paths {
           };
         };
         500: {
+          headers: { [name: string]: unknown };
+          content: {
+            "application/problem+json": components["schemas"]["Problem"];
+          };
+        };
+        503: {
           headers: { [name: string]: unknown };
           content: {
             "application/problem+json": components["schemas"]["Problem"];
@@ -3222,6 +3432,12 @@ export interface paths {
             "application/problem+json": components["schemas"]["Problem"];
           };
         };
+        503: {
+          headers: { [name: string]: unknown };
+          content: {
+            "application/problem+json": components["schemas"]["Problem"];
+          };
+        };
       };
     };
     delete?: never;
@@ -3299,6 +3515,12 @@ export interface paths {
           };
         };
         500: {
+          headers: { [name: string]: unknown };
+          content: {
+            "application/problem+json": components["schemas"]["Problem"];
+          };
+        };
+        503: {
           headers: { [name: string]: unknown };
           content: {
             "application/problem+json": components["schemas"]["Problem"];

@@ -88,7 +88,7 @@ describe("pretraining jobs and the trainer protocol", () => {
     }
     const ckptBeat = { lease_token: c.lease.token, step: 20, total_steps: 40, checkpoint_step: 20, ...CKPT };
     await expectProblem(await beat(s.trainer, s.job.id, ckptBeat), 400);
-    await env.ARTIFACTS.put(`jobs/${s.tenantId}/${s.job.id}/attempt-1/checkpoint.tar`, "ckpt");
+    await env.ARTIFACTS.put(`jobs/${s.tenantId}/${s.job.id}/attempt-1/checkpoint-20.tar`, "ckpt");
     const noDigest = { lease_token: c.lease.token, step: 20, total_steps: 40, checkpoint_step: 20 };
     expect((await expectProblem(await beat(s.trainer, s.job.id, noDigest), 400)).errors?.[0]?.path).toBe(
       "checkpoint_sha256",
@@ -103,13 +103,13 @@ describe("pretraining jobs and the trainer protocol", () => {
       await api(`/v1/trainer/jobs/${s.job.id}/uploads`, {
         method: "POST",
         key: s.trainer,
-        json: { lease_token: c.lease.token, checkpoint: true, files: ["model.onnx"] },
+        json: { lease_token: c.lease.token, checkpoint_step: 30, files: ["model.onnx"] },
       })
     ).json<{ checkpoint: { url: string }; files: Record<string, { url: string }> }>();
     expect(new URL(ups.files["model.onnx"]?.url ?? "").pathname).toContain(
       `/jobs/${s.tenantId}/${s.job.id}/attempt-1/artifacts/model.onnx`,
     );
-    expect(new URL(ups.checkpoint.url).pathname).toContain("checkpoint.tar");
+    expect(new URL(ups.checkpoint.url).pathname).toContain("/attempt-1/checkpoint-30.tar");
 
     await uploadArtifacts(s.tenantId, s.job.id, 1);
     const done = await api(`/v1/trainer/jobs/${s.job.id}/complete`, {
@@ -157,7 +157,7 @@ describe("pretraining jobs and the trainer protocol", () => {
   it("an expired lease is requeued: another trainer claims it with the checkpoint, the old token gets 409", async () => {
     const s = await setup();
     const first = await (await claim(s.trainer, "a")).json<Claim>();
-    await env.ARTIFACTS.put(`jobs/${s.tenantId}/${s.job.id}/attempt-1/checkpoint.tar`, "ckpt");
+    await env.ARTIFACTS.put(`jobs/${s.tenantId}/${s.job.id}/attempt-1/checkpoint-10.tar`, "ckpt");
     await beat(s.trainer, s.job.id, {
       lease_token: first.lease.token,
       step: 10,
@@ -169,7 +169,7 @@ describe("pretraining jobs and the trainer protocol", () => {
     const second = await (await claim(s.trainer, "b")).json<Claim>();
     expect(second.job.attempt).toBe(2);
     expect(second.checkpoint).toMatchObject({ step: 10, ...{ sha256: CKPT.checkpoint_sha256, bytes: 4 } });
-    expect(new URL(second.checkpoint?.url ?? "").pathname).toContain("/attempt-1/checkpoint.tar");
+    expect(new URL(second.checkpoint?.url ?? "").pathname).toContain("/attempt-1/checkpoint-10.tar");
     await expectProblem(
       await beat(s.trainer, s.job.id, { lease_token: first.lease.token, step: 11, total_steps: 40 }),
       409,

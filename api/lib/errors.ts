@@ -16,6 +16,7 @@ const TITLES: Record<number, string> = {
   422: "Unprocessable Content",
   429: "Too Many Requests",
   500: "Internal Server Error",
+  503: "Service Unavailable",
 };
 
 /** The one error type of the API; `onError` renders it as application/problem+json (RFC 9457). */
@@ -117,4 +118,5 @@ export const errorResponses = {
   422: problem("Well-formed but semantically invalid."),
   429: problem("Too many requests; retry after the `retry-after` seconds."),
   500: problem("Unexpected error; quote `requestId` when reporting it."),
+  503: problem("Temporarily unable to finish the request; retry it."),
 } as const;

@@ -2,7 +2,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { and, eq, isNull, sql } from "drizzle-orm";
 import { jobEvents, trainingJobs } from "../../db/schema";
 import { newId } from "../lib/crypto";
-import { badRequest, conflict, errorResponses, unprocessable, zodFieldErrors } from "../lib/errors";
+import { ApiError, badRequest, conflict, errorResponses, unprocessable, zodFieldErrors } from "../lib/errors";
 import { JobSchema, jobView } from "../lib/job_views";
 import { bearer, jsonBody, jsonResponse, type Router } from "../lib/openapi";
 import { requireScope } from "../middleware/auth";
@@ -105,7 +105,12 @@ export const registerV1TrainerComplete = (app: Router) =>
         throw conflict(`Job ${job.id} was cancelled or its lease changed while completing; nothing was registered.`);
       }
       if (text.includes("UNIQUE constraint failed: model_versions")) {
-        throw conflict(`Another version of \`${job.modelName}\` was registered at the same moment; retry /complete.`);
+        // 503, not 409: the trainer retries a 5xx on /complete, while a 409 tells it to stop.
+        throw new ApiError(
+          503,
+          "busy",
+          `Another version of \`${job.modelName}\` was registered at the same moment; retry /complete.`,
+        );
       }
       throw e;
     }

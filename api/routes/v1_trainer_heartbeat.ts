@@ -76,7 +76,7 @@ export const registerV1TrainerHeartbeat = (app: Router) =>
       return c.json({ cancel: true, leaseExpiresAt: null }, 200);
     }
     if (body.checkpoint_step !== undefined) {
-      const head = await c.env.ARTIFACTS.head(checkpointKey(job));
+      const head = await c.env.ARTIFACTS.head(checkpointKey(job, body.checkpoint_step));
       if (!head) {
         throw badRequest("checkpoint_step: no checkpoint was uploaded; PUT it to the URL from /uploads first.", [
           { path: "checkpoint_step", message: "checkpoint object not found" },
@@ -99,7 +99,7 @@ export const registerV1TrainerHeartbeat = (app: Router) =>
           ...(body.metrics ? { metrics: { ...(job.metrics ?? {}), ...body.metrics, ...(body.eval ?? {}) } } : {}),
           ...(body.checkpoint_step !== undefined
             ? {
-                checkpointKey: checkpointKey(job),
+                checkpointKey: checkpointKey(job, body.checkpoint_step),
                 checkpointStep: body.checkpoint_step,
                 checkpointSha256: body.checkpoint_sha256,
                 checkpointBytes: body.checkpoint_bytes,
@@ -119,5 +119,13 @@ export const registerV1TrainerHeartbeat = (app: Router) =>
         : []),
     ] as const);
     if (updated.length === 0) throw conflict(`The lease on job ${job.id} changed while reporting; stop working on it.`);
+    // The previous checkpoint is superseded; keep storage to one per job (best effort).
+    if (
+      body.checkpoint_step !== undefined &&
+      job.checkpointKey &&
+      job.checkpointKey !== checkpointKey(job, body.checkpoint_step)
+    ) {
+      c.executionCtx.waitUntil(c.env.ARTIFACTS.delete(job.checkpointKey).catch(() => {}));
+    }
     return c.json({ cancel: false, leaseExpiresAt: new Date(expires).toISOString() }, 200);
   });

@@ -18,7 +18,12 @@ const route = createRoute({
     body: jsonBody(
       z.object({
         lease_token: z.string(),
-        checkpoint: z.boolean().default(false),
+        checkpoint_step: z
+          .number()
+          .int()
+          .min(0)
+          .optional()
+          .openapi({ description: "Also sign a PUT for the checkpoint of this step." }),
         files: z
           .array(FileName)
           .max(64)
@@ -51,5 +56,6 @@ export const registerV1TrainerUploads = (app: Router) =>
     const put = async (key: string) => ({ ...(await c.get("services").presign("PUT", key)), method: "PUT" as const });
     const files: Record<string, { method: "PUT"; url: string; expiresAt: string }> = {};
     for (const name of body.files) files[name] = await put(`${artifactPrefix(job)}/${name}`);
-    return c.json({ checkpoint: body.checkpoint ? await put(checkpointKey(job)) : null, files }, 200);
+    const checkpoint = body.checkpoint_step === undefined ? null : await put(checkpointKey(job, body.checkpoint_step));
+    return c.json({ checkpoint, files }, 200);
   });

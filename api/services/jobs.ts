@@ -81,4 +81,7 @@ export async function findLeasedJob(db: Db, tenantId: string, id: string, token:
 // they must not reach the objects the current attempt writes (or a registered version reads).
 type Attempt = { tenantId: string; id: string; attempts: number };
 export const artifactPrefix = (job: Attempt) => `jobs/${job.tenantId}/${job.id}/attempt-${job.attempts}/artifacts`;
-export const checkpointKey = (job: Attempt) => `jobs/${job.tenantId}/${job.id}/attempt-${job.attempts}/checkpoint.tar`;
+// One object per step: a replica killed between uploading a newer checkpoint and declaring it must
+// not have overwritten the one the job record points at.
+export const checkpointKey = (job: Attempt, step: number) =>
+  `jobs/${job.tenantId}/${job.id}/attempt-${job.attempts}/checkpoint-${step}.tar`;

@@ -66,5 +66,7 @@ def find_checkpoint(path: str | Path) -> Path:
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:
-    # weights_only=False: the file holds RNG tuples and numpy state, and we wrote it ourselves.
+    # weights_only=False (the file holds RNG tuples and numpy state) unpickles arbitrary code:
+    # load only checkpoints we wrote, or, in serve, a download whose SHA-256 matched the one the
+    # uploading replica declared to the API.
     return torch.load(path / STATE_FILE, map_location="cpu", weights_only=False)

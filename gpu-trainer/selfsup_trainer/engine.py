@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,7 +26,26 @@ from .data import BatchStream, TokenizedCorpus, step_generator
 from .metrics import evaluate
 from .objectives import Pretext
 
-H100_BF16_PEAK_FLOPS = 989e12
+# Dense bf16 peak FLOP/s by GPU model (first match wins); MFU is reported only for these.
+BF16_PEAK_FLOPS = {
+    "H100 PCIe": 756e12,
+    "H100": 989e12,
+    "H200": 989e12,
+    "A100": 312e12,
+    "L4": 121e12,
+}
+H100_BF16_PEAK_FLOPS = BF16_PEAK_FLOPS["H100"]  # bench/trainer_gpu.py imports it
+
+
+def peak_bf16_flops(device_name: str) -> float | None:
+    """The dense bf16 peak of a GPU from ``torch.cuda.get_device_name()``; None if unknown.
+
+    Whole words only: "NVIDIA L40S" is not an L4.
+    """
+    for model, peak in BF16_PEAK_FLOPS.items():
+        if re.search(rf"\b{model}\b", device_name):
+            return peak
+    return None
 
 
 @dataclass
@@ -71,8 +91,8 @@ def flops_per_token(
     token) plus backward (twice the forward) through every weight matrix. ``12 * L * H * T`` is
     the attention score and value matmuls, which scale with sequence length and have no
     parameters. The last term is the tied vocabulary projection, which we run only on the
-    predicted (masked) share of tokens. MFU = achieved FLOP/s over the H100 SXM dense bf16 peak
-    of 989 TFLOP/s.
+    predicted (masked) share of tokens. MFU = achieved FLOP/s over the GPU's dense bf16 peak
+    (:func:`peak_bf16_flops`).
     """
     return (
         6.0 * n_params
@@ -193,6 +213,7 @@ def train(
         model = torch.compile(model)
     stream = BatchStream(corpus, config.batch_size, config.seed, config.bucket_batches, rank, world)
     n_params = non_embedding_parameters(pretext)
+    peak = peak_bf16_flops(torch.cuda.get_device_name(device)) if device.type == "cuda" else None
     autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
     end = total_steps if stop_at is None else min(stop_at, total_steps)
     pending: list[tuple[int, torch.Tensor]] = []  # losses not yet copied to the host
@@ -265,13 +286,13 @@ def train(
             elapsed = time.perf_counter() - window_start
             run_time += elapsed
             tokens_per_second = window_tokens * world / max(elapsed, 1e-9)
-            if device.type == "cuda":
+            if peak is not None:
                 seq = window_padded / max(1, window_seqs)  # mean padded length: attention cost
                 per_token = flops_per_token(
                     n_params, config.layers or 0, config.hidden or 0, seq, pretext.vocab_size,
                     config.mask_rate if "mlm" in objective.name else 0.0,
                 )  # fmt: skip
-                mfu = tokens_per_second * per_token / (H100_BF16_PEAK_FLOPS * world)
+                mfu = tokens_per_second * per_token / (peak * world)
             window_tokens, window_padded, window_seqs, window_start = 0, 0, 0, time.perf_counter()
             if rank == 0:
                 mfu_text = f" mfu {mfu:.1%}" if mfu is not None else ""

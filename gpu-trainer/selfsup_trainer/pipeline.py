@@ -24,6 +24,7 @@ from .data import BatchStream, TokenizedCorpus
 from .engine import StepInfo, distributed, init_distributed, pick_device, train
 from .export import export_artifact
 from .objectives import Pretext
+from .probe import probe_accuracies
 from .tokenizer import load_tokenizer, train_tokenizer
 
 
@@ -47,6 +48,18 @@ def split_documents(
     return train_docs(), heldout
 
 
+def total_steps_of(config: TrainConfig, batches_per_epoch: int) -> int:
+    """Optimizer steps in the run: ``steps``, else ``epochs`` passes over the batches."""
+    if config.steps is not None:
+        return config.steps
+    return max(1, math.ceil(config.epochs * batches_per_epoch / config.grad_accum))
+
+
+def default_checkpoint_every(total_steps: int, checkpoints: int) -> int:
+    """The interval that writes about ``checkpoints`` checkpoints over ``total_steps`` steps."""
+    return max(1, total_steps // checkpoints)
+
+
 def _quiet(_message: str) -> None:
     """Log sink for DDP ranks other than 0."""
 
@@ -60,6 +73,8 @@ def pretrain(
     tokenizer: str | Path | None = None,
     callback: Callable[[StepInfo], None] | None = None,
     log: Callable[[str], None] = print,
+    default_checkpoints: int = 0,
+    eval_set: tuple[list[str], list[str]] | None = None,
 ) -> dict[str, Any] | None:
     """Train an encoder on ``data`` and export it to ``out_dir``.
 
@@ -73,6 +88,10 @@ def pretrain(
         tokenizer: reuse this tokenizer.json instead of training one (the upstream trainer is
             not bit-reproducible across processes, so comparisons between runs need this).
         callback: per-step progress hook.
+        default_checkpoints: with ``checkpoint_every`` 0, checkpoint about this many times over
+            the run (its length is known only here when it is given in epochs).
+        eval_set: labeled texts; kNN/linear probe accuracies of the final encoder go into the
+            manifest's metrics.
 
     Returns:
         The manifest, or None when stopped early or on a non-zero DDP rank.
@@ -131,10 +150,10 @@ def pretrain(
         f"{stats.duplicates} duplicates dropped), {len(corpus)} train / {len(heldout)} held out, "
         f"{corpus.num_tokens:,} train tokens, vocab {tokenizer.get_vocab_size()}"
     )
-    total_steps = config.steps
-    if total_steps is None:
-        per_epoch = BatchStream(corpus, config.batch_size, config.seed, 1).per_epoch
-        total_steps = max(1, math.ceil(config.epochs * per_epoch / config.grad_accum))
+    per_epoch = BatchStream(corpus, config.batch_size, config.seed, 1).per_epoch
+    total_steps = total_steps_of(config, per_epoch)
+    if not config.checkpoint_every and default_checkpoints:
+        config.checkpoint_every = default_checkpoint_every(total_steps, default_checkpoints)
     pretext = Pretext(config, tokenizer.get_vocab_size())
     result = train(
         pretext, corpus, heldout, config, total_steps, out_dir, resume_state, callback, stop_at, log
@@ -173,5 +192,7 @@ def pretrain(
             "tokens_per_second": result.tokens_per_second,
         },
     }
+    if eval_set is not None:
+        fields["metrics"].update(probe_accuracies(pretext.encoder, tokenizer, *eval_set))
     log("metrics: " + " ".join(f"{k} {v:.4g}" for k, v in fields["metrics"].items()))
     return export_artifact(pretext.encoder, tokenizer_path, out_dir, heldout_texts, fields, log=log)

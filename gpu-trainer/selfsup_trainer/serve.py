@@ -21,9 +21,10 @@ from typing import Any
 
 import torch
 
-from .api_client import ApiClient, ApiError, StaleLease, download, upload
+from .api_client import ApiClient, ApiError, DownloadError, StaleLease, download, upload
 from .checkpoint import STATE_FILE
 from .config import TrainConfig
+from .corpus import file_sha256
 from .engine import CHECKPOINT_AND_STOP, StepInfo
 from .export import ParityError
 from .model import Encoder
@@ -43,16 +44,49 @@ class Interrupted(Exception):
     """SIGTERM/SIGINT: stop after checkpointing so another replica can resume."""
 
 
-def checkpoint_tar(step_dir: Path) -> Path:
-    """Pack ``run/checkpoints/step-N`` so that extracting it in ``run/`` recreates that path."""
+def checkpoint_tar(step_dir: Path) -> tuple[Path, str, int]:
+    """Pack ``run/checkpoints/step-N`` so that extracting it in ``run/`` recreates that path.
+
+    Returns the tar with its SHA-256 and size, which the heartbeat declares so that the replica
+    that resumes from it can verify its download.
+    """
     out = step_dir.parent.parent / f"{step_dir.name}.tar"
     with tarfile.open(out, "w") as tar:
         tar.add(step_dir, arcname=f"checkpoints/{step_dir.name}")
-    return out
+    return out, file_sha256(out), out.stat().st_size
+
+
+def extract_checkpoint(tar: Path, run_dir: Path) -> None:
+    """Unpack a :func:`checkpoint_tar` in ``run_dir``. Only call it on a verified download."""
+    with tarfile.open(tar) as t:
+        t.extractall(run_dir, filter="data")
+
+
+def classify(exc: BaseException) -> str:
+    """What a job-ending exception means for the job.
+
+    ``"stop"``: the job is not ours any more (cancelled, lease lost, job gone): report nothing.
+    ``"permanent"``: retrying cannot help (bad config or corpus, diverged run, failed parity
+    gate, a 4xx refusal): fail the job for good. ``"retryable"``: anything else (network,
+    storage, a corrupt or cut-off download, a crash): requeue it while attempts remain.
+    """
+    if isinstance(exc, JobCancelled | StaleLease):
+        return "stop"
+    if isinstance(exc, ApiError):
+        if exc.status == 404:  # the job no longer exists: nothing to report it to
+            return "stop"
+        refused = 400 <= exc.status < 500 and exc.status not in (408, 429)  # not just "later"
+        return "permanent" if refused else "retryable"
+    if isinstance(exc, DownloadError):
+        return "retryable"
+    if isinstance(exc, ValueError | FloatingPointError | ParityError):
+        return "permanent"
+    return "retryable"
 
 
 def encoder_from_checkpoint(step_dir: Path) -> tuple[Encoder, Any]:
     """Rebuild the encoder of a checkpoint on CPU (for the eval probes), with its tokenizer."""
+    # weights_only=False: this is the checkpoint this process has just written.
     state = torch.load(step_dir / STATE_FILE, map_location="cpu", weights_only=False)
     config = TrainConfig.from_dict(state["config"]).resolve()
     tokenizer = load_tokenizer(str(step_dir / "tokenizer.json"))
@@ -88,6 +122,9 @@ class JobRunner:
         self.first_step: int | None = None
         self.eval_set: tuple[list[str], list[str]] | None = None
         self.total_hint = int(self.job["config"].get("steps") or 1)
+        # The step of the checkpoint the API knows about (so a stop does not upload it again).
+        self.uploaded_step = (claim.get("checkpoint") or {}).get("step")
+        # Guards latest, reported, first_step and started: both threads send heartbeats.
         self.lock = threading.Lock()
         self.latest: StepInfo | None = None
         self.reported: StepInfo | None = None
@@ -104,35 +141,31 @@ class JobRunner:
             corpus["url"], self.dir / f"corpus.{corpus['format']}", sha256=corpus["sha256"]
         )
         resume = None
-        if self.claim.get("checkpoint"):
-            tar = download(self.claim["checkpoint"]["url"], self.dir / "checkpoint.tar")
-            with tarfile.open(tar) as t:
-                t.extractall(self.run_dir, filter="data")
+        checkpoint = self.claim.get("checkpoint")
+        if checkpoint:
+            # Verified before extracting: resuming unpickles it (torch.load weights_only=False),
+            # so only the exact bytes the previous replica declared may be loaded.
+            tar = download(checkpoint["url"], self.dir / "checkpoint.tar", checkpoint["sha256"])
+            extract_checkpoint(tar, self.run_dir)
             resume = self.run_dir
-            self.log(f"job {self.job['id']}: resuming from step {self.claim['checkpoint']['step']}")
+            self.log(f"job {self.job['id']}: resuming from step {checkpoint['step']}")
         if self.claim.get("evalSet"):
             ev = self.claim["evalSet"]
             eval_path = download(ev["url"], self.dir / f"eval.{ev['format']}", sha256=ev["sha256"])
             self.eval_set = read_labeled(eval_path)
-        config = TrainConfig.from_dict(dict(self.job["config"]))
-        if not config.checkpoint_every and config.steps:
-            config.checkpoint_every = max(1, config.steps // DEFAULT_CHECKPOINTS_PER_RUN)
-        return config, path, resume
+        return TrainConfig.from_dict(dict(self.job["config"])), path, resume
 
     def beat(self, extra: dict[str, Any] | None = None) -> None:
         """Send the latest progress; remember a cancel or a lost lease for the training thread."""
         with self.lock:
-            info = self.latest
+            info, first_step, started = self.latest, self.first_step, self.started
+            # One loss-curve point per log step: StepInfo carries a loss only at log steps.
+            new_point = info is not None and info.loss is not None and info is not self.reported
+            if new_point:
+                self.reported = info
         step, total = (info.step, info.total_steps) if info else (0, self.total_hint)
         now = time.monotonic()
-        rate = (step - (self.first_step or 0)) / max(now - self.started, 1e-6) if info else 0.0
-        metrics: dict[str, float] = {}
-        if info is not None:
-            metrics = {"lr": info.lr, "tokens_per_second": info.tokens_per_second}
-            if info.loss is not None:
-                metrics["loss"] = info.loss
-            if info.mfu is not None:
-                metrics["mfu"] = info.mfu
+        rate = (step - (first_step or 0)) / max(now - started, 1e-6) if info else 0.0
         body: dict[str, Any] = {
             "lease_token": self.token,
             "step": step,
@@ -140,15 +173,21 @@ class JobRunner:
         }
         if rate > 0:
             body["eta_seconds"] = (total - step) / rate
-        # One loss-curve point per log step: StepInfo carries a loss only at log steps.
-        if "loss" in metrics and info is not self.reported:
-            body["metrics"] = metrics
-            self.reported = info
+        if new_point:
+            body["metrics"] = {
+                "loss": info.loss,
+                "lr": info.lr,
+                "tokens_per_second": info.tokens_per_second,
+            }
+            if info.mfu is not None:
+                body["metrics"]["mfu"] = info.mfu
         try:
             answer = self.client.heartbeat(self.job["id"], {**body, **(extra or {})})
-        except StaleLease:
-            self.lost.set()
-            return
+        except ApiError as e:
+            if isinstance(e, StaleLease) or e.status == 404:  # another replica's now, or gone
+                self.lost.set()
+                return
+            raise
         if answer.get("cancel"):
             self.cancelled.set()
 
@@ -157,14 +196,24 @@ class JobRunner:
         while not self.done.wait(self.heartbeat_seconds):
             try:
                 self.beat()
-            except (ApiError, OSError) as e:
-                self.log(f"heartbeat failed: {e}")
+            except Exception as e:  # never die silently: a dead loop loses the lease
+                self.log(f"heartbeat failed: {type(e).__name__}: {e}")
 
     def check(self) -> None:
         if self.cancelled.is_set():
             raise JobCancelled()
         if self.lost.is_set():
             raise StaleLease(409, None, "heartbeat")
+
+    def upload_checkpoint(self, step_dir: Path, extra: dict[str, Any] | None = None) -> None:
+        """PUT a checkpoint and declare it (step, SHA-256, size) in a heartbeat."""
+        step = int(step_dir.name.split("-")[1])
+        urls = self.client.uploads(self.job["id"], self.token, [], checkpoint_step=step)
+        tar, sha256, size = checkpoint_tar(step_dir)
+        upload(urls["checkpoint"]["url"], tar)
+        declared = {"checkpoint_step": step, "checkpoint_sha256": sha256, "checkpoint_bytes": size}
+        self.beat({**declared, **(extra or {})})
+        self.uploaded_step = step
 
     def on_step(self, info: StepInfo) -> str | None:
         """Engine callback: checkpoint upload, eval probes, cancel and SIGTERM."""
@@ -174,13 +223,11 @@ class JobRunner:
             self.latest = info
         step_dir = self.run_dir / "checkpoints" / f"step-{info.step:06d}"
         if step_dir.exists() and info.step < info.total_steps:
-            urls = self.client.uploads(self.job["id"], self.token, [], checkpoint=True)
-            upload(urls["checkpoint"]["url"], checkpoint_tar(step_dir))
-            extra: dict[str, Any] = {"checkpoint_step": info.step}
+            extra: dict[str, Any] = {}
             if self.eval_set is not None:
                 encoder, tokenizer = encoder_from_checkpoint(step_dir)
                 extra["eval"] = probe_accuracies(encoder, tokenizer, *self.eval_set)
-            self.beat(extra)
+            self.upload_checkpoint(step_dir, extra)
         self.check()
         if self.stop.is_set():
             return CHECKPOINT_AND_STOP
@@ -193,79 +240,74 @@ class JobRunner:
         try:
             config, corpus, resume = self.prepare()
             manifest = pretrain(
-                config, corpus, self.run_dir, resume=resume, callback=self.on_step, log=self.log
+                config,
+                corpus,
+                self.run_dir,
+                resume=resume,
+                callback=self.on_step,
+                log=self.log,
+                default_checkpoints=DEFAULT_CHECKPOINTS_PER_RUN,
+                eval_set=self.eval_set,  # probed on the final encoder itself
             )
             if manifest is None:
                 raise Interrupted()
-            if self.eval_set is not None:
-                encoder, tokenizer = encoder_from_last(self.run_dir)
-                manifest["metrics"].update(probe_accuracies(encoder, tokenizer, *self.eval_set))
             self.check()
             names = list(manifest["files"])
-            urls = self.client.uploads(job_id, self.token, names, checkpoint=False)["files"]
+            urls = self.client.uploads(job_id, self.token, names)["files"]
             for name in names:
                 upload(urls[name]["url"], self.run_dir / name)
-            self.client.complete(job_id, self.token, manifest)
-            self.log(f"job {job_id}: succeeded")
+            if not self.client.complete(job_id, self.token, manifest):
+                self.log(
+                    f"job {job_id}: /complete answered 409 to a retry after an unclear first try; "
+                    "the first try most likely registered the model (or the job was cancelled "
+                    "meanwhile). Treating it as done; check the job in the API."
+                )
+            else:
+                self.log(f"job {job_id}: succeeded")
             return "succeeded"
-        except JobCancelled:
-            self.log(f"job {job_id}: cancelled by the API; stopped")
-            return "cancelled"
-        except StaleLease as e:
-            self.log(f"job {job_id}: lease lost ({e}); abandoning it")
-            return "stale"
         except Interrupted:
             self.log(f"job {job_id}: interrupted; handing it back for another replica to resume")
-            self._upload_last_checkpoint()
-            self._fail("trainer shut down (SIGTERM); resumes from its last checkpoint", True)
+            self._hand_back()
             return "interrupted"
-        except (ValueError, FloatingPointError, ParityError) as e:
-            # Bad config, bad corpus, a diverged run or a failed parity gate: retrying won't help.
-            self.log(f"job {job_id}: failed: {e}")
-            self._fail(f"{type(e).__name__}: {e}", False)
-            return "failed"
         except Exception as e:
+            kind = classify(e)
+            if kind == "stop":
+                self.log(f"job {job_id}: cancelled, lease lost or job gone ({e}); stopped")
+                return "stopped"
+            if kind == "permanent":
+                self.log(f"job {job_id}: failed: {e}")
+                self._fail(f"{type(e).__name__}: {e}", retryable=False)
+                return "failed"
             self.log(f"job {job_id}: error, will be retried: {e}\n{traceback.format_exc()}")
-            self._fail(f"{type(e).__name__}: {e}", True)
+            self._fail(f"{type(e).__name__}: {e}", retryable=True)
             return "error"
         finally:
             self.done.set()
-            beats.join()
+            # Bounded: a heartbeat stuck on an unreachable API must not hold up shutdown. The
+            # thread is a daemon and exits after its current request.
+            beats.join(timeout=20.0)
             shutil.rmtree(self.dir, ignore_errors=True)
 
-    def _upload_last_checkpoint(self) -> None:
-        """After a stop the engine has written one more checkpoint; hand it to the API."""
+    def _hand_back(self) -> None:
+        """Graceful stop: upload the checkpoint the engine wrote last, then release the job so
+        that it requeues without counting this attempt."""
         steps = sorted((self.run_dir / "checkpoints").glob("step-*[0-9]"))
-        if not steps or (self.run_dir / f"{steps[-1].name}.tar").exists():
-            return
-        step = int(steps[-1].name.split("-")[1])
-        try:
-            urls = self.client.uploads(self.job["id"], self.token, [], checkpoint=True)
-            upload(urls["checkpoint"]["url"], checkpoint_tar(steps[-1]))
-            self.client.heartbeat(
-                self.job["id"],
-                {
-                    "lease_token": self.token,
-                    "step": step,
-                    "total_steps": step + 1,
-                    "checkpoint_step": step,
-                },
-            )
-        except (ApiError, OSError) as e:
-            self.log(f"job {self.job['id']}: could not upload the last checkpoint: {e}")
+        if steps and int(steps[-1].name.split("-")[1]) != self.uploaded_step:
+            try:
+                self.upload_checkpoint(steps[-1])
+            except Exception as e:  # still release: it resumes from the previous checkpoint
+                self.log(f"job {self.job['id']}: could not upload the last checkpoint: {e}")
+        self._fail(
+            "trainer shut down (SIGTERM); resumes from its last checkpoint",
+            retryable=True,
+            release=True,
+        )
 
-    def _fail(self, error: str, retryable: bool) -> None:
+    def _fail(self, error: str, retryable: bool, release: bool = False) -> None:
         try:
-            self.client.fail(self.job["id"], self.token, error, retryable)
-        except ApiError as e:
+            self.client.fail(self.job["id"], self.token, error, retryable, release)
+        except Exception as e:  # API unreachable: the lease runs out and the job requeues anyway
             self.log(f"job {self.job['id']}: could not report the failure: {e}")
-
-
-def encoder_from_last(run_dir: Path) -> tuple[Encoder, Any]:
-    steps = sorted((run_dir / "checkpoints").glob("step-*[0-9]"))
-    if not steps:
-        raise ValueError(f"{run_dir}: no checkpoint to probe")
-    return encoder_from_checkpoint(steps[-1])
 
 
 def serve(
@@ -295,7 +337,7 @@ def serve(
     while not stop.is_set():
         try:
             claim = client.claim(owner)
-        except (ApiError, OSError) as e:
+        except Exception as e:  # API down or answering garbage: keep polling
             log(f"claim failed: {e}; retrying in {wait:.0f}s")
             claim = None
         if claim is None:
@@ -303,10 +345,14 @@ def serve(
             wait = min(poll_max, wait * 2)
             continue
         wait = 1.0
-        log(f"claimed job {claim['job']['id']} (attempt {claim['job']['attempt']})")
-        # Beat well inside the lease so a slow step or a retried request does not lose the job.
-        beat = min(5.0, claim["lease"]["seconds"] / 4)
-        JobRunner(client, claim, work_dir, stop, heartbeat_seconds=beat, log=log).run()
+        try:
+            log(f"claimed job {claim['job']['id']} (attempt {claim['job']['attempt']})")
+            # Beat well inside the lease so a slow step or a retried request does not lose it.
+            beat = min(5.0, claim["lease"]["seconds"] / 4)
+            JobRunner(client, claim, work_dir, stop, heartbeat_seconds=beat, log=log).run()
+        except Exception as e:  # one job's bug must not take the replica down
+            log(f"job loop error: {type(e).__name__}: {e}\n{traceback.format_exc()}")
+            stop.wait(poll_max)
         if once:
             break
     return 0

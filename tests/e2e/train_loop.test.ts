@@ -21,6 +21,7 @@ let client: SelfsupClient;
 let trainerKey: string;
 const work = mkdtempSync(path.join(tmpdir(), "selfsup-trainers-"));
 const trainers: { proc: ChildProcess; log: string[] }[] = [];
+let dataset: Awaited<ReturnType<typeof uploadDataset>>;
 
 function startTrainer(name: string) {
   if (!existsSync(PYTHON)) throw new Error(`${PYTHON} missing: run gpu-trainer/scripts/env.sh (make test does)`);
@@ -74,7 +75,7 @@ afterAll(async () => {
 
 describe("pretraining loop with real processes", () => {
   it("uploads, trains, survives a SIGKILLed trainer by resuming from its checkpoint, registers and serves", async () => {
-    const dataset = await uploadDataset(client, server.url, CORPUS, {
+    dataset = await uploadDataset(client, server.url, CORPUS, {
       name: "moby-dick",
       purpose: "pretrain",
       stateDir: path.join(work, "cli-state"),
@@ -138,5 +139,54 @@ describe("pretraining loop with real processes", () => {
     const norm = Math.hypot(...(a ?? []));
     expect(norm).toBeCloseTo(1, 4);
     expect(a).not.toEqual(b);
+  }, 600_000);
+
+  it("a SIGTERMed trainer checkpoints, hands the job back without using an attempt, and exits", async () => {
+    for (const t of trainers) t.proc.kill("SIGKILL"); // only this test's trainers may claim its job
+    const job = await unwrap(
+      client.POST("/v1/pretraining/jobs", {
+        body: {
+          dataset: dataset.id,
+          objective: "mlm",
+          model: "moby",
+          preset: "tiny",
+          hyperparameters: { steps: 400, checkpoint_every: 100, batch_size: 8, max_tokens: 32, vocab_size: 1000 },
+          max_attempts: 2,
+        },
+      }),
+    );
+    const first = startTrainer("trainer-c");
+    await waitFor(
+      job.id,
+      (j) => j.progress.step >= 5,
+      240,
+      () => first.log.join(""),
+    );
+    const exited = new Promise<number | null>((r) => first.proc.once("exit", (code) => r(code)));
+    first.proc.kill("SIGTERM");
+    expect(await exited).toBe(0);
+    const released = await getJob(job.id);
+    expect(released.status, first.log.join("")).toBe("queued");
+    expect(released.attempts).toBe(0);
+    expect(released.events.map((e) => e.kind)).toContain("released");
+    const saved = Math.max(...released.events.filter((e) => e.kind === "checkpoint").map((e) => e.step ?? 0));
+    expect(saved).toBeGreaterThanOrEqual(5);
+
+    const second = startTrainer("trainer-d");
+    const resumed = await waitFor(
+      job.id,
+      (j) => j.events.some((e) => e.kind === "resumed"),
+      240,
+      () => second.log.join(""),
+    );
+    expect(resumed.events.find((e) => e.kind === "resumed")?.step).toBe(saved);
+    expect(resumed.attempts).toBe(1);
+    await unwrap(client.POST("/v1/pretraining/jobs/{id}/cancel", { params: { path: { id: job.id } } }));
+    await waitFor(
+      job.id,
+      (j) => j.status === "cancelled",
+      120,
+      () => second.log.join(""),
+    );
   }, 600_000);
 });
