@@ -57,7 +57,10 @@ export const registerV1DatasetsComplete = (app: Router) =>
       }
       try {
         await c.env.ARTIFACTS.resumeMultipartUpload(d.objectKey, d.uploadId).complete(
-          [...parts].sort((a, b) => a.partNumber - b.partNumber),
+          // S3 answers UploadPart with a quoted ETag; the R2 binding wants the bare value.
+          [...parts]
+            .sort((a, b) => a.partNumber - b.partNumber)
+            .map((p) => ({ partNumber: p.partNumber, etag: p.etag.replace(/^W\//, "").replace(/^"|"$/g, "") })),
         );
       } catch {
         throw badRequest("parts: R2 could not assemble the upload; check that every part was sent and its ETag.", [
