@@ -103,6 +103,12 @@ describe("datasets", () => {
       /line 3: not valid UTF-8/,
     ],
     ["truncated gzip", async () => (await gzip(enc.encode(corpus))).subarray(0, 5000), { format: "txt.gz" }, /gzip/],
+    [
+      "a line longer than 1 MiB",
+      async () => enc.encode(`ok\n${"x".repeat(1_100_000)}\nfine\n`),
+      {},
+      /line 2: longer than 1048576 bytes/,
+    ],
     ["only blank lines", async () => enc.encode("\n  \n\n"), {}, /no usable record/],
     [
       "jsonl without text",

@@ -1,6 +1,6 @@
 // Checks a dataset object before anything may train on it: SHA-256 of the stored bytes, gzip
-// integrity, strict UTF-8, the record format, and stats. It streams, so memory stays flat whatever
-// the size; lines are split on the byte 0x0A (never part of a multi-byte UTF-8 sequence), which
+// integrity, strict UTF-8, the record format, and stats. It streams, and memory stays bounded whatever
+// the size (lines capped at MAX_LINE_BYTES, duplicate tracking at MAX_TRACKED_LINES); lines are split on the byte 0x0A (never part of a multi-byte UTF-8 sequence), which
 // lets errors name exact line numbers.
 
 export const TEXT_FORMATS = ["txt", "jsonl", "txt.gz", "jsonl.gz"] as const;
@@ -16,11 +16,17 @@ export type DatasetStats = {
   duplicates: number;
   mean_length: number;
   max_length: number;
+  /** false when the file had more distinct lines than are tracked (duplicates then undercounted). */
+  duplicates_exact?: boolean;
   labels?: Record<string, number>;
 };
 export type CheckResult = { sha256: string; stats: DatasetStats; errors: DatasetIssue[] };
 
 const MAX_REPORTED = 20;
+/** A record longer than this is an error (a file with no newlines would otherwise fill the isolate). */
+export const MAX_LINE_BYTES = 1024 * 1024;
+/** Distinct lines remembered for duplicate counting; past it, duplicates are counted among these only. */
+const MAX_TRACKED_LINES = 500_000;
 
 /** FNV-1a 32-bit, twice with different seeds: a 52-bit key for duplicate counting without storing lines. */
 function lineKey(bytes: Uint8Array): number {
@@ -104,7 +110,8 @@ export async function checkTextDataset(
       stats.duplicates++;
       return;
     }
-    seen.add(key);
+    if (seen.size < MAX_TRACKED_LINES) seen.add(key);
+    else stats.duplicates_exact = false;
     stats.records++;
     totalLength += content.length;
     stats.max_length = Math.max(stats.max_length, content.length);
@@ -121,6 +128,7 @@ export async function checkTextDataset(
   if (opts.format.endsWith(".gz")) source = source.pipeThrough(new DecompressionStream("gzip"));
 
   let carry = new Uint8Array(0);
+  let overlong = false; // inside a line already reported as too long: skip to its end
   try {
     for await (const chunk of source) {
       stats.decompressed_bytes += chunk.byteLength;
@@ -128,7 +136,10 @@ export async function checkTextDataset(
       for (let i = 0; i < chunk.length; i++) {
         if (chunk[i] !== 0x0a) continue;
         const piece = chunk.subarray(start, i);
-        if (carry.length > 0) {
+        if (overlong) {
+          overlong = false;
+          stats.lines++;
+        } else if (carry.length > 0) {
           const joined = new Uint8Array(carry.length + piece.length);
           joined.set(carry);
           joined.set(piece, carry.length);
@@ -137,15 +148,22 @@ export async function checkTextDataset(
         } else onLine(piece);
         start = i + 1;
       }
-      if (start < chunk.length) {
+      if (start < chunk.length && !overlong) {
         const rest = chunk.subarray(start);
-        const joined = new Uint8Array(carry.length + rest.length);
-        joined.set(carry);
-        joined.set(rest, carry.length);
-        carry = joined;
+        if (carry.length + rest.length > MAX_LINE_BYTES) {
+          report(stats.lines + 1, `longer than ${MAX_LINE_BYTES} bytes; put one record per line`);
+          overlong = true;
+          carry = new Uint8Array(0);
+        } else {
+          const joined = new Uint8Array(carry.length + rest.length);
+          joined.set(carry);
+          joined.set(rest, carry.length);
+          carry = joined;
+        }
       }
     }
-    if (carry.length > 0) onLine(carry);
+    if (overlong) stats.lines++;
+    else if (carry.length > 0) onLine(carry);
   } catch (e) {
     report(
       undefined,
