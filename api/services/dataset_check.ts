@@ -1,7 +1,7 @@
 // Checks a dataset object before anything may train on it: SHA-256 of the stored bytes, gzip
-// integrity, strict UTF-8, the record format, and stats. It streams, and memory stays bounded whatever
-// the size (lines capped at MAX_LINE_BYTES, duplicate tracking at MAX_TRACKED_LINES); lines are split on the byte 0x0A (never part of a multi-byte UTF-8 sequence), which
-// lets errors name exact line numbers.
+// integrity, strict UTF-8, the record format, and stats. It streams with bounded memory (lines are
+// capped at MAX_LINE_BYTES, duplicate tracking at MAX_TRACKED_LINES). Lines are split on the byte
+// 0x0A, never part of a multi-byte UTF-8 sequence, which lets errors name exact line numbers.
 
 export const TEXT_FORMATS = ["txt", "jsonl", "txt.gz", "jsonl.gz"] as const;
 export type TextFormat = (typeof TEXT_FORMATS)[number];
