@@ -13,6 +13,7 @@ import type { Embed, ProbeVersion } from "./probe/embeddings";
 import { type Example, MAX_PROBE_EXAMPLES, type ProbeWeights, tooLarge } from "./probe/fit";
 import type { Storage } from "./storage";
 import "./probe/wasm_module";
+import { toBase64 } from "./encoder/embed";
 
 export type LabeledSource = { input: string; label: string | number }[] | { dataset: string };
 
@@ -102,12 +103,7 @@ export const weightsKey = (tenantId: string, probeId: string) => `probes/${tenan
 // Large numeric arrays travel as base64 float32 (a kNN probe keeps its whole train set).
 const F32_FIELDS = ["mean", "scale", "W", "b", "train"] as const;
 
-function f32ToBase64(values: number[]): string {
-  const bytes = new Uint8Array(Float32Array.from(values).buffer);
-  let bin = "";
-  for (let i = 0; i < bytes.length; i += 0x8000) bin += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-  return btoa(bin);
-}
+const f32ToBase64 = (values: number[]) => toBase64(Float32Array.from(values));
 
 function base64ToF32(s: string): number[] {
   const bin = atob(s);

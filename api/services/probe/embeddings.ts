@@ -2,6 +2,7 @@
 // under the memory budget), behind a cache keyed by (model version id, SHA-256 of the text), so a
 // repeated probe on the same set does not embed again. Cached vectors are the runtime's float32
 // output, stored as little-endian bytes.
+import { sha256Hex } from "../../lib/crypto";
 import type { VersionRow } from "../registry";
 import type { Storage } from "../storage";
 
@@ -12,13 +13,6 @@ export const cacheKey = (versionId: string, sha256: string) => `cache/embeddings
 
 // Bounded so a probe of a few thousand texts does not open thousands of R2 calls at once.
 const CACHE_CONCURRENCY = 16;
-
-async function sha256Hex(text: string): Promise<string> {
-  const d = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text)));
-  let s = "";
-  for (const b of d) s += b.toString(16).padStart(2, "0");
-  return s;
-}
 
 async function pool<T>(n: number, limit: number, fn: (i: number) => Promise<T>): Promise<T[]> {
   const out = new Array<T>(n);
