@@ -3,19 +3,18 @@
 // (tests/fixtures/corpus, Moby-Dick), queues a short tiny-preset MLM job that the local trainer turns
 // into `demo@2`, then compares both versions with linear and kNN probes (and a TF-IDF baseline) on a
 // small labeled set of real quotes (Debian fortunes, tests/fixtures/probe). Later runs do nothing.
-import { readFileSync, writeFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import path from "node:path";
 import { table } from "../cli/format";
 import { uploadDataset } from "../cli/upload";
 import { createSelfsupClient, unwrap } from "../client";
+import { writeFortunesJsonl } from "./fortunes-jsonl";
 
 const ROOT = path.resolve(import.meta.dirname, "..");
 const FIXTURE = path.join(ROOT, "tests/fixtures/tiny-encoder");
 const [baseUrl = "http://127.0.0.1:8787"] = process.argv.slice(2);
-const client = createSelfsupClient({
-  baseUrl,
-  apiKey: readFileSync(path.join(ROOT, ".selfsup/dev-key"), "utf8").trim(),
-});
+const apiKey = readFileSync(path.join(ROOT, ".selfsup/dev-key"), "utf8").trim();
+const client = createSelfsupClient({ baseUrl, apiKey });
 const say = (s: string) => process.stderr.write(`[demo] ${s}\n`);
 
 const existing = await client.GET("/v1/models/{name}", { params: { path: { name: "demo" } } });
@@ -32,7 +31,7 @@ form.append("manifest", JSON.stringify(manifest));
 for (const f of Object.keys(manifest.files)) form.append("files", new Blob([readFileSync(path.join(FIXTURE, f))]), f);
 const imported = await fetch(`${baseUrl}/v1/models/demo/versions`, {
   method: "POST",
-  headers: { authorization: `Bearer ${readFileSync(path.join(ROOT, ".selfsup/dev-key"), "utf8").trim()}` },
+  headers: { authorization: `Bearer ${apiKey}` },
   body: form,
 });
 if (imported.status !== 201) throw new Error(`importing the fixture encoder failed: ${await imported.text()}`);
@@ -69,18 +68,8 @@ for (;;) {
   }
 }
 
-const fortunes = JSON.parse(readFileSync(path.join(ROOT, "tests/fixtures/probe/fortunes.json"), "utf8")) as {
-  texts: string[];
-  labels: number[];
-  label_names: string[];
-};
 const probeFile = path.join(ROOT, ".selfsup/demo-fortunes.jsonl");
-writeFileSync(
-  probeFile,
-  fortunes.texts
-    .map((text, i) => JSON.stringify({ text, label: fortunes.label_names[fortunes.labels[i] as number] }))
-    .join("\n"),
-);
+writeFortunesJsonl(probeFile);
 const labeled = await uploadDataset(client, baseUrl, probeFile, {
   name: "fortunes (demo)",
   purpose: "probe",

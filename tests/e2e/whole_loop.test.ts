@@ -3,12 +3,13 @@
 // moved, embed through the official `openai` SDK, probe and evaluate, move `production` forward
 // and back, and cancel a second job mid-run.
 import { type ChildProcess, execFile, spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
 import OpenAI from "openai";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { writeFortunesJsonl } from "../../scripts/fortunes-jsonl";
 import { localS3Credentials } from "../../scripts/local-s3.mjs";
 import { type DevServer, registerFolder, startWranglerDev } from "./wrangler_dev";
 
@@ -60,18 +61,8 @@ type Job = { id: string; status: string; modelVersion: string | null; progress: 
 describe("the whole loop through the CLI", () => {
   it("upload -> train -> registered -> OpenAI SDK -> probe + evaluate -> alias moves -> cancel", async () => {
     // A labeled set of real quotes (Debian fortunes, 4 categories; see tests/fixtures/probe).
-    const fortunes = JSON.parse(readFileSync(path.join(ROOT, "tests/fixtures/probe/fortunes.json"), "utf8")) as {
-      texts: string[];
-      labels: number[];
-      label_names: string[];
-    };
     const probeFile = path.join(work, "fortunes.jsonl");
-    writeFileSync(
-      probeFile,
-      fortunes.texts
-        .map((text, i) => JSON.stringify({ text, label: fortunes.label_names[fortunes.labels[i] as number] }))
-        .join("\n"),
-    );
+    const fortunes = writeFortunesJsonl(probeFile);
 
     const corpus = await cliJson<{ id: string; status: string }>(
       "datasets",
@@ -132,7 +123,7 @@ describe("the whole loop through the CLI", () => {
       metrics: { accuracy: number; confusion: { labels: string[]; matrix: number[][] } };
     }>("probe", "--model", "loop", "--dataset", labeled.id, "--kind", "knn");
     expect(probe.model).toBe("loop@2");
-    expect(probe.metrics.confusion.labels).toEqual([...fortunes.label_names].sort());
+    expect(probe.metrics.confusion.labels).toEqual([...fortunes.labels].sort());
     expect(probe.metrics.confusion.matrix.flat().reduce((a, b) => a + b, 0)).toBe(probe.n_test);
     expect(probe.metrics.accuracy).toBeGreaterThan(0.25); // above chance for 4 balanced classes
     const human = await cli("probe", "--model", "loop@1", "--dataset", labeled.id);
