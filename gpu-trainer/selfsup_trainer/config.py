@@ -19,10 +19,21 @@ PRESETS: dict[str, dict[str, int]] = {
     "base": {"layers": 12, "hidden": 768, "heads": 12, "intermediate": 3072},
 }
 
-# Objectives per modality; only text exists today, images/audio will add their own.
+# Objectives per modality (docs/decisions/0005-images-and-time-series.md).
 OBJECTIVES: dict[str, tuple[str, ...]] = {
     "text": ("mlm", "simcse", "mlm+simcse", "mlm+nsp"),
+    "image": ("simclr", "mae"),
+    "timeseries": ("masked", "temporal", "contrastive"),
 }
+ARCHITECTURES: dict[str, tuple[str, ...]] = {
+    "text": ("transformer",),
+    "image": ("vit", "resnet"),
+    "timeseries": ("patch_transformer",),
+}
+# mask_rate when left unset: BERT's 15%, MAE's 75%, PatchTST's 40%.
+DEFAULT_MASK_RATE = {"mlm": 0.15, "mlm+simcse": 0.15, "mlm+nsp": 0.15, "mae": 0.75, "masked": 0.4}
+NORMALIZATIONS = ("per_series", "dataset", "none")
+MAX_SERIES_LENGTH = 4096
 
 POOLINGS = ("mean", "cls")
 SCHEDULES = ("cosine", "linear")
@@ -38,6 +49,7 @@ class TrainConfig:
     objective: str = "mlm"
     preset: str = "tiny"
     modality: str = "text"
+    architecture: str = "auto"  # auto: text transformer, image mae->vit / simclr->resnet, series
     # Architecture (None = take from preset).
     layers: int | None = None
     hidden: int | None = None
@@ -59,9 +71,20 @@ class TrainConfig:
     schedule: str = "cosine"
     grad_clip: float = 1.0
     # Objectives.
-    mask_rate: float = 0.15
+    mask_rate: float | None = None  # None: the objective's default (DEFAULT_MASK_RATE)
     simcse_temperature: float = 0.05
     mlm_fraction: float = 0.5  # share of steps spent on MLM in "mlm+simcse"
+    simclr_temperature: float = 0.2  # image simclr and series contrastive (NT-Xent)
+    # Images.
+    image_size: int = 32
+    channels: int = 0  # 0 = from the data (1 for grey sets, else 3)
+    patch_size: int = 4  # ViT patch side in pixels
+    crop_min_scale: float = 0.3  # SimCLR random resized crop: smallest area fraction
+    # Time series.
+    series_length: int = 0  # 0 = the longest series in the data
+    series_patch: int = 8  # points per patch
+    predict_patches: int = 2  # temporal objective: patches predicted after the context
+    normalization: str = "per_series"
     # Data.
     seed: int = 0
     heldout_fraction: float = 0.02
@@ -86,6 +109,11 @@ class TrainConfig:
         for key, value in PRESETS[self.preset].items():
             if getattr(self, key) is None:
                 setattr(self, key, value)
+        if self.mask_rate is None:
+            self.mask_rate = DEFAULT_MASK_RATE.get(self.objective, 0.15)
+        if self.architecture == "auto" and self.modality in ARCHITECTURES:
+            image = "vit" if self.objective == "mae" else "resnet"
+            self.architecture = ARCHITECTURES[self.modality][0] if self.modality != "image" else image
         self.validate()
         return self
 
@@ -101,8 +129,20 @@ class TrainConfig:
                 f"objective={self.objective!r} is not valid for modality {self.modality!r}; "
                 f"use one of {', '.join(valid)}"
             )
-        if not 0.0 < self.mask_rate < 1.0:
+        if self.mask_rate is not None and not 0.0 < self.mask_rate < 1.0:
             raise ValueError(f"mask_rate={self.mask_rate} must be in (0, 1), e.g. 0.15")
+        archs = ARCHITECTURES[self.modality]
+        if self.architecture != "auto" and self.architecture not in archs:
+            raise ValueError(
+                f"architecture={self.architecture!r} is not valid for modality "
+                f"{self.modality!r}; use auto or one of {', '.join(archs)}"
+            )
+        if self.objective == "mae" and self.architecture == "resnet":
+            raise ValueError(
+                "architecture='resnet' cannot train objective='mae' (MAE drops patches, which "
+                "needs a ViT); use architecture=vit or objective=simclr"
+            )
+        self._validate_image_and_series()
         if not 0.0 < self.mlm_fraction < 1.0:
             raise ValueError(f"mlm_fraction={self.mlm_fraction} must be in (0, 1), e.g. 0.5")
         if not 0.0 <= self.dropout < 1.0:
@@ -128,7 +168,7 @@ class TrainConfig:
         for key, value in positive.items():
             if value is not None and value < 1:
                 raise ValueError(f"{key}={value} must be a positive integer")
-        for key in ("lr", "simcse_temperature", "grad_clip"):
+        for key in ("lr", "simcse_temperature", "simclr_temperature", "grad_clip"):
             value = getattr(self, key)
             if not (value > 0 and math.isfinite(value)):
                 raise ValueError(f"{key}={value} must be a positive finite number")
@@ -162,6 +202,32 @@ class TrainConfig:
             bad = [d for d in self.matryoshka_dims if not 0 < d <= self.hidden]
             if bad:
                 raise ValueError(f"matryoshka_dims={bad} must lie in (0, hidden={self.hidden}]")
+
+    def _validate_image_and_series(self) -> None:
+        if not 8 <= self.image_size <= 512:
+            raise ValueError(f"image_size={self.image_size} must be in [8, 512], e.g. 32")
+        if self.channels not in (0, 1, 3):
+            raise ValueError(f"channels={self.channels} must be 0 (from the data), 1 or 3")
+        if self.patch_size < 1 or self.image_size % self.patch_size:
+            raise ValueError(
+                f"patch_size={self.patch_size} must divide image_size={self.image_size} "
+                "(e.g. patch_size=4 for image_size=32)"
+            )
+        if not 0.0 < self.crop_min_scale <= 1.0:
+            raise ValueError(f"crop_min_scale={self.crop_min_scale} must be in (0, 1], e.g. 0.3")
+        if not (self.series_length == 0 or 2 <= self.series_length <= MAX_SERIES_LENGTH):
+            raise ValueError(
+                f"series_length={self.series_length} must be 0 (the data's longest) or in "
+                f"[2, {MAX_SERIES_LENGTH}]"
+            )
+        if self.series_patch < 1:
+            raise ValueError(f"series_patch={self.series_patch} must be >= 1, e.g. 8")
+        if self.predict_patches < 1:
+            raise ValueError(f"predict_patches={self.predict_patches} must be >= 1, e.g. 2")
+        if self.normalization not in NORMALIZATIONS:
+            raise ValueError(
+                f"normalization={self.normalization!r} is unknown; use one of {NORMALIZATIONS}"
+            )
 
     @property
     def type_vocab_size(self) -> int:
