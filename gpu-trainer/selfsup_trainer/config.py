@@ -112,8 +112,9 @@ class TrainConfig:
         if self.mask_rate is None:
             self.mask_rate = DEFAULT_MASK_RATE.get(self.objective, 0.15)
         if self.architecture == "auto" and self.modality in ARCHITECTURES:
+            first = ARCHITECTURES[self.modality][0]
             image = "vit" if self.objective == "mae" else "resnet"
-            self.architecture = ARCHITECTURES[self.modality][0] if self.modality != "image" else image
+            self.architecture = image if self.modality == "image" else first
         self.validate()
         return self
 
