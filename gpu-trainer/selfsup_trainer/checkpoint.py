@@ -37,14 +37,18 @@ def set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def save_checkpoint(directory: Path, state: dict[str, Any], tokenizer_path: Path) -> Path:
-    """Write ``directory`` atomically (a crash mid-write never leaves a half checkpoint)."""
+def save_checkpoint(directory: Path, state: dict[str, Any], extra_files: list[Path]) -> Path:
+    """Write ``directory`` atomically (a crash mid-write never leaves a half checkpoint).
+
+    ``extra_files`` (text: the tokenizer) are copied in under their own names.
+    """
     tmp = directory.with_name(directory.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     torch.save(state, tmp / STATE_FILE)
     (tmp / "config.json").write_text(json.dumps(state["config"], indent=2))
-    shutil.copy(tokenizer_path, tmp / "tokenizer.json")
+    for path in extra_files:
+        shutil.copy(path, tmp / path.name)
     shutil.rmtree(directory, ignore_errors=True)
     os.replace(tmp, directory)
     return directory

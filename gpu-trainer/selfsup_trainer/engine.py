@@ -22,9 +22,8 @@ import torch.distributed as dist
 
 from .checkpoint import rng_state, save_checkpoint, set_rng_state
 from .config import TrainConfig
-from .data import BatchStream, TokenizedCorpus, step_generator
+from .data import BatchStream, step_generator
 from .metrics import evaluate
-from .objectives import Pretext
 
 # Dense bf16 peak FLOP/s by GPU model (first match wins); MFU is reported only for these.
 BF16_PEAK_FLOPS = {
@@ -101,7 +100,7 @@ def flops_per_token(
     )
 
 
-def non_embedding_parameters(pretext: Pretext) -> int:
+def non_embedding_parameters(pretext: torch.nn.Module) -> int:
     embeddings = pretext.encoder.tok.weight.numel() + pretext.encoder.pos.weight.numel()
     return sum(p.numel() for p in pretext.parameters()) - embeddings
 
@@ -157,9 +156,9 @@ def make_optimizer(model: torch.nn.Module, config: TrainConfig, device: torch.de
 
 
 def train(
-    pretext: Pretext,
-    corpus: TokenizedCorpus,
-    heldout: TokenizedCorpus,
+    pretext: torch.nn.Module,
+    corpus: Any,
+    heldout: Any,
     config: TrainConfig,
     total_steps: int,
     run_dir: Path,
@@ -171,8 +170,12 @@ def train(
     """Run optimizer steps ``[start, min(stop_at, total_steps))``.
 
     Args:
-        pretext: encoder + heads (on CPU; moved to the device here).
-        corpus / heldout: tokenized training and evaluation documents.
+        pretext: encoder + heads (on CPU; moved to the device here): text's
+            :class:`~selfsup_trainer.objectives.Pretext`, or an image/series pretext that also
+            has ``evaluate(heldout, device)``, and whose objectives count their own throughput
+            units with ``units(batch) -> (real, padded, rows)``.
+        corpus / heldout: training and evaluation records (``len()`` and a ``lengths`` array
+            used for length bucketing).
         config: resolved training config.
         total_steps: length of the LR schedule.
         run_dir: checkpoints go to ``run_dir/checkpoints/step-N`` (rank 0 only).
@@ -212,8 +215,15 @@ def train(
     if config.compile:
         model = torch.compile(model)
     stream = BatchStream(corpus, config.batch_size, config.seed, config.bucket_batches, rank, world)
-    n_params = non_embedding_parameters(pretext)
-    peak = peak_bf16_flops(torch.cuda.get_device_name(device)) if device.type == "cuda" else None
+    text = config.modality == "text"
+    # MFU needs a FLOP model; only the text transformer has one (flops_per_token).
+    n_params = non_embedding_parameters(pretext) if text else 0
+    peak = None
+    if device.type == "cuda" and text:
+        peak = peak_bf16_flops(torch.cuda.get_device_name(device))
+    held_out_metrics = getattr(pretext, "evaluate", None) or (
+        lambda data, dev: evaluate(pretext, data, dev)
+    )
     autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
     end = total_steps if stop_at is None else min(stop_at, total_steps)
     pending: list[tuple[int, torch.Tensor]] = []  # losses not yet copied to the host
@@ -247,7 +257,8 @@ def train(
                 "config": config.to_dict(),
             }
             path = run_dir / "checkpoints" / f"step-{done:06d}"
-            save_checkpoint(path, state, run_dir / "tokenizer.json")
+            extra = [p for p in [run_dir / "tokenizer.json"] if p.exists()]
+            save_checkpoint(path, state, extra)
 
     for step in range(start, end):
         objective = pretext.phase(step, total_steps)
@@ -258,10 +269,19 @@ def train(
             batch = objective.collate(
                 corpus, stream.get(micro_step), step_generator(config.seed, micro_step, rank)
             )
-            copies = 2 if objective.name == "simcse" else 1
-            step_tokens += int(batch["attention_mask"].sum()) * copies
-            window_padded += batch["attention_mask"].numel() * copies
-            window_seqs += batch["attention_mask"].shape[0] * copies
+            if hasattr(objective, "units"):
+                real, padded, rows = objective.units(batch)
+            else:  # text: tokens under the attention mask; SimCSE encodes every row twice
+                copies = 2 if objective.name == "simcse" else 1
+                mask = batch["attention_mask"]
+                real, padded, rows = (
+                    int(mask.sum()) * copies,
+                    mask.numel() * copies,
+                    mask.shape[0] * copies,
+                )
+            step_tokens += real
+            window_padded += padded
+            window_seqs += rows
             batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
             sync = micro == config.grad_accum - 1 or world == 1
             ctx = model.no_sync() if not sync else contextlib.nullcontext()
@@ -296,12 +316,14 @@ def train(
             window_tokens, window_padded, window_seqs, window_start = 0, 0, 0, time.perf_counter()
             if rank == 0:
                 mfu_text = f" mfu {mfu:.1%}" if mfu is not None else ""
+                unit = getattr(objective, "unit_name", "tok")
                 log(
                     f"step {done}/{total_steps} [{objective.name}] loss {losses[-1]:.4f} "
-                    f"lr {scheduler.get_last_lr()[0]:.2e} tok/s {tokens_per_second:,.0f}{mfu_text}"
+                    f"lr {scheduler.get_last_lr()[0]:.2e} {unit}/s {tokens_per_second:,.0f}"
+                    f"{mfu_text}"
                 )
         if config.eval_every and done % config.eval_every == 0 and not last and rank == 0:
-            metrics = evaluate(pretext, heldout, device)
+            metrics = held_out_metrics(heldout, device)
             log(f"eval step {done}: " + " ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
             window_start = time.perf_counter()
         checkpointed = bool(config.checkpoint_every) and (
@@ -333,7 +355,7 @@ def train(
                 break
     flush_losses()
     if rank == 0:
-        metrics = evaluate(pretext, heldout, device)
+        metrics = held_out_metrics(heldout, device)
     pretext.to("cpu")
     if owns_group:
         dist.barrier()  # rank 0 may still be evaluating; leave together

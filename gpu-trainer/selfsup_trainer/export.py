@@ -1,10 +1,11 @@
-"""ONNX export with parity gates.
+"""ONNX export with parity gates, for every modality.
 
 Writes ``model.onnx`` (fp32) and ``model.int8.onnx`` (dynamic int8 MatMuls), each with its
-weights in ``<file>.data`` (the edge runtime passes that exact name as ``externalData``), plus
-``tokenizer.json`` and ``manifest.json``. Files are staged in a hidden folder and only moved into
-place after both gates pass, and ``manifest.json`` is written last: a folder with a manifest is a
-folder whose gates passed.
+weights in ``<file>.data`` (the edge runtime passes that exact name as ``externalData``), the
+modality's extra files (text: ``tokenizer.json``) and ``manifest.json``. What differs between
+modalities (input names, example tensors, dynamic axes, parity feeds) is an :class:`ExportSpec`.
+Files are staged in a hidden folder and only moved into place after both gates pass, and
+``manifest.json`` is written last: a folder with a manifest is a folder whose gates passed.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import logging
 import shutil
 import tempfile
 import warnings
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -26,7 +28,6 @@ import torch
 from onnxruntime.quantization import QuantType, quantize_dynamic
 from tokenizers import Tokenizer
 
-from .model import Encoder
 from .tokenizer import PAD_ID
 
 OPSET = 17
@@ -39,6 +40,27 @@ PARITY_BATCH_SIZES = (1, 3, 8, 8, 12)
 
 class ParityError(RuntimeError):
     """An exported model disagrees with PyTorch (or int8 with fp32) beyond the gate."""
+
+
+Feed = dict[str, np.ndarray]
+
+
+@dataclass
+class ExportSpec:
+    """How to trace an encoder and what to check it on.
+
+    Attributes:
+        input_names: graph input names, in the order of the encoder's forward arguments.
+        example_inputs: one tensor per input, used only to trace.
+        dynamic_axes: ``torch.onnx.export``'s dynamic axes (inputs and ``embeddings``).
+        parity_feeds: held-out batches ``{input name: array}``; PyTorch runs them as
+            ``encoder(*[torch.from_numpy(feed[n]) for n in input_names])``.
+    """
+
+    input_names: list[str]
+    example_inputs: tuple[torch.Tensor, ...]
+    dynamic_axes: dict[str, dict[int, str]]
+    parity_feeds: list[Feed]
 
 
 def save_with_external_data(model: onnx.ModelProto, path: Path) -> None:
@@ -55,11 +77,9 @@ def save_with_external_data(model: onnx.ModelProto, path: Path) -> None:
     )
 
 
-def export_fp32(encoder: Encoder, path: Path) -> None:
-    """Export the encoder's forward (ids, mask) -> embeddings with dynamic batch/sequence."""
+def export_fp32(encoder: torch.nn.Module, path: Path, spec: ExportSpec) -> None:
+    """Export the encoder's forward (inputs) -> embeddings with the spec's dynamic axes."""
     encoder = encoder.eval().cpu()
-    ids = torch.full((2, 7), 5, dtype=torch.long)
-    mask = torch.ones_like(ids)
     with tempfile.TemporaryDirectory() as tmp:
         raw = Path(tmp) / "raw.onnx"
         # The TorchScript exporter is used because it handles dynamic_axes for this model in one
@@ -68,15 +88,11 @@ def export_fp32(encoder: Encoder, path: Path) -> None:
             warnings.simplefilter("ignore", DeprecationWarning)  # chosen deliberately, see above
             torch.onnx.export(
                 encoder,
-                (ids, mask),
+                spec.example_inputs,
                 str(raw),
-                input_names=["input_ids", "attention_mask"],
+                input_names=spec.input_names,
                 output_names=["embeddings"],
-                dynamic_axes={
-                    "input_ids": {0: "batch", 1: "sequence"},
-                    "attention_mask": {0: "batch", 1: "sequence"},
-                    "embeddings": {0: "batch"},
-                },
+                dynamic_axes=spec.dynamic_axes,
                 opset_version=OPSET,
                 do_constant_folding=True,
                 dynamo=False,
@@ -109,6 +125,22 @@ def quantize_int8(fp32_path: Path, int8_path: Path, weight_type: QuantType) -> N
     save_with_external_data(model, int8_path)
 
 
+def text_spec(tokenizer: Tokenizer, texts: list[str]) -> ExportSpec:
+    """(input_ids, attention_mask) -> embeddings, with dynamic batch and sequence."""
+    ids = torch.full((2, 7), 5, dtype=torch.long)
+    feeds = [{"input_ids": i, "attention_mask": m} for i, m in parity_batches(tokenizer, texts)]
+    return ExportSpec(
+        input_names=["input_ids", "attention_mask"],
+        example_inputs=(ids, torch.ones_like(ids)),
+        dynamic_axes={
+            "input_ids": {0: "batch", 1: "sequence"},
+            "attention_mask": {0: "batch", 1: "sequence"},
+            "embeddings": {0: "batch"},
+        },
+        parity_feeds=feeds,
+    )
+
+
 def parity_batches(tokenizer: Tokenizer, texts: list[str]) -> list[tuple[np.ndarray, np.ndarray]]:
     """Tokenize ``texts`` the way the edge does (no stored padding; pad each batch ourselves)."""
     batches, start = [], 0
@@ -128,21 +160,20 @@ def parity_batches(tokenizer: Tokenizer, texts: list[str]) -> list[tuple[np.ndar
     return batches
 
 
-def run_onnx(path: Path, batches: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+def run_onnx(path: Path, feeds: list[Feed]) -> np.ndarray:
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1  # parity is a correctness check; keep it deterministic
     session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    outs = [
-        session.run(["embeddings"], {"input_ids": ids, "attention_mask": mask})[0]
-        for ids, mask in batches
-    ]
-    return np.concatenate(outs)
+    return np.concatenate([session.run(["embeddings"], feed)[0] for feed in feeds])
 
 
 @torch.no_grad()
-def run_torch(encoder: Encoder, batches: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+def run_torch(encoder: torch.nn.Module, spec: ExportSpec) -> np.ndarray:
     encoder = encoder.eval().cpu()
-    outs = [encoder(torch.from_numpy(i), torch.from_numpy(m)).numpy() for i, m in batches]
+    outs = [
+        encoder(*[torch.from_numpy(feed[n]) for n in spec.input_names]).float().numpy()
+        for feed in spec.parity_feeds
+    ]
     return np.concatenate(outs)
 
 
@@ -159,8 +190,8 @@ def file_entry(path: Path) -> dict[str, Any]:
     return {"sha256": digest, "bytes": path.stat().st_size}
 
 
-def export_artifact(
-    encoder: Encoder,
+def export_text_artifact(
+    encoder: torch.nn.Module,
     tokenizer_path: Path,
     out_dir: Path,
     heldout_texts: list[str],
@@ -168,15 +199,32 @@ def export_artifact(
     gates: dict[str, float] | None = None,
     log=print,
 ) -> dict[str, Any]:
+    """:func:`export_artifact` for a text encoder: parity on tokenized held-out documents,
+    ``tokenizer.json`` shipped with the weights."""
+    tokenizer = Tokenizer.from_file(str(tokenizer_path))
+    spec = text_spec(tokenizer, heldout_texts)
+    extra = {"tokenizer.json": tokenizer_path}
+    return export_artifact(encoder, out_dir, spec, manifest_fields, gates, log, extra)
+
+
+def export_artifact(
+    encoder: torch.nn.Module,
+    out_dir: Path,
+    spec: ExportSpec,
+    manifest_fields: dict[str, Any],
+    gates: dict[str, float] | None = None,
+    log=print,
+    extra_files: dict[str, Path] | None = None,
+) -> dict[str, Any]:
     """Export, gate and write the artifact folder.
 
     Args:
-        encoder: trained encoder (moved to CPU, eval mode).
-        tokenizer_path: the tokenizer.json trained for it.
+        encoder: trained encoder (moved to CPU, eval mode); forward returns ``[batch, dims]``.
         out_dir: artifact folder; existing artifact files in it are replaced.
-        heldout_texts: held-out corpus documents for the parity gates (>= 4 recommended).
-        manifest_fields: objective/preset/architecture/corpus/config/metrics etc.
+        spec: inputs, tracing example and held-out parity feeds (>= 4 rows recommended).
+        manifest_fields: modality/inputs/preprocessing/objective/architecture/config/metrics etc.
         gates: thresholds, defaults to :data:`GATES`.
+        extra_files: shipped next to the weights under the given names (text: tokenizer.json).
 
     Returns:
         The manifest that was written.
@@ -191,12 +239,11 @@ def export_artifact(
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir()
     try:
-        tokenizer = Tokenizer.from_file(str(tokenizer_path))
-        batches = parity_batches(tokenizer, heldout_texts)
+        batches = spec.parity_feeds
         if not batches:
-            raise ParityError("no held-out text to check parity on; the corpus is too small")
-        export_fp32(encoder, staging / FP32)
-        reference = run_torch(encoder, batches)
+            raise ParityError("no held-out records to check parity on; the dataset is too small")
+        export_fp32(encoder, staging / FP32, spec)
+        reference = run_torch(encoder, spec)
         fp32 = run_onnx(staging / FP32, batches)
         cos32 = row_cosines(reference, fp32)
         if not cos32.min() >= gates["fp32_min_cosine"]:
@@ -219,8 +266,9 @@ def export_artifact(
                 f"int8 vs fp32 below gate (mean >= {gates['int8_mean_cosine']}, min >= "
                 f"{gates['int8_min_cosine']}) over {len(cos8)} rows: " + "; ".join(failures)
             )
-        shutil.copy(tokenizer_path, staging / "tokenizer.json")
-        names = [FP32, FP32 + ".data", INT8, INT8 + ".data", "tokenizer.json"]
+        for name, path in (extra_files or {}).items():
+            shutil.copy(path, staging / name)
+        names = [FP32, FP32 + ".data", INT8, INT8 + ".data", *(extra_files or {})]
         for name in names:
             (staging / name).chmod(0o644)  # onnx writes data files 0600; artifacts are shared
             (staging / name).replace(out_dir / name)

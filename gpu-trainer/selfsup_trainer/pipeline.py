@@ -22,7 +22,7 @@ from .config import TrainConfig
 from .corpus import CorpusError, CorpusStats, file_sha256, is_heldout, iter_documents
 from .data import BatchStream, TokenizedCorpus
 from .engine import StepInfo, distributed, init_distributed, pick_device, train
-from .export import export_artifact
+from .export import export_text_artifact
 from .objectives import Pretext
 from .probe import probe_accuracies
 from .tokenizer import load_tokenizer, train_tokenizer
@@ -195,4 +195,6 @@ def pretrain(
     if eval_set is not None:
         fields["metrics"].update(probe_accuracies(pretext.encoder, tokenizer, *eval_set))
     log("metrics: " + " ".join(f"{k} {v:.4g}" for k, v in fields["metrics"].items()))
-    return export_artifact(pretext.encoder, tokenizer_path, out_dir, heldout_texts, fields, log=log)
+    return export_text_artifact(
+        pretext.encoder, tokenizer_path, out_dir, heldout_texts, fields, log=log
+    )

@@ -10,7 +10,7 @@ from conftest import FIXTURE
 
 from selfsup_trainer import export
 from selfsup_trainer.config import TrainConfig
-from selfsup_trainer.export import ParityError, export_artifact
+from selfsup_trainer.export import ParityError, export_text_artifact
 from selfsup_trainer.model import Encoder
 
 MANIFEST_KEYS = {
@@ -77,9 +77,9 @@ def test_broken_export_fails_the_gate_and_leaves_no_manifest(mlm_artifact, tmp_p
     encoder = Encoder(config, manifest["architecture"]["vocab_size"])
     original = export.export_fp32
 
-    def export_other_weights(model, path):
+    def export_other_weights(model, path, spec):
         broken = Encoder(config, manifest["architecture"]["vocab_size"])  # fresh random weights
-        original(broken, path)
+        original(broken, path, spec)
 
     monkeypatch.setattr(export, "export_fp32", export_other_weights)
     out = tmp_path / "broken"
@@ -87,7 +87,7 @@ def test_broken_export_fails_the_gate_and_leaves_no_manifest(mlm_artifact, tmp_p
     (out / "manifest.json").write_text("{}")  # a stale manifest must not survive
     texts = [f"call me ishmael {i} times" for i in range(12)]
     with pytest.raises(ParityError, match=r"fp32 ONNX vs PyTorch: min cosine .* over 12 rows"):
-        export_artifact(encoder, folder / "tokenizer.json", out, texts, {}, log=lambda _: None)
+        export_text_artifact(encoder, folder / "tokenizer.json", out, texts, {}, log=lambda _: None)
     assert not (out / "manifest.json").exists()
     assert not (out / "model.onnx").exists() and not (out / ".export-staging").exists()
 
@@ -97,7 +97,7 @@ def test_impossible_int8_gate_reports_numbers(mlm_artifact, tmp_path):
     config = TrainConfig.from_dict(manifest["config"]).resolve()
     encoder = Encoder(config, manifest["architecture"]["vocab_size"])
     with pytest.raises(ParityError, match=r"int8 vs fp32 below gate.*QInt8: mean .*QUInt8"):
-        export_artifact(
+        export_text_artifact(
             encoder, folder / "tokenizer.json", tmp_path, ["a b c", "d e f"], {},
             gates={"int8_min_cosine": 1.01}, log=lambda _: None,
         )  # fmt: skip
