@@ -6,8 +6,9 @@ import argparse
 import os
 import sys
 import time
+from pathlib import Path
 
-from .config import PRESETS, TrainConfig, parse_override
+from .config import OBJECTIVES, PRESETS, TrainConfig, parse_override
 from .corpus import CorpusError
 from .export import ParityError
 
@@ -30,12 +31,24 @@ FLAGS = {
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m selfsup_trainer",
-        description="Self-supervised pretraining of text encoders, exported to ONNX.",
+        description="Self-supervised pretraining of text, image and time-series encoders, "
+        "exported to ONNX.",
     )
     sub = parser.add_subparsers(dest="command", required=True)
     pre = sub.add_parser("pretrain", help="train an encoder on a local corpus and export it")
-    pre.add_argument("--data", required=True, help="corpus: .txt or .jsonl, optionally .gz")
-    pre.add_argument("--objective", default="mlm", help="mlm | simcse | mlm+simcse | mlm+nsp")
+    pre.add_argument(
+        "--data",
+        required=True,
+        help="text: .txt/.jsonl(.gz); image: .zip/.tar(.gz)/.idx(.gz); series: .jsonl/.csv(.gz)",
+    )
+    pre.add_argument("--modality", default="text", choices=list(OBJECTIVES))
+    objectives = "; ".join(f"{m}: {' | '.join(o)}" for m, o in OBJECTIVES.items())
+    pre.add_argument(
+        "--objective", default=None, help=f"default: the modality's first. {objectives}"
+    )
+    pre.add_argument(
+        "--eval", default=None, help="labeled probe set; its kNN/linear accuracy goes in metrics"
+    )
     pre.add_argument("--preset", default="tiny", help=" | ".join(PRESETS))
     pre.add_argument("--out", required=True, help="artifact folder to write")
     for flag, (key, kind) in FLAGS.items():
@@ -64,7 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
-    values: dict = {"objective": args.objective, "preset": args.preset}
+    objective = args.objective or OBJECTIVES[args.modality][0]
+    values: dict = {"modality": args.modality, "objective": objective, "preset": args.preset}
     for key, _ in FLAGS.values():
         if getattr(args, key) is not None:
             values[key] = getattr(args, key)
@@ -88,23 +102,23 @@ def main(argv: list[str] | None = None) -> int:
                 file=sys.stderr,
             )
             return 2
-        from pathlib import Path
-
         from .serve import serve
 
         return serve(args.api, key, Path(args.work_dir), owner=args.name, once=args.once)
-    from .pipeline import pretrain  # torch import is slow; keep --help instant
+    from .modalities import pipeline_for  # torch import is slow; keep --help instant
 
     started = time.time()
     try:
         config = config_from_args(args)
-        manifest = pretrain(
+        extra = {"tokenizer": args.tokenizer} if config.modality == "text" else {}
+        manifest = pipeline_for(config.modality).pretrain(
             config,
-            args.data,
-            args.out,
+            Path(args.data),
+            Path(args.out),
             resume=args.resume,
             stop_at=args.stop_at,
-            tokenizer=args.tokenizer,
+            eval_path=Path(args.eval) if args.eval else None,
+            **extra,
         )
     except (ValueError, CorpusError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -17,14 +17,15 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from .checkpoint import find_checkpoint, load_checkpoint
+from .checkpoint import STATE_FILE, find_checkpoint, load_checkpoint
 from .config import TrainConfig
 from .corpus import CorpusError, CorpusStats, file_sha256, is_heldout, iter_documents
 from .data import BatchStream, TokenizedCorpus
 from .engine import StepInfo, distributed, init_distributed, pick_device, train
 from .export import export_text_artifact
+from .model import Encoder
 from .objectives import Pretext
-from .probe import probe_accuracies
+from .probe import probe_accuracies, read_labeled
 from .tokenizer import load_tokenizer, train_tokenizer
 
 
@@ -74,7 +75,7 @@ def pretrain(
     callback: Callable[[StepInfo], None] | None = None,
     log: Callable[[str], None] = print,
     default_checkpoints: int = 0,
-    eval_set: tuple[list[str], list[str]] | None = None,
+    eval_path: Path | None = None,
 ) -> dict[str, Any] | None:
     """Train an encoder on ``data`` and export it to ``out_dir``.
 
@@ -90,8 +91,8 @@ def pretrain(
         callback: per-step progress hook.
         default_checkpoints: with ``checkpoint_every`` 0, checkpoint about this many times over
             the run (its length is known only here when it is given in epochs).
-        eval_set: labeled texts; kNN/linear probe accuracies of the final encoder go into the
-            manifest's metrics.
+        eval_path: labeled probe set (.jsonl ``{"text", "label"}``); kNN/linear probe accuracies
+            of the final encoder go into the manifest's metrics.
 
     Returns:
         The manifest, or None when stopped early or on a non-zero DDP rank.
@@ -192,9 +193,30 @@ def pretrain(
             "tokens_per_second": result.tokens_per_second,
         },
     }
-    if eval_set is not None:
-        fields["metrics"].update(probe_accuracies(pretext.encoder, tokenizer, *eval_set))
+    if eval_path is not None:
+        texts, labels = read_labeled(Path(eval_path))
+        fields["metrics"].update(probe_accuracies(pretext.encoder, tokenizer, texts, labels))
     log("metrics: " + " ".join(f"{k} {v:.4g}" for k, v in fields["metrics"].items()))
     return export_text_artifact(
         pretext.encoder, tokenizer_path, out_dir, heldout_texts, fields, log=log
     )
+
+
+def encoder_from_checkpoint(step_dir: Path) -> tuple[Encoder, Any]:
+    """Rebuild the encoder of a checkpoint on CPU (for the eval probes), with its tokenizer."""
+    # weights_only=False: this is the checkpoint this process has just written.
+    state = torch.load(step_dir / STATE_FILE, map_location="cpu", weights_only=False)
+    config = TrainConfig.from_dict(state["config"]).resolve()
+    tokenizer = load_tokenizer(str(step_dir / "tokenizer.json"))
+    encoder = Encoder(config, tokenizer.get_vocab_size())
+    prefix = "encoder."
+    weights = {k[len(prefix) :]: v for k, v in state["model"].items() if k.startswith(prefix)}
+    encoder.load_state_dict(weights)
+    return encoder, tokenizer
+
+
+def checkpoint_probe(step_dir: Path, eval_path: Path) -> dict[str, float]:
+    """kNN/linear probe accuracies of a checkpoint's encoder on a labeled probe set."""
+    encoder, tokenizer = encoder_from_checkpoint(step_dir)
+    texts, labels = read_labeled(eval_path)
+    return probe_accuracies(encoder, tokenizer, texts, labels)

@@ -22,15 +22,11 @@ from typing import Any
 import torch
 
 from .api_client import ApiClient, ApiError, DownloadError, StaleLease, download, upload
-from .checkpoint import STATE_FILE
 from .config import TrainConfig
 from .corpus import file_sha256
 from .engine import CHECKPOINT_AND_STOP, StepInfo
 from .export import ParityError
-from .model import Encoder
-from .pipeline import pretrain
-from .probe import probe_accuracies, read_labeled
-from .tokenizer import load_tokenizer
+from .modalities import pipeline_for
 
 # Without an explicit checkpoint_every a job still checkpoints, so a lost replica costs little.
 DEFAULT_CHECKPOINTS_PER_RUN = 5
@@ -84,19 +80,6 @@ def classify(exc: BaseException) -> str:
     return "retryable"
 
 
-def encoder_from_checkpoint(step_dir: Path) -> tuple[Encoder, Any]:
-    """Rebuild the encoder of a checkpoint on CPU (for the eval probes), with its tokenizer."""
-    # weights_only=False: this is the checkpoint this process has just written.
-    state = torch.load(step_dir / STATE_FILE, map_location="cpu", weights_only=False)
-    config = TrainConfig.from_dict(state["config"]).resolve()
-    tokenizer = load_tokenizer(str(step_dir / "tokenizer.json"))
-    encoder = Encoder(config, tokenizer.get_vocab_size())
-    prefix = "encoder."
-    weights = {k[len(prefix) :]: v for k, v in state["model"].items() if k.startswith(prefix)}
-    encoder.load_state_dict(weights)
-    return encoder, tokenizer
-
-
 class JobRunner:
     """Runs one claimed job: download, (resume,) train with heartbeats, export, upload, complete."""
 
@@ -120,7 +103,8 @@ class JobRunner:
         self.log = log
         self.started = time.monotonic()
         self.first_step: int | None = None
-        self.eval_set: tuple[list[str], list[str]] | None = None
+        self.eval_path: Path | None = None
+        self.pipeline = pipeline_for(str(self.job["config"].get("modality", "text")))
         self.total_hint = int(self.job["config"].get("steps") or 1)
         # The step of the checkpoint the API knows about (so a stop does not upload it again).
         self.uploaded_step = (claim.get("checkpoint") or {}).get("step")
@@ -151,8 +135,9 @@ class JobRunner:
             self.log(f"job {self.job['id']}: resuming from step {checkpoint['step']}")
         if self.claim.get("evalSet"):
             ev = self.claim["evalSet"]
-            eval_path = download(ev["url"], self.dir / f"eval.{ev['format']}", sha256=ev["sha256"])
-            self.eval_set = read_labeled(eval_path)
+            self.eval_path = download(
+                ev["url"], self.dir / f"eval.{ev['format']}", sha256=ev["sha256"]
+            )
         return TrainConfig.from_dict(dict(self.job["config"])), path, resume
 
     def beat(self, extra: dict[str, Any] | None = None) -> None:
@@ -224,9 +209,8 @@ class JobRunner:
         step_dir = self.run_dir / "checkpoints" / f"step-{info.step:06d}"
         if step_dir.exists() and info.step < info.total_steps:
             extra: dict[str, Any] = {}
-            if self.eval_set is not None:
-                encoder, tokenizer = encoder_from_checkpoint(step_dir)
-                extra["eval"] = probe_accuracies(encoder, tokenizer, *self.eval_set)
+            if self.eval_path is not None:
+                extra["eval"] = self.pipeline.checkpoint_probe(step_dir, self.eval_path)
             self.upload_checkpoint(step_dir, extra)
         self.check()
         if self.stop.is_set():
@@ -239,7 +223,7 @@ class JobRunner:
         beats.start()
         try:
             config, corpus, resume = self.prepare()
-            manifest = pretrain(
+            manifest = self.pipeline.pretrain(
                 config,
                 corpus,
                 self.run_dir,
@@ -247,7 +231,7 @@ class JobRunner:
                 callback=self.on_step,
                 log=self.log,
                 default_checkpoints=DEFAULT_CHECKPOINTS_PER_RUN,
-                eval_set=self.eval_set,  # probed on the final encoder itself
+                eval_path=self.eval_path,  # probed on the final encoder itself
             )
             if manifest is None:
                 raise Interrupted()

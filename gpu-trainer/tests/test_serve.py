@@ -3,6 +3,7 @@ the default checkpoint interval. The loop itself runs against the real API in te
 
 import hashlib
 import http.client
+import json
 import socket
 import urllib.error
 
@@ -128,6 +129,9 @@ def test_epochs_run_gets_default_checkpoints_and_probes_its_final_encoder(
 ):
     texts = [line for line in corpus_path.read_text().splitlines() if len(line) > 40][:40]
     labels = ["a", "b"] * 20
+    eval_path = tmp_path / "eval.jsonl"
+    records = [json.dumps({"text": t, "label": y}) for t, y in zip(texts, labels, strict=True)]
+    eval_path.write_text("\n".join(records) + "\n")
     infos = []
     config = TrainConfig(**{**FAST, "epochs": 0.1})
     manifest = pretrain(
@@ -138,7 +142,7 @@ def test_epochs_run_gets_default_checkpoints_and_probes_its_final_encoder(
         callback=infos.append,
         log=lambda _: None,
         default_checkpoints=5,
-        eval_set=(texts, labels),
+        eval_path=eval_path,
     )
     total = infos[-1].total_steps
     every = default_checkpoint_every(total, 5)
