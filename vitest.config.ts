@@ -17,6 +17,26 @@ const fixtureNames = existsSync(fixtureDir)
 const fixtureBlobs = Object.fromEntries(fixtureNames.map((f, i) => [`FIXTURE_${i}`, path.join(fixtureDir, f)]));
 const fixtureFiles = Object.fromEntries(fixtureNames.map((f, i) => [f, `FIXTURE_${i}`]));
 
+// The image and series fixture encoders, bound as FIXTURE_DIRS[dir][file] -> data-blob binding
+// name (tests/modal_fixture.ts reads them).
+const encoderDirs = ["tiny-image-encoder", "tiny-series-encoder"];
+const dirBlobs: Record<string, string> = {};
+const fixtureDirs: Record<string, Record<string, string>> = {};
+for (const dir of encoderDirs) {
+  const full = path.join(import.meta.dirname, "tests/fixtures", dir);
+  if (!existsSync(full)) continue;
+  const files: Record<string, string> = {};
+  readdirSync(full)
+    .filter((f) => !f.startsWith("."))
+    .sort()
+    .forEach((f, i) => {
+      const binding = `FIXTURE_${dir.replace(/-/g, "_").toUpperCase()}_${i}`;
+      dirBlobs[binding] = path.join(full, f);
+      files[f] = binding;
+    });
+  fixtureDirs[dir] = files;
+}
+
 export default defineConfig({
   test: {
     projects: [
@@ -30,10 +50,11 @@ export default defineConfig({
               bindings: {
                 TEST_MIGRATIONS: await readD1Migrations(path.join(import.meta.dirname, "migrations")),
                 FIXTURE_FILES: fixtureFiles,
+                FIXTURE_DIRS: fixtureDirs,
                 // Presigning needs the same credentials `wrangler dev` gives its local S3 endpoint.
                 ...localS3Credentials(),
               },
-              dataBlobBindings: fixtureBlobs,
+              dataBlobBindings: { ...fixtureBlobs, ...dirBlobs },
             },
           })),
         ],

@@ -4,19 +4,49 @@ import { metrics } from "../lib/metrics";
 import { bearer, jsonBody, jsonResponse, type Router } from "../lib/openapi";
 import { requireScope } from "../middleware/auth";
 import { embedSequences, toBase64, truncateDims } from "../services/encoder/embed";
-import { checkInputShape, MAX_INPUTS, MAX_REQUEST_TOKENS, prepareInputs } from "../services/encoder/inputs";
+import {
+  checkInputShape,
+  type EmbeddingInput,
+  MAX_INPUTS,
+  MAX_REQUEST_TOKENS,
+  prepareInputs,
+} from "../services/encoder/inputs";
+import { embedModalItems, parseModalInput } from "../services/encoder/modal";
 import { choosePrecision, getEncoder, type Precision } from "../services/encoder/sessions";
 import type { Manifest } from "../services/manifest";
 import { formatRef } from "../services/refs";
 import { resolveVersion } from "../services/registry";
 
 const Input = z
-  .union([z.string(), z.array(z.string()), z.array(z.number().int()), z.array(z.array(z.number().int()))], {
-    error: "must be a string, an array of strings, an array of token ids or an array of token-id arrays",
-  })
+  .union(
+    [
+      z.string(),
+      z.array(z.string()),
+      z.array(z.number()),
+      z.array(z.array(z.number())),
+      z.array(z.array(z.array(z.number()))),
+    ],
+    {
+      error:
+        "must be a string or array of strings (text, or base64 images), token ids (number[] / number[][]), or time series (number[] / number[][] / number[][][])",
+    },
+  )
   .openapi({
     example: ["Call me Ishmael.", "The whale!"],
-    description: `Text or token ids to embed: a string, up to ${MAX_INPUTS} strings, one token-id array or up to ${MAX_INPUTS} of them. Empty strings and arrays are rejected.`,
+    description:
+      "What to embed; the form follows the model's `modality` (`GET /v1/models/{ref}/info`). " +
+      `At most ${MAX_INPUTS} inputs; empty strings and arrays are rejected.\n\n` +
+      "- **text**: a string, an array of strings, one token-id array or an array of them. " +
+      "`usage.prompt_tokens` counts tokens after truncation, special tokens included.\n" +
+      "- **image**: a base64 PNG or JPEG (8/16-bit, grey/RGB/palette, alpha ignored) or a `data:image/png;base64,…` URL, " +
+      "or an array of them; at most 16 MiB encoded and 16 megapixels decoded each (more is a 413). The Worker decodes, " +
+      "resizes and normalizes each image exactly as the manifest's `preprocessing` says. " +
+      "`usage.prompt_tokens` counts `image_size²` per image.\n" +
+      "- **timeseries**: a 1-channel model takes one series as `number[]` or several as `number[][]`; a C-channel model " +
+      "takes one series as `number[][]` (C arrays of equal length, channel-major) or several as `number[][][]`. Series " +
+      "longer than the model's `max_length` keep their first points (`truncate: false` → 413); shorter ones are padded " +
+      "and masked. `usage.prompt_tokens` counts observed points × channels.\n\n" +
+      "Sending one modality's form to another modality's model is a 400 naming the model's modality.",
   });
 
 export const EmbeddingsRequest = z
@@ -34,7 +64,7 @@ export const EmbeddingsRequest = z
     user: z.string().max(256).optional(),
     truncate: z.boolean().default(true).openapi({
       description:
-        "selfsup extension. `true`: inputs longer than the model's max_tokens are cut; `false`: 413 naming the input.",
+        "selfsup extension. `true`: text longer than the model's max_tokens (series longer than max_length) is cut; `false`: 413 naming the input.",
     }),
     precision: z.enum(["auto", "int8", "fp32"]).default("auto").openapi({
       description:
@@ -69,8 +99,9 @@ const route = createRoute({
   description:
     "OpenAI's embeddings contract: the official SDKs work unchanged with `baseURL` pointed at `/v1`. " +
     `At most ${MAX_INPUTS} inputs and ${MAX_REQUEST_TOKENS} tokens (after truncation) per request; more is a 413. ` +
-    "Runs onnxruntime-web in the Worker, int8 weights by default; inputs are split into micro-batches under a token budget, " +
-    "and an input's embedding does not depend on what else is in the request.",
+    "Runs onnxruntime-web in the Worker, int8 weights by default; inputs are split into micro-batches under a memory budget " +
+    "(tokens, pixels or points, by modality), and an input's embedding does not depend on what else is in the request. " +
+    "Image and time-series models take the input forms described under `input`; `usage` counts their model-input units.",
   security: bearer,
   middleware: [requireScope("embed")] as const,
   request: { body: jsonBody(EmbeddingsRequest) },
@@ -91,6 +122,23 @@ export function deploymentBatching(env: unknown): { tokens?: number; maxRows?: n
   const e = env as Record<string, unknown>;
   const num = (v: unknown) => (typeof v === "string" && /^[0-9]+$/.test(v) && Number(v) > 0 ? Number(v) : undefined);
   return { tokens: num(e.EMBED_BATCH_TOKENS), maxRows: num(e.EMBED_MAX_BATCH_ROWS) };
+}
+
+/** A text model's `input`: the text/token-id forms (checked), or a 400 for series-shaped input. */
+function textForms(input: unknown): EmbeddingInput {
+  const ok =
+    typeof input === "string" ||
+    (Array.isArray(input) &&
+      (input.every((x) => typeof x === "string") ||
+        input.every((x) => typeof x === "number") ||
+        input.every((x) => Array.isArray(x) && x.every((t) => typeof t === "number"))));
+  if (!ok) {
+    throw badRequest("input: this is a text model; send a string, an array of strings, or token-id arrays.", [
+      { path: "input", message: "a text model takes strings or token ids" },
+    ]);
+  }
+  checkInputShape(input as EmbeddingInput);
+  return input as EmbeddingInput;
 }
 
 /** `dimensions` is allowed only for Matryoshka-trained models, and only at a trained size. */
@@ -115,10 +163,17 @@ export const registerV1EmbeddingsCreate = (app: Router) =>
   app.openapi(route, async (c) => {
     const { db, storage } = c.get("services");
     const body = c.req.valid("json");
-    checkInputShape(body.input);
+    if (Array.isArray(body.input) && body.input.length === 0) {
+      throw badRequest(`input: must not be empty; send 1 to ${MAX_INPUTS} inputs.`, [
+        { path: "input", message: "must not be empty" },
+      ]);
+    }
     const { model, version } = await resolveVersion(db, c.get("auth").tenantId, body.model);
     const ref = formatRef(model.name, version.version);
     const manifest = version.manifest as Manifest;
+    // Input forms are checked before the model is loaded, so a wrong request costs no ORT session.
+    const modalItems = manifest.modality === "text" ? null : parseModalInput(manifest, body.input);
+    const textInput = modalItems ? null : textForms(body.input);
     checkDimensions(manifest, ref, body.dimensions);
     // An explicit request is honoured (400 below when missing); the deployment's preference only
     // where the version has that variant.
@@ -132,15 +187,24 @@ export const registerV1EmbeddingsCreate = (app: Router) =>
     }
     const batching = deploymentBatching(c.env);
     const enc = await getEncoder(storage, { id: version.id, manifest, files: version.files }, precision);
-    const { sequences, promptTokens } = prepareInputs(body.input, {
-      tokenizer: enc.tokenizer,
-      maxTokens: manifest.max_tokens ?? 512,
-      truncate: body.truncate,
-      vocabSize: enc.tokenizer?.vocabSize,
-    });
-    const vectors = await embedSequences(enc, sequences, batching);
+    let vectors: Float32Array[];
+    let promptTokens: number;
+    if (modalItems) {
+      const out = await embedModalItems(enc, modalItems, { truncate: body.truncate, maxRows: batching.maxRows });
+      vectors = out.vectors;
+      promptTokens = out.units;
+    } else {
+      const prepared = prepareInputs(textInput as EmbeddingInput, {
+        tokenizer: enc.tokenizer,
+        maxTokens: manifest.max_tokens ?? 512,
+        truncate: body.truncate,
+        vocabSize: enc.tokenizer?.vocabSize,
+      });
+      vectors = await embedSequences(enc, prepared.sequences, batching);
+      promptTokens = prepared.promptTokens;
+    }
     metrics.tokens.inc({ precision }, promptTokens);
-    metrics.inputs.inc({ precision }, sequences.length);
+    metrics.inputs.inc({ precision }, vectors.length);
     const data = vectors.map((v, index) => {
       const vec = body.dimensions && body.dimensions < v.length ? truncateDims(v, body.dimensions) : v;
       return {

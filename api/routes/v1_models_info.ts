@@ -14,7 +14,8 @@ const route = createRoute({
   method: "get",
   path: "/v1/models/{ref}/info",
   tags: ["embeddings"],
-  summary: "What /v1/embeddings will do with a model: dims, limits, precision, micro-batch budget",
+  summary:
+    "What /v1/embeddings will do with a model: modality, preprocessing, dims, limits, precision, micro-batch budget",
   security: bearer,
   middleware: [requireScope("embed")] as const,
   request: {
@@ -46,7 +47,27 @@ const route = createRoute({
           ),
           microbatch_token_budget: z.number().int().openapi({
             example: 4096,
-            description: "Padded tokens (rows × width) per ORT run at the default precision",
+            description:
+              "What one ORT run may hold at the default precision, in `microbatch_unit`: padded tokens (rows × width) for text, padded points (rows × length) for time series, pixels (rows × image_size²) for images",
+          }),
+          microbatch_unit: z.enum(["tokens", "points", "pixels"]),
+          preprocessing: z.record(z.string(), z.unknown()).openapi({
+            example: {
+              image_size: 32,
+              channels: 1,
+              resize: "bilinear-aa",
+              fit: "stretch",
+              scale: 255,
+              mean: [0.28],
+              std: [0.35],
+              layout: "NCHW",
+            },
+            description:
+              "The manifest's preprocessing (decision 0005): for images what the Worker does to each PNG/JPEG, for series max_length, patch_size and normalization",
+          }),
+          input_unit: z.enum(["token", "pixel", "point"]).openapi({
+            description:
+              "What `usage.prompt_tokens` counts: tokens; image_size² pixels per image; observed points × channels per series",
           }),
           wasm_peak_target_bytes: z.number().int(),
           max_inputs: z.number().int(),
@@ -58,6 +79,12 @@ const route = createRoute({
     ...errorResponses,
   },
 });
+
+const UNITS = {
+  text: { batch: "tokens", usage: "token" },
+  image: { batch: "pixels", usage: "pixel" },
+  timeseries: { batch: "points", usage: "point" },
+} as const;
 
 export const registerV1ModelsInfo = (app: Router) =>
   app.openapi(route, async (c) => {
@@ -85,6 +112,9 @@ export const registerV1ModelsInfo = (app: Router) =>
           precisions.map((p) => [p, { bytes: variantBytes(m, p), microbatch_token_budget: budgetFor(m, p, override) }]),
         ),
         microbatch_token_budget: budgetFor(m, precision, override),
+        microbatch_unit: UNITS[m.modality].batch,
+        preprocessing: m.preprocessing,
+        input_unit: UNITS[m.modality].usage,
         wasm_peak_target_bytes: WASM_PEAK_TARGET_BYTES,
         max_inputs: MAX_INPUTS,
         max_request_tokens: MAX_REQUEST_TOKENS,

@@ -23,7 +23,7 @@ const route = createRoute({
   method: "post",
   path: "/v1/tokenize",
   tags: ["embeddings"],
-  summary: "Tokenize text the way /v1/embeddings does (TEI's route)",
+  summary: "Tokenize text the way /v1/embeddings does (TEI's route); text models only",
   description:
     "Returns, per input, the token ids the model sees (special tokens added, truncated to max_tokens unless `truncate` is false), " +
     "the token strings and their character offsets into the input.",
@@ -72,13 +72,20 @@ export const registerV1Tokenize = (app: Router) =>
     const { model, version } = await resolveVersion(db, c.get("auth").tenantId, body.model);
     const manifest = version.manifest as Manifest;
     const ref = formatRef(model.name, version.version);
+    if (manifest.modality !== "text") {
+      // Checked before loading the model: image and series encoders have no tokenizer to load.
+      throw badRequest(
+        `model: ${ref} is a${manifest.modality === "image" ? "n image" : " timeseries"} encoder; /v1/tokenize is for text models. Send its inputs to /v1/embeddings as they are.`,
+        [{ path: "model", message: `a ${manifest.modality} model has no tokenizer` }],
+      );
+    }
     const enc = await getEncoder(
       storage,
       { id: version.id, manifest, files: version.files },
       choosePrecision(manifest, deploymentPrecision(c.env) === "fp32" && "fp32" in manifest.variants ? "fp32" : "auto"),
     );
     const tokenizer = enc.tokenizer;
-    if (!tokenizer) throw badRequest(`model: ${ref} is a ${manifest.modality} encoder; it has no tokenizer.`);
+    if (!tokenizer) throw badRequest(`model: ${ref} has no tokenizer.json; it takes token ids only.`);
     const data = texts.map((text, index) => {
       const e = tokenizer.encode(text, body.truncate);
       const details = tokenizer.details(text, e.ids);

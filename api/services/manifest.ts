@@ -6,6 +6,67 @@ const FileName = z
   .string()
   .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, "use a plain file name: letters, digits, '.', '_' or '-'");
 
+const Positive = z.number().positive().finite();
+
+/** Image `preprocessing` (decision 0005): what the Worker does to a PNG/JPEG before `pixel_values`. */
+export const ImagePreprocessingSchema = z
+  .object({
+    image_size: z.number().int().min(1).max(1024),
+    channels: z.union([z.literal(1), z.literal(3)], { error: "must be 1 (grey) or 3 (RGB)" }),
+    resize: z.literal("bilinear-aa", { error: 'must be "bilinear-aa" (the only resize filter the edge implements)' }),
+    fit: z.literal("stretch", { error: 'must be "stretch"' }),
+    scale: Positive.default(255),
+    mean: z.array(z.number().finite()).min(1),
+    std: z.array(Positive).min(1),
+    layout: z.literal("NCHW", { error: 'must be "NCHW"' }),
+  })
+  .passthrough()
+  .superRefine((p, ctx) => {
+    for (const key of ["mean", "std"] as const) {
+      if (p[key].length !== p.channels) {
+        ctx.addIssue({ code: "custom", path: [key], message: `must list ${p.channels} numbers, one per channel` });
+      }
+    }
+  });
+export type ImagePreprocessing = z.infer<typeof ImagePreprocessingSchema>;
+
+/** Time-series `preprocessing` (decision 0005): the edge pads and masks; normalization is in the graph. */
+export const SeriesPreprocessingSchema = z
+  .object({
+    channels: z.number().int().min(1).max(256),
+    max_length: z.number().int().min(1).max(4096),
+    patch_size: z.number().int().min(1).max(4096),
+    normalization: z.enum(["per_series", "dataset", "none"]),
+    mean: z.array(z.number().finite()).nullable().default(null),
+    std: z.array(Positive).nullable().default(null),
+    in_graph: z.literal(true, {
+      error: "must be true: the edge feeds raw values and leaves normalization to the graph",
+    }),
+    pad: z.literal("end", { error: 'must be "end"' }),
+    truncate: z.literal("keep_first", { error: 'must be "keep_first"' }),
+  })
+  .passthrough()
+  .superRefine((p, ctx) => {
+    if (p.max_length % p.patch_size !== 0) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["max_length"],
+        message: `must be a multiple of patch_size ${p.patch_size}`,
+      });
+    }
+    if (p.normalization === "dataset") {
+      for (const key of ["mean", "std"] as const) {
+        if (p[key]?.length !== p.channels) {
+          ctx.addIssue({ code: "custom", path: [key], message: `dataset normalization needs ${p.channels} numbers` });
+        }
+      }
+    }
+  });
+export type SeriesPreprocessing = z.infer<typeof SeriesPreprocessingSchema>;
+
+/** The ONNX input names each modality's edge code feeds, in order. */
+export const MODAL_INPUTS = { image: ["pixel_values"], timeseries: ["values", "observed"] } as const;
+
 /**
  * The artifact manifest the trainer's exporter writes (`selfsup.encoder/v1`). Unknown top-level keys
  * pass through (config, metrics, corpus…): the registry keeps the document whole.
@@ -44,6 +105,21 @@ export const ManifestSchema = z
         ctx.addIssue({ code: "custom", path: ["max_tokens"], message: "required for text encoders" });
       }
     }
+    if (m.modality === "image" || m.modality === "timeseries") {
+      const want: readonly string[] = MODAL_INPUTS[m.modality];
+      if (m.inputs.length !== want.length || m.inputs.some((n, i) => n !== want[i])) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["inputs"],
+          message: `a ${m.modality} encoder takes ${JSON.stringify(want)}; got ${JSON.stringify(m.inputs)}`,
+        });
+      }
+      const schema = m.modality === "image" ? ImagePreprocessingSchema : SeriesPreprocessingSchema;
+      const parsed = schema.safeParse(m.preprocessing);
+      for (const issue of parsed.error?.issues ?? []) {
+        ctx.addIssue({ code: "custom", path: ["preprocessing", ...issue.path], message: issue.message });
+      }
+    }
     for (const d of m.matryoshka_dims ?? []) {
       if (d > m.dims)
         ctx.addIssue({ code: "custom", path: ["matryoshka_dims"], message: `${d} exceeds dims ${m.dims}` });
@@ -52,3 +128,9 @@ export const ManifestSchema = z
   .openapi("Manifest");
 
 export type Manifest = z.infer<typeof ManifestSchema>;
+
+/** A registered image manifest's preprocessing, defaults applied (validated at registration). */
+export const imagePreprocessing = (m: Manifest): ImagePreprocessing => ImagePreprocessingSchema.parse(m.preprocessing);
+/** A registered time-series manifest's preprocessing, defaults applied (validated at registration). */
+export const seriesPreprocessing = (m: Manifest): SeriesPreprocessing =>
+  SeriesPreprocessingSchema.parse(m.preprocessing);

@@ -68,6 +68,48 @@ async function run(enc: LoadedEncoder, seqs: number[][], opts: BatchOptions): Pr
   return out;
 }
 
+/** A float32 input tensor for `runFloatBatch`: row-major data and its shape. */
+export type FloatFeed = { data: Float32Array; dims: number[] };
+
+/**
+ * One ORT run of float feeds (image `pixel_values`, series `values` + `observed`) whose output is
+ * one embedding per row, `[rows, dims]`. Call it inside `using(enc, …)`. Returns the rows in order,
+ * L2-normalised when the manifest says so; `units` is what the batch counts for the metrics.
+ */
+export async function runFloatBatch(
+  enc: LoadedEncoder,
+  feeds: Record<string, FloatFeed>,
+  rows: number,
+  units: number,
+): Promise<Float32Array[]> {
+  const { ort } = await loadOrt();
+  const { manifest } = enc;
+  const tensors: Record<string, Tensor> = {};
+  for (const [name, f] of Object.entries(feeds)) tensors[name] = new ort.Tensor("float32", f.data, f.dims);
+  const started = Date.now();
+  const result = await exclusive(() => enc.session.run(tensors, [manifest.output]));
+  metrics.runSeconds.observe((Date.now() - started) / 1000, { precision: enc.precision });
+  metrics.batchRows.observe(rows, { precision: enc.precision });
+  metrics.batchTokens.observe(units, { precision: enc.precision });
+  const tensor = result[manifest.output] as Tensor;
+  try {
+    const { dims } = tensor;
+    if (dims.length !== 2 || dims[0] !== rows) {
+      throw new Error(
+        `${manifest.output} has shape [${dims.join(", ")}]; a ${manifest.modality} encoder returns [${rows}, dims]`,
+      );
+    }
+    const d = dims[1] as number;
+    const data = tensor.data as Float32Array;
+    return Array.from({ length: rows }, (_, r) => {
+      const v = data.slice(r * d, (r + 1) * d);
+      return manifest.normalize ? l2normalize(v) : v;
+    });
+  } finally {
+    for (const t of Object.values(result)) (t as Tensor).dispose?.();
+  }
+}
+
 function pool(states: Float32Array, len: number, d: number, pooling: string): Float32Array {
   if (pooling === "cls") return states.slice(0, d);
   const v = new Float32Array(d);

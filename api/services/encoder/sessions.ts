@@ -2,8 +2,8 @@ import type { InferenceSession } from "onnxruntime-web";
 import type { VersionFile } from "../../../db/schema";
 import { sha256Hex } from "../../lib/crypto";
 import { metrics } from "../../lib/metrics";
-import type { Manifest } from "../manifest";
-import { MAX_BATCH_ROWS, tokenBudget } from "./batching";
+import { imagePreprocessing, type Manifest, seriesPreprocessing } from "../manifest";
+import { MAX_BATCH_ROWS, tokenBudget, WASM_PEAK_TARGET_BYTES } from "./batching";
 import { loadOrt, ortInitMs, ortMemoryBytes } from "./ort";
 import { TextTokenizer } from "./tokenizer";
 
@@ -41,7 +41,7 @@ export type LoadedEncoder = {
   tokenizer: TextTokenizer | null;
   /** Bytes of the files this session was created from (what the cache budget counts). */
   bytes: number;
-  /** Padded tokens one ORT run may hold (see `tokenBudget`). */
+  /** What one ORT run may hold, in the modality's unit (see `budgetFor`): tokens, points or pixels. */
   tokenBudget: number;
   /**
    * Rows per ORT run. 1 when the graph quantizes activations dynamically (DynamicQuantizeLinear
@@ -55,7 +55,6 @@ export type LoadedEncoder = {
   evicted: boolean;
 };
 
-/** Which weights to run: int8 when the version has it, unless fp32 is asked for (or it is all there is). */
 /** The variant to run: `preferred` when the version has it (a deployment default), else int8, else fp32. */
 export function choosePrecision(manifest: Manifest, preferred?: Precision | "auto"): Precision {
   const has = (p: Precision) => p in manifest.variants;
@@ -70,11 +69,45 @@ export function variantBytes(manifest: Manifest, precision: Precision): number {
   return size(v.model) + size(v.data) + size("tokenizer.json");
 }
 
+/** ORT's own WASM heap before any model (batching.ts measures the same 16 MiB). */
+const ORT_BASE_BYTES = 16 * 1024 * 1024;
+
+/**
+ * Pixels (rows × image_size²) one ORT run of an image encoder may hold: the WASM room the weights
+ * leave under the 96 MiB target, divided by an activation estimate of 8 × dims floats per input
+ * pixel (a small ResNet's stages hold a few feature maps whose width × area per pixel stays within
+ * that; a ViT's patch tokens cost less) plus the input. At least one image, at most MAX_BATCH_ROWS.
+ */
+export function imagePixelBudget(
+  shape: { dims: number; size: number; channels: number; weightBytes: number },
+  override?: number,
+): number {
+  const pixels = shape.size * shape.size;
+  if (override && Number.isFinite(override) && override > 0) return Math.max(Math.floor(override), pixels);
+  const perPixel = Math.max(shape.dims, 64) * 4 * 8 + shape.channels * 4;
+  const room = WASM_PEAK_TARGET_BYTES - ORT_BASE_BYTES - shape.weightBytes;
+  const rows = Math.min(Math.max(Math.floor(room / (perPixel * pixels)), 1), MAX_BATCH_ROWS);
+  return rows * pixels;
+}
+
+/**
+ * The micro-batch budget, in the modality's unit: padded tokens (text), padded points (time series:
+ * rows × padded length), pixels (images: rows × image_size²). `override` (EMBED_BATCH_TOKENS) is
+ * taken in that unit.
+ */
 export function budgetFor(manifest: Manifest, precision: Precision, override?: number): number {
-  return tokenBudget(
-    { dims: manifest.dims, maxTokens: manifest.max_tokens ?? 512, weightBytes: variantBytes(manifest, precision) },
-    override,
-  );
+  const weightBytes = variantBytes(manifest, precision);
+  if (manifest.modality === "timeseries") {
+    // The series transformer's tokens are patches: size the budget in patches, count it in points.
+    const p = seriesPreprocessing(manifest);
+    const patches = tokenBudget({ dims: manifest.dims, maxTokens: p.max_length / p.patch_size, weightBytes });
+    return override && Number.isFinite(override) && override > 0 ? Math.floor(override) : patches * p.patch_size;
+  }
+  if (manifest.modality === "image") {
+    const p = imagePreprocessing(manifest);
+    return imagePixelBudget({ dims: manifest.dims, size: p.image_size, channels: p.channels, weightBytes }, override);
+  }
+  return tokenBudget({ dims: manifest.dims, maxTokens: manifest.max_tokens ?? 512, weightBytes }, override);
 }
 
 // Least recently used first (Map keeps insertion order; a hit re-inserts).

@@ -1,0 +1,1 @@
+"""Image support: decoding and preprocessing shared with the edge, encoders and objectives."""
