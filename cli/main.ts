@@ -4,6 +4,7 @@ import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { createSelfsupClient, type SelfsupClient, SelfsupError, unwrap } from "../client";
+import { EmbedUsageError, embedCommand } from "./embed";
 import { confusionMatrix, duration, ProgressBar, table } from "./format";
 import { uploadDataset } from "./upload";
 
@@ -11,12 +12,14 @@ const HELP = `selfsup — self-supervised pretraining, embeddings and probes
 
 Usage: selfsup <command> [options]        (API: $SELFSUP_API_URL, key: $SELFSUP_API_KEY or .selfsup/dev-key)
 
-  datasets upload FILE [--name N] [--purpose pretrain|probe] [--format txt|jsonl|txt.gz|jsonl.gz]
+  datasets upload FILE [--name N] [--purpose pretrain|probe] [--modality text|image|timeseries]
+        [--format F]   (guessed from the file name: .txt .jsonl .zip .tar .idx .csv, optionally .gz)
   datasets list | show ID | delete ID
-  train --dataset ID --objective mlm|simcse|mlm+simcse|mlm+nsp --model NAME [--preset tiny]
-        [--steps N] [--batch-size N] [--lr X] [--eval-dataset ID] [--watch]
+  train --dataset ID --objective OBJ --model NAME [--preset tiny] [--steps N] [--batch-size N]
+        [--lr X] [--set key=value]... [--eval-dataset ID] [--watch]
+        OBJ: text mlm|simcse|mlm+simcse|mlm+nsp · image simclr|mae · timeseries masked|temporal|contrastive
   jobs list | show ID | cancel ID | watch ID
-  embed --model REF TEXT...
+  embed --model REF TEXT... | --image FILE... | --series JSON...
   probe --model REF --dataset ID [--kind linear|knn] [--split 0.2]
   evaluate --dataset ID REF...
   models list | show NAME | alias NAME ALIAS VERSION [--reason TEXT] | history NAME ALIAS
@@ -28,7 +31,7 @@ type Ctx = {
   client: SelfsupClient;
   baseUrl: string;
   json: boolean;
-  flags: Record<string, string | boolean | undefined>;
+  flags: Record<string, string | boolean | string[] | undefined>;
 };
 
 const out = (ctx: Ctx, data: unknown, human: () => string) => {
@@ -45,6 +48,7 @@ class UsageError extends Error {}
 
 const STRING_OPTIONS = [
   "api",
+  "modality",
   "key",
   "name",
   "purpose",
@@ -116,6 +120,9 @@ async function run(argv: string[]) {
       json: { type: "boolean" },
       help: { type: "boolean", short: "h" },
       watch: { type: "boolean" },
+      image: { type: "boolean" },
+      series: { type: "boolean" },
+      set: { type: "string", multiple: true },
       ...Object.fromEntries(STRING_OPTIONS.map((o) => [o, { type: "string" as const }])),
     },
   });
@@ -148,6 +155,7 @@ async function run(argv: string[]) {
         name: values.name as string | undefined,
         purpose,
         format: values.format as string | undefined,
+        modality: values.modality as "text" | "image" | "timeseries" | undefined,
         stateDir: path.resolve(".selfsup"),
       });
       return out(ctx, d, () => `${d.id} ${d.status}\n${table([d.stats ?? {}])}`);
@@ -182,7 +190,7 @@ async function run(argv: string[]) {
       return out(ctx, d, () => `deleted ${d.id}`);
     }
     case "train": {
-      const hp: Record<string, number> = {};
+      const hp: Record<string, number | string> = {};
       for (const [flag, key] of [
         ["steps", "steps"],
         ["batch-size", "batch_size"],
@@ -193,6 +201,7 @@ async function run(argv: string[]) {
       ] as const) {
         if (typeof values[flag] === "string") hp[key] = Number(values[flag]);
       }
+      Object.assign(hp, parseSets(values.set));
       const evalDataset = values["eval-dataset"];
       const job = await unwrap(
         c.POST("/v1/pretraining/jobs", {
@@ -234,23 +243,9 @@ async function run(argv: string[]) {
     }
     case "embed":
     case `embed ${action}`: {
-      const texts = [action, ...rest].filter((t): t is string => typeof t === "string");
-      if (texts.length === 0) throw new UsageError("embed needs TEXT");
-      const r = await unwrap(c.POST("/v1/embeddings", { body: { model: need(ctx, "model"), input: texts } }));
-      return out(
-        ctx,
-        r,
-        () =>
-          r.data
-            .map(
-              (d) =>
-                `${d.index}\t${(d.embedding as number[])
-                  .slice(0, 6)
-                  .map((x) => x.toFixed(4))
-                  .join(" ")} … (${(d.embedding as number[]).length} dims)`,
-            )
-            .join("\n") + `\nmodel ${r.model}, ${r.usage.total_tokens} tokens`,
-      );
+      const args = [action, ...rest].filter((t): t is string => typeof t === "string");
+      const r = await embedCommand(c, need(ctx, "model"), args, values);
+      return out(ctx, r.response, () => r.human);
     }
     case "models list": {
       const r = await unwrap(c.GET("/v1/models"));
@@ -338,6 +333,18 @@ async function run(argv: string[]) {
   }
 }
 
+/** `--set key=value` pairs for hyperparameters: numbers stay numbers, anything else is a string. */
+function parseSets(sets: unknown): Record<string, number | string> {
+  const hp: Record<string, number | string> = {};
+  for (const s of Array.isArray(sets) ? (sets as string[]) : []) {
+    const i = s.indexOf("=");
+    if (i < 1) throw new UsageError(`--set ${s}: use key=value, e.g. --set image_size=16`);
+    const raw = s.slice(i + 1);
+    hp[s.slice(0, i)] = raw !== "" && Number.isFinite(Number(raw)) ? Number(raw) : raw;
+  }
+  return hp;
+}
+
 function need1(rest: string[]): string {
   if (!rest[0]) throw new UsageError("an ID or NAME is required");
   return rest[0];
@@ -391,7 +398,7 @@ export async function main(argv = process.argv.slice(2)) {
       process.stderr.write(`error ${e.status}: ${e.message}\n`);
       for (const fe of e.problem?.errors ?? []) process.stderr.write(`  ${fe.path}: ${fe.message}\n`);
       if (e.problem?.requestId) process.stderr.write(`  (request id ${e.problem.requestId})\n`);
-    } else if (e instanceof UsageError) {
+    } else if (e instanceof UsageError || e instanceof EmbedUsageError) {
       process.stderr.write(`${e.message}\n\n${HELP}\n`);
     } else {
       process.stderr.write(`error: ${(e as Error).message}\n`);

@@ -5,6 +5,7 @@ import { createHash } from "node:crypto";
 import { createReadStream, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { open } from "node:fs/promises";
 import path from "node:path";
+import { constants, gunzipSync } from "node:zlib";
 import { type paths, type SelfsupClient, unwrap } from "../client";
 
 type UploadTarget = paths["/v1/datasets/{id}/upload-urls"]["post"]["responses"][200]["content"]["application/json"];
@@ -26,10 +27,49 @@ export async function sha256File(file: string, size: number): Promise<string> {
   return hash.digest("hex");
 }
 
+type Modality = "text" | "image" | "timeseries";
+
+/** The API `format` of a file, from its name (`--format` overrides). */
 export function guessFormat(file: string): string {
   const name = path.basename(file).toLowerCase();
-  for (const f of ["jsonl.gz", "txt.gz", "jsonl", "txt"]) if (name.endsWith(`.${f}`)) return f;
+  if (name.endsWith(".tgz")) return "tar.gz";
+  // MNIST-style names: train-images-idx3-ubyte(.gz)
+  if (/idx3-ubyte(\.gz)?$/.test(name) || /\.idx(\.gz)?$/.test(name)) return name.endsWith(".gz") ? "idx.gz" : "idx";
+  for (const f of ["jsonl.gz", "txt.gz", "csv.gz", "tar.gz", "jsonl", "txt", "csv", "zip", "tar"]) {
+    if (name.endsWith(`.${f}`)) return f;
+  }
   return "txt";
+}
+
+/**
+ * The dataset's modality (`--modality` overrides): archives and IDX hold images, CSV holds series;
+ * a JSONL file holds series when its first record has `"values"`, else text.
+ */
+export async function guessModality(file: string, format: string): Promise<Modality> {
+  if (/^(zip|tar|tar\.gz|idx|idx\.gz)$/.test(format)) return "image";
+  if (format.startsWith("csv")) return "timeseries";
+  if (!format.startsWith("jsonl")) return "text";
+  const fh = await open(file, "r");
+  try {
+    const buf = new Uint8Array(64 * 1024);
+    const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
+    let head = buf.subarray(0, bytesRead);
+    if (format.endsWith(".gz")) {
+      try {
+        head = new Uint8Array(gunzipSync(head, { finishFlush: constants.Z_SYNC_FLUSH }));
+      } catch {
+        return "text";
+      }
+    }
+    const first =
+      new TextDecoder()
+        .decode(head)
+        .split("\n")
+        .find((l) => l.trim() !== "") ?? "";
+    return /^\s*\{.*"values"\s*:/.test(first) ? "timeseries" : "text";
+  } finally {
+    await fh.close();
+  }
 }
 
 async function putWithRetry(url: string, body: Uint8Array): Promise<string> {
@@ -49,7 +89,7 @@ export async function uploadDataset(
   client: SelfsupClient,
   baseUrl: string,
   file: string,
-  opts: { name?: string; purpose: "pretrain" | "probe"; format?: string; stateDir: string },
+  opts: { name?: string; purpose: "pretrain" | "probe"; format?: string; modality?: Modality; stateDir: string },
 ) {
   const size = statSync(file).size;
   const sha256 = await sha256File(file, size);
@@ -67,13 +107,14 @@ export async function uploadDataset(
     } else state = null;
   } else state = null;
   if (!state) {
+    const format = opts.format ?? guessFormat(file);
     const created = await unwrap(
       client.POST("/v1/datasets", {
         body: {
           name: opts.name ?? path.basename(file),
-          modality: "text",
+          modality: opts.modality ?? (await guessModality(file, format)),
           purpose: opts.purpose,
-          format: opts.format ?? guessFormat(file),
+          format,
           bytes: size,
           sha256,
         },

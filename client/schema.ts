@@ -3148,7 +3148,7 @@ export interface paths {
       requestBody: {
         content: {
           "application/json": {
-            input: string | (string)[];
+            input: string | (string)[] | (number)[] | ((number)[])[] | (((number)[])[])[];
           };
         };
       };
@@ -3339,13 +3339,13 @@ export interface paths {
           "application/json": {
             models: (string)[];
             data: ({
-              input: string;
+              input: string | (number)[] | ((number)[])[];
               label: string | number;
             })[] | {
               dataset: string;
             };
             test?: ({
-              input: string;
+              input: string | (number)[] | ((number)[])[];
               label: string | number;
             })[] | {
               dataset: string;
@@ -3629,6 +3629,8 @@ export interface components {
       } | null;
       errors: ({
         line?: number;
+        column?: string;
+        member?: string;
         message: string;
       })[] | null;
       createdAt: string;
@@ -3700,6 +3702,16 @@ export interface components {
       pooling?: "mean" | "cls";
       checkpoint_every?: number;
       eval_every?: number;
+      architecture?: "auto" | "transformer" | "vit" | "resnet" | "patch_transformer";
+      simclr_temperature?: number;
+      image_size?: number;
+      channels?: 0 | 1 | 3;
+      patch_size?: number;
+      crop_min_scale?: number;
+      series_length?: number;
+      series_patch?: number;
+      predict_patches?: number;
+      normalization?: "per_series" | "dataset" | "none";
     };
     Claim: {
       job: {
@@ -3762,6 +3774,11 @@ export interface components {
         };
       };
       microbatch_token_budget: number;
+      microbatch_unit: "tokens" | "points" | "pixels";
+      preprocessing: {
+        [key: string]: unknown;
+      };
+      input_unit: "token" | "pixel" | "point";
       wasm_peak_target_bytes: number;
       max_inputs: number;
       max_request_tokens: number;
@@ -3781,7 +3798,7 @@ export interface components {
     };
     EmbeddingsRequest: {
       model: string;
-      input: string | (string)[] | (number)[] | ((number)[])[];
+      input: string | (string)[] | (number)[] | ((number)[])[] | (((number)[])[])[];
       encoding_format?: "float" | "base64";
       dimensions?: number;
       user?: string;
@@ -3839,13 +3856,13 @@ export interface components {
       model: string;
       kind: "linear" | "knn";
       train: ({
-        input: string;
+        input: string | (number)[] | ((number)[])[];
         label: string | number;
       })[] | {
         dataset: string;
       };
       test?: ({
-        input: string;
+        input: string | (number)[] | ((number)[])[];
         label: string | number;
       })[] | {
         dataset: string;
@@ -3876,7 +3893,7 @@ export interface components {
       } | null;
       table: ({
         name: string;
-        features: "embeddings" | "tfidf";
+        features: "embeddings" | "tfidf" | "raw_pixels" | "raw_values";
         linear: {
           accuracy: number;
           macro_f1: number;
@@ -3896,6 +3913,10 @@ export interface components {
           fit_ms: number;
         };
       })[];
+      baseline: {
+        kind: "tfidf" | "raw_pixels" | "raw_values";
+        features: number;
+      } | null;
       createdAt: string;
     };
   };

@@ -172,7 +172,7 @@ describe("datasets", () => {
           422,
         )
       ).errors?.[0]?.path,
-    ).toBe("modality");
+    ).toBe("format"); // image datasets exist; `txt` is not one of their formats
     expect(
       (
         await expectProblem(

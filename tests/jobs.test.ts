@@ -340,7 +340,8 @@ describe("pretraining jobs and the trainer protocol", () => {
         key: s.secret,
         json: { dataset: s.dataset, objective: "mlm", model: "m", ...json },
       });
-    expect((await expectProblem(await post({ objective: "mae" }), 400)).detail).toContain("mlm, simcse");
+    // An image objective on a text set: a modality mismatch (422), not an unknown objective (400).
+    expect((await expectProblem(await post({ objective: "mae" }), 422)).detail).toContain("mlm, simcse");
     expect((await expectProblem(await post({ hyperparameters: { lr: 5 } }), 400)).errors?.[0]?.path).toBe(
       "hyperparameters.lr",
     );

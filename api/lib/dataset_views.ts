@@ -1,6 +1,14 @@
 import { z } from "@hono/zod-openapi";
 import { DATASET_STATUSES, type datasets, MODALITIES } from "../../db/schema";
+import type { DatasetIssue } from "../services/dataset_check";
 import { iso, Timestamp } from "./schemas";
+
+/** Where an issue is, as a problem's `errors[].path`: `line 7, column t5`, `member cat/1.png`, or `file`. */
+export function issuePath(e: DatasetIssue): string {
+  if (e.member) return `member ${e.member}`;
+  if (e.line) return e.column ? `line ${e.line}, column ${e.column}` : `line ${e.line}`;
+  return "file";
+}
 
 export const DatasetSchema = z
   .object({
@@ -20,7 +28,14 @@ export const DatasetSchema = z
         example: { records: 2210, lines: 2300, empty: 80, duplicates: 10, mean_length: 112.4, max_length: 980 },
       }),
     errors: z
-      .array(z.object({ line: z.number().int().optional(), message: z.string() }))
+      .array(
+        z.object({
+          line: z.number().int().optional().openapi({ description: "1-based line of the file (text, series)." }),
+          column: z.string().optional().openapi({ description: "CSV header name, or JSON path (`values[3]`)." }),
+          member: z.string().optional().openapi({ description: "Archive member (image sets): `cat/001.png`." }),
+          message: z.string(),
+        }),
+      )
       .nullable()
       .openapi({ example: [{ line: 17, message: "not valid UTF-8; re-encode the file as UTF-8" }] }),
     createdAt: Timestamp,
@@ -40,7 +55,7 @@ export function datasetView(d: typeof datasets.$inferSelect) {
     sha256: d.sha256,
     status: d.status,
     stats: d.stats ?? null,
-    errors: (d.errors as { line?: number; message: string }[] | null) ?? null,
+    errors: (d.errors as DatasetIssue[] | null) ?? null,
     createdAt: iso(d.createdAt) as string,
     completedAt: iso(d.completedAt),
   };

@@ -4,9 +4,15 @@ import { iso, Timestamp } from "./schemas";
 
 const Cell = z.object({ accuracy: z.number(), macro_f1: z.number() });
 
+export const BASELINE_KINDS = ["tfidf", "raw_pixels", "raw_values"] as const;
+export type BaselineKind = (typeof BASELINE_KINDS)[number];
+
 export const EvaluationRowSchema = z.object({
-  name: z.string().openapi({ example: "demo@3", description: "A model version, or `tfidf` for the baseline." }),
-  features: z.enum(["embeddings", "tfidf"]),
+  name: z.string().openapi({
+    example: "demo@3",
+    description: "A model version, or the baseline's kind (`tfidf`, `raw_pixels`, `raw_values`).",
+  }),
+  features: z.enum(["embeddings", ...BASELINE_KINDS]),
   linear: Cell.extend({ C: z.number() }),
   knn: Cell.extend({ k: z.number().int() }),
   delta_vs_baseline: z
@@ -29,6 +35,19 @@ export const EvaluationSchema = z
     table: z.array(EvaluationRowSchema).openapi({
       description: "One row per model version, then the raw-feature baseline, on the same split.",
     }),
+    baseline: z
+      .object({
+        kind: z.enum(BASELINE_KINDS),
+        features: z.number().int().openapi({ description: "Feature dimensions of the baseline." }),
+      })
+      .nullable()
+      .openapi({
+        description:
+          "The raw-feature floor (the table's last row): `tfidf` for text; `raw_pixels` for images (the first model's " +
+          "preprocessed pixels, average-pooled to at most 1024 values); `raw_values` for series (normalized per series, " +
+          "resampled to 128 points per channel). Image and series baselines use the same standardized logistic regression " +
+          "and kNN as the embeddings.",
+      }),
     createdAt: Timestamp,
   })
   .openapi("Evaluation");
@@ -50,6 +69,7 @@ export function evaluationView(row: typeof evaluations.$inferSelect): z.infer<ty
     n_test: r.n_test ?? 0,
     split: r.split ?? null,
     table: r.table ?? [],
+    baseline: r.baseline ?? null,
     createdAt: iso(row.createdAt) as string,
   };
 }

@@ -6,13 +6,28 @@ import type { ProbeRow } from "../services/probes";
 import { formatRef } from "../services/refs";
 import { iso, Timestamp } from "./schemas";
 
-const TextInput = z
-  .string({ error: "must be text (a string): probes embed text with the model's tokenizer" })
-  .min(1, "must not be empty; send at least one character")
-  .openapi({ example: "A computer lets you make more mistakes faster than any invention in human history." });
+/** One probe input: text, an image (base64 or data URL), or a series (number[] or number[][] channels × time). */
+export const ProbeInputSchema = z
+  .union(
+    [
+      z.string().min(1, "must not be empty; send at least one character"),
+      z.array(z.number()).min(1, "a series needs at least one point"),
+      z.array(z.array(z.number()).min(1, "a channel needs at least one point")).min(1, "send at least one channel"),
+    ],
+    {
+      error:
+        "must be the model's input: text (a string), an image (a base64 PNG/JPEG string or data URL), or a series (number[] or number[][])",
+    },
+  )
+  .openapi({
+    description:
+      "In the model's modality: text models take a string; image models a base64 PNG/JPEG or a `data:image/…;base64,` URL; " +
+      "time-series models `number[]` (1 channel) or `number[][]` (channels × time).",
+    example: "A computer lets you make more mistakes faster than any invention in human history.",
+  });
 
 export const ExampleSchema = z.object({
-  input: TextInput,
+  input: ProbeInputSchema,
   label: z.union([z.string().min(1), z.number()], {
     error: 'every example needs a "label" (a non-empty string or a number)',
   }),
@@ -27,7 +42,33 @@ export const LabeledSetSchema = z
     { error: 'send an array of {input, label} examples or {"dataset": "<id of a probe dataset>"}' },
   )
   .openapi({
-    description: `Labeled text: inline \`[{input, label}]\` or \`{dataset}\` (a \`purpose: "probe"\` jsonl set of \`{"text", "label"}\` lines). Train + test: at most ${MAX_PROBE_EXAMPLES} examples.`,
+    description:
+      `Labeled inputs in the model's modality: inline \`[{input, label}]\`, or \`{dataset}\`: a ready \`purpose: "probe"\` set ` +
+      'of the same modality (text: jsonl of `{"text", "label"}` lines; image: zip/tar of class folders, or IDX with labels; ' +
+      `time series: labeled jsonl/csv). Train + test: at most ${MAX_PROBE_EXAMPLES} examples.`,
+  });
+
+/** What /predict takes: the /v1/embeddings input forms of the probe's model. */
+export const PredictInputSchema = z
+  .union(
+    [
+      z.string(),
+      z.array(z.string()).min(1, "send at least one input"),
+      z.array(z.number()).min(1),
+      z.array(z.array(z.number())).min(1),
+      z.array(z.array(z.array(z.number()))).min(1),
+    ],
+    {
+      error:
+        "must be the model's input forms: text (string or strings), images (base64 strings), or series (number arrays)",
+    },
+  )
+  .openapi({
+    description:
+      "As /v1/embeddings takes for the probe's model: text models a string or strings; image models base64 PNG/JPEG strings " +
+      "or data URLs; 1-channel series models `number[]` (one) or `number[][]` (several); C-channel models `number[][]` " +
+      "(one, C channel arrays) or `number[][][]`.",
+    example: ["There is no such thing as a free lunch."],
   });
 
 export const SplitSchema = z

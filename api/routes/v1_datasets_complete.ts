@@ -1,12 +1,12 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { and, eq, lt, or } from "drizzle-orm";
 import { datasets } from "../../db/schema";
-import { DatasetSchema, datasetView } from "../lib/dataset_views";
+import { DatasetSchema, datasetView, issuePath } from "../lib/dataset_views";
 import { badRequest, conflict, errorResponses, unprocessable } from "../lib/errors";
 import { bearer, jsonResponse, type Router } from "../lib/openapi";
 import { requireScope } from "../middleware/auth";
-import { checkTextDataset, type DatasetIssue, type TextFormat } from "../services/dataset_check";
-import { findDataset } from "../services/datasets";
+import type { DatasetIssue } from "../services/dataset_check";
+import { checkDataset, findDataset } from "../services/datasets";
 
 /** A check still marked running after this long died with its request; another may start. */
 const STALE_CHECK_MS = 10 * 60 * 1000;
@@ -17,8 +17,12 @@ const route = createRoute({
   tags: ["datasets"],
   summary: "Finish an upload and check the file before anything trains on it",
   description:
-    "Checks size and SHA-256 against what was declared, gzip integrity, UTF-8 and the record format, and computes " +
-    "stats. The dataset becomes `ready`, or `invalid` with the first bad lines listed (answered as a 422 problem).",
+    "Checks size and SHA-256 against what was declared, gzip integrity, and every record, and computes stats. " +
+    "Text: UTF-8 and the jsonl/txt format. Images: every PNG/JPEG member is decoded (zip, tar, tar.gz) or the IDX " +
+    "files are checked (magic, dims, length; labels of an idx1 file); stats count images per class, sizes, " +
+    "channels and formats; corrupt images are listed by member name. Time series: every value is a finite number, " +
+    "one channel count throughout; stats give channels, lengths and labels. Probe sets need labels (>= 2 classes). " +
+    "The dataset becomes `ready`, or `invalid` with the first problems listed (answered as a 422 problem).",
   security: bearer,
   middleware: [requireScope("train")] as const,
   request: {
@@ -85,9 +89,10 @@ export const registerV1DatasetsComplete = (app: Router) =>
         })
         .where(eq(datasets.id, d.id));
       const first = errors[0];
+      const where = first ? issuePath(first) : "file";
       throw unprocessable(
-        `Dataset ${d.id} is invalid: ${first?.line ? `line ${first.line}: ` : ""}${first?.message}`,
-        errors.map((e) => ({ path: e.line ? `line ${e.line}` : "file", message: e.message })),
+        `Dataset ${d.id} is invalid: ${where === "file" ? "" : `${where}: `}${first?.message}`,
+        errors.map((e) => ({ path: issuePath(e), message: e.message })),
       );
     };
     if (head.size !== d.bytes)
@@ -109,11 +114,9 @@ export const registerV1DatasetsComplete = (app: Router) =>
       .returning({ id: datasets.id });
     if (claimed.length === 0)
       throw conflict(`Dataset ${d.id} is being checked by another request; GET it in a moment.`);
-    let result: Awaited<ReturnType<typeof checkTextDataset>>;
+    let result: Awaited<ReturnType<typeof checkDataset>>;
     try {
-      const obj = await c.env.ARTIFACTS.get(d.objectKey);
-      if (!obj) throw new Error(`object ${d.objectKey} vanished`);
-      result = await checkTextDataset(obj.body, { format: d.format as TextFormat, purpose: d.purpose });
+      result = await checkDataset(c.env.ARTIFACTS, d, head.size);
     } catch (e) {
       await db.update(datasets).set({ status: "uploading", updatedAt: Date.now() }).where(eq(datasets.id, d.id));
       throw e;

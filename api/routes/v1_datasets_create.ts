@@ -5,8 +5,7 @@ import { DatasetSchema, datasetView, UploadTargetSchema } from "../lib/dataset_v
 import { errorResponses, unprocessable } from "../lib/errors";
 import { bearer, jsonBody, jsonResponse, type Router } from "../lib/openapi";
 import { requireScope } from "../middleware/auth";
-import { TEXT_FORMATS } from "../services/dataset_check";
-import { MAX_DATASET_BYTES, planUpload, uploadTarget } from "../services/datasets";
+import { FORMATS, MAX_DATASET_BYTES, planUpload, uploadTarget } from "../services/datasets";
 
 const route = createRoute({
   method: "post",
@@ -25,7 +24,10 @@ const route = createRoute({
         name: z.string().min(1).max(200).openapi({ example: "moby-dick" }),
         modality: z.enum(["text", "image", "timeseries"]).openapi({ example: "text" }),
         purpose: z.enum(["pretrain", "probe"]).openapi({ example: "pretrain" }),
-        format: z.string().openapi({ example: "txt", description: `text: ${TEXT_FORMATS.join(", ")}` }),
+        format: z.string().openapi({
+          example: "txt",
+          description: `text: ${FORMATS.text.join(", ")}; image: ${FORMATS.image.join(", ")} (PNG/JPEG members, class = first folder; or MNIST-style IDX); timeseries: ${FORMATS.timeseries.join(", ")}. Probe sets need labels.`,
+        }),
         bytes: z.number().int().min(1).max(MAX_DATASET_BYTES).openapi({ example: 262144 }),
         sha256: z
           .string()
@@ -48,14 +50,22 @@ const route = createRoute({
 export const registerV1DatasetsCreate = (app: Router) =>
   app.openapi(route, async (c) => {
     const body = c.req.valid("json");
-    if (body.modality !== "text") {
-      throw unprocessable(`modality: ${body.modality} datasets are not supported by this version yet; text is.`, [
-        { path: "modality", message: "only `text` is accepted for now" },
-      ]);
+    const allowed: readonly string[] = FORMATS[body.modality];
+    if (!allowed.includes(body.format)) {
+      throw unprocessable(
+        `format: \`${body.format}\` is not a ${body.modality} format; use one of ${allowed.join(", ")}.`,
+        [{ path: "format", message: `use one of ${allowed.join(", ")} for ${body.modality} datasets` }],
+      );
     }
-    if (!(TEXT_FORMATS as readonly string[]).includes(body.format)) {
-      throw unprocessable(`format: \`${body.format}\` is not a text format; use one of ${TEXT_FORMATS.join(", ")}.`, [
-        { path: "format", message: `use one of ${TEXT_FORMATS.join(", ")}` },
+    // Formats that cannot carry a label are refused for probe sets before anything is uploaded.
+    const unlabeled = body.modality === "image" ? body.format.startsWith("idx") : body.format.startsWith("txt");
+    if (body.purpose === "probe" && unlabeled) {
+      const fix =
+        body.modality === "image"
+          ? "upload a zip or tar holding the *idx3* images file and its *idx1* labels file, or class folders of images"
+          : "upload jsonl with a label on every record";
+      throw unprocessable(`format: a probe set needs labels and a bare ${body.format} file has none; ${fix}.`, [
+        { path: "format", message: `cannot hold labels; ${fix}` },
       ]);
     }
     const { db } = c.get("services");

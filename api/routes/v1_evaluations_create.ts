@@ -1,18 +1,28 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { evaluations } from "../../db/schema";
 import { newId } from "../lib/crypto";
-import { badRequest, errorResponses } from "../lib/errors";
-import { type EvaluationResults, EvaluationSchema, evaluationView } from "../lib/evaluation_views";
+import { badRequest, errorResponses, unprocessable } from "../lib/errors";
+import { type BaselineKind, type EvaluationResults, EvaluationSchema, evaluationView } from "../lib/evaluation_views";
 import { bearer, jsonBody, jsonResponse, type Router } from "../lib/openapi";
 import { LabeledSetSchema, ProbeOptionsSchema, SplitSchema } from "../lib/probe_views";
 import { unionAwareHook } from "../lib/union_errors";
 import { requireScope } from "../middleware/auth";
+import { type ModalItem, rawFeatures } from "../services/encoder/modal";
 import { choosePrecision } from "../services/encoder/sessions";
-import type { Manifest } from "../services/manifest";
-import { tfidfBaseline } from "../services/probe/baseline";
+import { type Manifest, seriesPreprocessing } from "../services/manifest";
+import { type BaselineResult, rawFeatureBaseline, tfidfBaseline } from "../services/probe/baseline";
 import { embedWithCache } from "../services/probe/embeddings";
-import { checkExamples, DEFAULT_SPLIT, fitProbe, MAX_PROBE_EXAMPLES, planSplit, toMatrix } from "../services/probe/fit";
-import { checkModality, loadExamples, runtimeEmbed } from "../services/probes";
+import {
+  checkExamples,
+  DEFAULT_SPLIT,
+  type Example,
+  fitProbe,
+  MAX_PROBE_EXAMPLES,
+  type ProbeOptions,
+  planSplit,
+  toMatrix,
+} from "../services/probe/fit";
+import { loadExamples, probeInputKey, readdress, runtimeEmbed } from "../services/probes";
 import { formatRef } from "../services/refs";
 import { resolveVersion, type VersionRow } from "../services/registry";
 import { deploymentPrecision } from "./v1_embeddings_create";
@@ -24,11 +34,13 @@ const route = createRoute({
   method: "post",
   path: "/v1/evaluations",
   tags: ["probes"],
-  summary: "Compare model versions on one labeled set: linear and kNN probes side by side, plus a TF-IDF baseline",
+  summary: "Compare model versions on one labeled set: linear and kNN probes side by side, plus a raw-feature baseline",
   description:
     "Splits the set once (stratified, seeded), then for each version fits the linear and the kNN probe on its " +
-    "cached embeddings, and fits the same two on TF-IDF features of the same split, so the table shows whether " +
-    `pretraining beat raw features. At most ${MAX_EVALUATION_MODELS} models and ${MAX_PROBE_EXAMPLES} examples.`,
+    "cached embeddings, and fits the same two on raw features of the same split, so the table shows whether " +
+    "pretraining beat raw features: TF-IDF for text, pooled pixels for images, resampled values for series " +
+    "(`baseline.kind`). Every model must take the same modality as the data. " +
+    `At most ${MAX_EVALUATION_MODELS} models and ${MAX_PROBE_EXAMPLES} examples.`,
   security: bearer,
   middleware: [requireScope("probe")] as const,
   request: {
@@ -62,7 +74,13 @@ export const registerV1EvaluationsCreate = (app: Router) =>
       for (const [i, ref] of body.models.entries()) {
         const { model, version } = await resolveVersion(db, auth.tenantId, ref);
         const name = formatRef(model.name, version.version);
-        checkModality(version, name, `models[${i}]`);
+        const first = versions[0]?.version;
+        if (first && !sameInputs(first, version)) {
+          throw unprocessable(
+            `models[${i}]: ${name} takes ${inputsOf(version)}, but ${versions[0]?.name} takes ${inputsOf(first)}; compare models of one input kind.`,
+            [{ path: `models[${i}]`, message: `must take ${inputsOf(first)} like models[0]` }],
+          );
+        }
         if (versions.some((v) => v.version.id === version.id)) {
           throw badRequest(`models[${i}]: ${ref} is ${name} again; list each version once.`, [
             { path: `models[${i}]`, message: "duplicate version" },
@@ -70,23 +88,29 @@ export const registerV1EvaluationsCreate = (app: Router) =>
         }
         versions.push({ name, version });
       }
-      const data = await loadExamples(db, storage, auth.tenantId, body.data, "data");
+      const lead = versions[0] as { name: string; version: VersionRow };
+      const ctx = { db, storage, bucket: c.env.ARTIFACTS, tenantId: auth.tenantId };
+      const data = await loadExamples(ctx, lead.version, lead.name, body.data, "data");
       const testSpec = body.test ?? { split: DEFAULT_SPLIT, seed: 0 };
       const isSplit = !Array.isArray(testSpec) && "split" in testSpec;
-      const test = isSplit ? null : await loadExamples(db, storage, auth.tenantId, testSpec, "test");
+      const test = isSplit
+        ? null
+        : await loadExamples(
+            ctx,
+            lead.version,
+            lead.name,
+            testSpec as Exclude<typeof testSpec, { split: number }>,
+            "test",
+          );
       const split = planSplit(data.examples, test ? test.examples : (testSpec as { split: number; seed: number }));
       const options = body.options ?? {};
       checkExamples("linear", split.train, split.test, options);
 
       const trainLabels = split.train.map((e) => e.label);
       const testLabels = split.test.map((e) => e.label);
-      const texts = [...split.train, ...split.test].map((e) => e.input);
+      const inputs = [...split.train, ...split.test];
       const n = split.train.length;
-      const baseline = tfidfBaseline(
-        { texts: texts.slice(0, n), labels: trainLabels },
-        { texts: texts.slice(n), labels: testLabels },
-        options,
-      );
+      const { kind, result: baseline } = computeBaseline(lead.version, inputs, n, trainLabels, testLabels, options);
       const cell = (m: { accuracy: number; macro_f1: number }) => ({ accuracy: m.accuracy, macro_f1: m.macro_f1 });
       const table: EvaluationResults["table"] = [];
       let labels: string[] = [];
@@ -95,7 +119,8 @@ export const registerV1EvaluationsCreate = (app: Router) =>
         const { vectors, stats } = await embedWithCache(
           storage,
           `${version.id}/${precision}`,
-          texts,
+          inputs,
+          probeInputKey,
           runtimeEmbed(storage, version, precision),
         );
         const trainSet = { X: toMatrix(vectors.slice(0, n)), labels: trainLabels };
@@ -116,8 +141,8 @@ export const registerV1EvaluationsCreate = (app: Router) =>
         });
       }
       table.push({
-        name: "tfidf",
-        features: "tfidf",
+        name: kind,
+        features: kind,
         linear: { ...cell(baseline.linear), C: baseline.linear.C },
         knn: { ...cell(baseline.knn), k: baseline.knn.k },
         delta_vs_baseline: null,
@@ -129,6 +154,7 @@ export const registerV1EvaluationsCreate = (app: Router) =>
         n_test: split.test.length,
         split: isSplit ? (testSpec as Record<string, unknown>) : null,
         table,
+        baseline: { kind, features: baseline.features },
       };
       const [row] = await db
         .insert(evaluations)
@@ -145,3 +171,53 @@ export const registerV1EvaluationsCreate = (app: Router) =>
     },
     unionAwareHook,
   );
+
+const inputsOf = (v: VersionRow) =>
+  v.modality === "timeseries"
+    ? `${seriesPreprocessing(v.manifest as Manifest).channels}-channel series`
+    : v.modality === "image"
+      ? "images"
+      : "text";
+
+/** Models compared on one set must read the same inputs: one modality, and for series one channel count. */
+const sameInputs = (a: VersionRow, b: VersionRow) => inputsOf(a) === inputsOf(b);
+
+/** TF-IDF for text; raw pixels or values (through the lead model's preprocessing) for images and series. */
+function computeBaseline(
+  lead: VersionRow,
+  inputs: Example[],
+  n: number,
+  trainLabels: string[],
+  testLabels: string[],
+  options: ProbeOptions,
+): { kind: BaselineKind; result: BaselineResult } {
+  if (lead.modality === "text") {
+    const texts = inputs.map((e) => e.input as string);
+    return {
+      kind: "tfidf",
+      result: tfidfBaseline(
+        { texts: texts.slice(0, n), labels: trainLabels },
+        { texts: texts.slice(n), labels: testLabels },
+        options,
+      ),
+    };
+  }
+  let X: Float32Array[];
+  try {
+    X = rawFeatures(
+      lead.manifest as Manifest,
+      inputs.map((e) => e.input as ModalItem),
+      "input",
+    );
+  } catch (e) {
+    throw readdress(e, inputs);
+  }
+  return {
+    kind: lead.modality === "image" ? "raw_pixels" : "raw_values",
+    result: rawFeatureBaseline(
+      { X: X.slice(0, n), labels: trainLabels },
+      { X: X.slice(n), labels: testLabels },
+      options,
+    ),
+  };
+}

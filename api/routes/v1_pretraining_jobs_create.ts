@@ -1,14 +1,14 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { and, eq } from "drizzle-orm";
-import { jobEvents, models, trainingJobs } from "../../db/schema";
+import { jobEvents, MODALITIES, models, trainingJobs } from "../../db/schema";
 import { newId } from "../lib/crypto";
-import { badRequest, conflict, errorResponses } from "../lib/errors";
+import { badRequest, conflict, errorResponses, unprocessable } from "../lib/errors";
 import { JobSchema, jobView } from "../lib/job_views";
 import { bearer, jsonBody, jsonResponse, type Router } from "../lib/openapi";
 import { ModelName } from "../lib/schemas";
 import { requireScope } from "../middleware/auth";
 import { findDataset } from "../services/datasets";
-import { Hyperparameters, OBJECTIVES, PRESETS } from "../services/jobs";
+import { checkJobConfig, Hyperparameters, OBJECTIVES, PRESETS } from "../services/jobs";
 
 const route = createRoute({
   method: "post",
@@ -21,7 +21,12 @@ const route = createRoute({
     body: jsonBody(
       z.object({
         dataset: z.string().openapi({ example: "ds_mi1x2y3zAbCdEfGhIjKl" }),
-        objective: z.string().openapi({ example: "mlm", description: "text: mlm, simcse, mlm+simcse, mlm+nsp" }),
+        objective: z.string().openapi({
+          example: "mlm",
+          description:
+            "Must fit the dataset's modality (422 otherwise). text: mlm, simcse, mlm+simcse, mlm+nsp; image: simclr, mae; " +
+            "timeseries: masked, temporal, contrastive.",
+        }),
         model: ModelName.openapi({ description: "Register the result as a new version of this model." }),
         preset: z.enum(PRESETS).default("tiny"),
         hyperparameters: Hyperparameters.default({}),
@@ -53,17 +58,32 @@ export const registerV1PretrainingJobsCreate = (app: Router) =>
     }
     const valid = OBJECTIVES[dataset.modality];
     if (!valid.includes(body.objective)) {
-      throw badRequest(
-        `objective: \`${body.objective}\` does not fit ${dataset.modality} data; use one of ${valid.join(", ")}.`,
-        [{ path: "objective", message: `use one of ${valid.join(", ")}` }],
-      );
+      const owner = MODALITIES.find((m) => OBJECTIVES[m].includes(body.objective));
+      const message = `use one of ${valid.join(", ")}`;
+      // A real objective of another modality is a mismatch (422); an unknown name is a bad value (400).
+      if (owner) {
+        throw unprocessable(
+          `objective: \`${body.objective}\` is ${owner === "image" ? "an" : "a"} ${owner} objective, but dataset ${dataset.id} holds ${dataset.modality}; ${message}.`,
+          [{ path: "objective", message }],
+        );
+      }
+      throw badRequest(`objective: \`${body.objective}\` does not fit ${dataset.modality} data; ${message}.`, [
+        { path: "objective", message },
+      ]);
     }
+    checkJobConfig(dataset.modality, body.objective, body.hyperparameters);
     if (body.hyperparameters.steps === undefined && body.hyperparameters.epochs === undefined) {
       body.hyperparameters.epochs = 1;
     }
     if (body.eval) {
       const probe = await findDataset(db, auth.tenantId, body.eval.dataset);
-      if (probe.status !== "ready" || probe.purpose !== "probe" || probe.modality !== dataset.modality) {
+      if (probe.modality !== dataset.modality) {
+        throw unprocessable(
+          `eval.dataset: ${probe.id} holds ${probe.modality}, but the job trains on ${dataset.modality}; pick a ${dataset.modality} probe set.`,
+          [{ path: "eval.dataset", message: `must be a ${dataset.modality} probe set` }],
+        );
+      }
+      if (probe.status !== "ready" || probe.purpose !== "probe") {
         throw badRequest(`eval.dataset: ${probe.id} must be a ready ${dataset.modality} probe set.`, [
           { path: "eval.dataset", message: "must be a ready probe set of the same modality" },
         ]);

@@ -17,7 +17,7 @@ import { choosePrecision } from "../services/encoder/sessions";
 import type { Manifest } from "../services/manifest";
 import { embedWithCache } from "../services/probe/embeddings";
 import { checkExamples, DEFAULT_SPLIT, fitProbe, MAX_PROBE_EXAMPLES, planSplit, toMatrix } from "../services/probe/fit";
-import { checkModality, loadExamples, runtimeEmbed, storeWeights, weightsKey } from "../services/probes";
+import { loadExamples, probeInputKey, runtimeEmbed, storeWeights, weightsKey } from "../services/probes";
 import { formatRef } from "../services/refs";
 import { resolveVersion } from "../services/registry";
 import { deploymentPrecision } from "./v1_embeddings_create";
@@ -43,6 +43,8 @@ const route = createRoute({
   tags: ["probes"],
   summary: "Fit a linear or kNN probe on a model version's frozen embeddings",
   description:
+    "Inputs follow the model's modality: text, base64 images, or number-array series, inline or as a probe dataset of " +
+    "that modality (decision 0005). " +
     "Embeds train and test through the same runtime as /v1/embeddings (cached per model version and input SHA-256), " +
     "then fits: `linear` is multinomial logistic regression on standardized embeddings, L2 strength chosen by " +
     "stratified k-fold CV over `c_grid`, solved by L-BFGS to max |gradient| <= tol; `knn` votes among the k most " +
@@ -66,21 +68,23 @@ export const registerV1ProbesCreate = (app: Router) =>
       const body = c.req.valid("json");
       const { model, version } = await resolveVersion(db, auth.tenantId, body.model);
       const ref = formatRef(model.name, version.version);
-      checkModality(version, ref);
-      const train = await loadExamples(db, storage, auth.tenantId, body.train, "train");
+      const ctx = { db, storage, bucket: c.env.ARTIFACTS, tenantId: auth.tenantId };
+      const train = await loadExamples(ctx, version, ref, body.train, "train");
       const testSpec = body.test ?? { split: DEFAULT_SPLIT, seed: 0 };
       const isSplit = !Array.isArray(testSpec) && "split" in testSpec;
-      const test = isSplit ? null : await loadExamples(db, storage, auth.tenantId, testSpec, "test");
+      const test = isSplit
+        ? null
+        : await loadExamples(ctx, version, ref, testSpec as Exclude<typeof testSpec, { split: number }>, "test");
       const split = planSplit(train.examples, test ? test.examples : (testSpec as { split: number; seed: number }));
       const options = body.options ?? {};
       checkExamples(body.kind, split.train, split.test, options);
 
       const precision = choosePrecision(version.manifest as Manifest, deploymentPrecision(c.env));
-      const texts = [...split.train, ...split.test].map((e) => e.input);
       const { vectors, stats } = await embedWithCache(
         storage,
         `${version.id}/${precision}`,
-        texts,
+        [...split.train, ...split.test],
+        probeInputKey,
         runtimeEmbed(storage, version, precision),
       );
       const n = split.train.length;

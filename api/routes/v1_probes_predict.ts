@@ -1,13 +1,14 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { errorResponses } from "../lib/errors";
 import { bearer, jsonBody, jsonResponse, type Router } from "../lib/openapi";
+import { PredictInputSchema } from "../lib/probe_views";
 import { unionAwareHook } from "../lib/union_errors";
 import { requireScope } from "../middleware/auth";
 import { choosePrecision, type Precision } from "../services/encoder/sessions";
 import type { Manifest } from "../services/manifest";
 import { embedWithCache } from "../services/probe/embeddings";
 import { predictFromWeights, toMatrix, tooLarge } from "../services/probe/fit";
-import { checkModality, checkPredictInputs, findProbe, loadWeights, runtimeEmbed } from "../services/probes";
+import { findProbe, loadWeights, parsePredictInputs, probeInputKey, runtimeEmbed } from "../services/probes";
 import { formatRef } from "../services/refs";
 
 /** Inputs per predict call, the same cap as /v1/embeddings. */
@@ -18,20 +19,12 @@ const route = createRoute({
   path: "/v1/probes/{id}/predict",
   tags: ["probes"],
   summary: "Label new inputs with a stored probe",
-  description: `Embeds each input with the probe's model version (cached) and returns the most probable label and every class probability. At most ${MAX_PREDICT_INPUTS} inputs (413 beyond).`,
+  description: `Embeds each input with the probe's model version (cached) and returns the most probable label and every class probability. Inputs take the /v1/embeddings forms of the model's modality (text, base64 images, number-array series). At most ${MAX_PREDICT_INPUTS} inputs (413 beyond).`,
   security: bearer,
   middleware: [requireScope("probe")] as const,
   request: {
     params: z.object({ id: z.string() }),
-    body: jsonBody(
-      z.object({
-        input: z
-          .union([z.string(), z.array(z.string()).min(1, "send at least one input")], {
-            error: "must be text: a string or an array of strings (probes embed text)",
-          })
-          .openapi({ example: ["There is no such thing as a free lunch."] }),
-      }),
-    ),
+    body: jsonBody(z.object({ input: PredictInputSchema })),
   },
   responses: {
     200: jsonResponse(
@@ -59,17 +52,15 @@ export const registerV1ProbesPredict = (app: Router) =>
     async (c) => {
       const { db, storage } = c.get("services");
       const raw = c.req.valid("json").input;
-      const input = typeof raw === "string" ? [raw] : raw;
-      if (input.length > MAX_PREDICT_INPUTS) {
+      if (Array.isArray(raw) && raw.length > MAX_PREDICT_INPUTS) {
         throw tooLarge(
-          `input: at most ${MAX_PREDICT_INPUTS} inputs per call; got ${input.length}. Split the request.`,
+          `input: at most ${MAX_PREDICT_INPUTS} inputs per call; got ${raw.length}. Split the request.`,
           "input",
         );
       }
-      checkPredictInputs(input);
       const row = await findProbe(db, c.get("auth").tenantId, c.req.valid("param").id);
       const ref = formatRef(row.modelName, row.version);
-      checkModality(row.version_row, ref);
+      const input = parsePredictInputs(row.version_row, ref, raw);
       const weights = await loadWeights(storage, row.probe.weightsKey as string);
       const stored = (row.probe.options ?? {}) as { request?: { precision?: Precision } };
       // The probe was fitted on one precision's embeddings; predict with the same one.
@@ -77,7 +68,8 @@ export const registerV1ProbesPredict = (app: Router) =>
       const { vectors } = await embedWithCache(
         storage,
         `${row.version_row.id}/${precision}`,
-        input,
+        input.map((x, i) => ({ input: x, at: input.length === 1 ? "input" : `input[${i}]` })),
+        probeInputKey,
         runtimeEmbed(storage, row.version_row, precision),
       );
       const K = weights.labels.length;

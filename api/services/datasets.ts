@@ -1,8 +1,18 @@
 import { and, eq, isNull } from "drizzle-orm";
-import { datasets } from "../../db/schema";
+import { datasets, type Modality } from "../../db/schema";
 import { notFound } from "../lib/errors";
 import type { Presign } from "../lib/s3";
 import type { Db } from "../middleware/init";
+import { type CheckResult, checkTextDataset, TEXT_FORMATS, type TextFormat } from "./dataset_check";
+import { checkImageDataset, IMAGE_FORMATS, type ImageFormat } from "./dataset_check_image";
+import { checkSeriesDataset, SERIES_FORMATS, type SeriesFormat } from "./dataset_check_series";
+
+/** The `format`s each modality accepts (decision 0005). */
+export const FORMATS: Record<Modality, readonly string[]> = {
+  text: TEXT_FORMATS,
+  image: IMAGE_FORMATS,
+  timeseries: SERIES_FORMATS,
+};
 
 // Above this size uploads go multipart; R2 parts are 5 MiB–5 GiB, equal but the last, at most 10,000.
 export const SINGLE_PUT_MAX_BYTES = 64 * 1024 * 1024;
@@ -54,4 +64,40 @@ export async function uploadTarget(
     expiresAt = s.expiresAt;
   }
   return { type: "multipart", uploadId: d.uploadId, partSize: plan.partSize, parts, expiresAt };
+}
+
+type DatasetRow = typeof datasets.$inferSelect;
+
+/** The whole object as one stream (one R2 operation). */
+async function openObject(bucket: R2Bucket, key: string): Promise<ReadableStream<Uint8Array>> {
+  const obj = await bucket.get(key);
+  if (!obj) throw new Error(`object ${key} vanished`);
+  return obj.body;
+}
+
+/**
+ * Runs the check of the dataset's modality on its stored object: SHA-256, format, every record,
+ * stats. Throws only when storage fails (the caller then leaves the dataset retryable).
+ */
+export async function checkDataset(
+  bucket: R2Bucket,
+  d: Pick<DatasetRow, "modality" | "format" | "purpose" | "objectKey">,
+  size: number,
+): Promise<CheckResult<Record<string, unknown>>> {
+  if (d.modality === "image") {
+    const range = async (offset: number, length: number) => {
+      const obj = await bucket.get(d.objectKey, { range: { offset, length } });
+      if (!obj) throw new Error(`object ${d.objectKey} vanished`);
+      return new Uint8Array(await obj.arrayBuffer());
+    };
+    return checkImageDataset(
+      { size, range, stream: () => openObject(bucket, d.objectKey) },
+      { format: d.format as ImageFormat, purpose: d.purpose },
+    );
+  }
+  const body = await openObject(bucket, d.objectKey);
+  if (d.modality === "timeseries") {
+    return checkSeriesDataset(body, { format: d.format as SeriesFormat, purpose: d.purpose });
+  }
+  return checkTextDataset(body, { format: d.format as TextFormat, purpose: d.purpose });
 }

@@ -1,15 +1,39 @@
 import { z } from "@hono/zod-openapi";
 import { and, eq } from "drizzle-orm";
 import { type Modality, trainingJobs } from "../../db/schema";
-import { conflict, notFound } from "../lib/errors";
+import { conflict, notFound, unprocessable } from "../lib/errors";
 import type { Db } from "../middleware/init";
 
 export const OBJECTIVES: Record<Modality, readonly string[]> = {
   text: ["mlm", "simcse", "mlm+simcse", "mlm+nsp"],
   image: ["simclr", "mae"],
-  timeseries: ["masked", "temporal"],
+  timeseries: ["masked", "temporal", "contrastive"],
+};
+/** Encoder families per modality (the trainer's ARCHITECTURES); `auto` picks per objective. */
+export const ARCHITECTURES: Record<Modality, readonly string[]> = {
+  text: ["transformer"],
+  image: ["vit", "resnet"],
+  timeseries: ["patch_transformer"],
+};
+/** Hyperparameters that mean something for one modality only (the rest apply to all). */
+const MODALITY_FIELDS: Record<string, readonly Modality[]> = {
+  simcse_temperature: ["text"],
+  mlm_fraction: ["text"],
+  vocab_size: ["text"],
+  max_tokens: ["text"],
+  image_size: ["image"],
+  channels: ["image"],
+  patch_size: ["image"],
+  crop_min_scale: ["image"],
+  simclr_temperature: ["image", "timeseries"],
+  series_length: ["timeseries"],
+  series_patch: ["timeseries"],
+  predict_patches: ["timeseries"],
+  normalization: ["timeseries"],
 };
 export const PRESETS = ["tiny", "mini", "small", "base"] as const;
+/** The trainer's MAX_SERIES_LENGTH (config.py). */
+export const MAX_SERIES_LENGTH = 4096;
 
 /**
  * Lease length; a trainer heartbeats every few seconds, so a dozen missed beats lose the job.
@@ -51,10 +75,106 @@ export const Hyperparameters = z
     pooling: z.enum(["mean", "cls"]).optional(),
     checkpoint_every: z.number().int().min(0).max(10_000_000).optional(),
     eval_every: z.number().int().min(0).max(10_000_000).optional(),
+    architecture: z.enum(["auto", "transformer", "vit", "resnet", "patch_transformer"]).optional().openapi({
+      description: "auto: text transformer; image mae → vit, simclr → resnet; timeseries patch_transformer.",
+    }),
+    // Images (decision 0005).
+    simclr_temperature: z
+      .number()
+      .gt(0)
+      .max(10)
+      .optional()
+      .openapi({ description: "NT-Xent (image simclr, series contrastive)." }),
+    image_size: z
+      .number()
+      .int()
+      .min(8)
+      .max(512)
+      .optional()
+      .openapi({ description: "Side the images are resized to (default 32)." }),
+    channels: z
+      .union([z.literal(0), z.literal(1), z.literal(3)])
+      .optional()
+      .openapi({ description: "0 = from the data (1 for all-grey sets, else 3)." }),
+    patch_size: z
+      .number()
+      .int()
+      .min(1)
+      .max(64)
+      .optional()
+      .openapi({ description: "ViT patch side in pixels; divides image_size." }),
+    crop_min_scale: z
+      .number()
+      .gt(0)
+      .max(1)
+      .optional()
+      .openapi({ description: "SimCLR random resized crop: smallest area fraction." }),
+    // Time series.
+    series_length: z
+      .number()
+      .int()
+      .min(0)
+      .max(MAX_SERIES_LENGTH)
+      .refine((n) => n !== 1, "use 0 (the longest series in the data) or at least 2")
+      .optional()
+      .openapi({ description: `0 = the longest series in the data; at most ${MAX_SERIES_LENGTH}.` }),
+    series_patch: z.number().int().min(1).max(512).optional().openapi({ description: "Points per patch (default 8)." }),
+    predict_patches: z
+      .number()
+      .int()
+      .min(1)
+      .max(64)
+      .optional()
+      .openapi({ description: "temporal: patches predicted after the context." }),
+    normalization: z.enum(["per_series", "dataset", "none"]).optional(),
   })
   .strict()
   .openapi("Hyperparameters", { example: { steps: 300, batch_size: 32, lr: 0.0005, checkpoint_every: 100 } });
 export type Hyperparameters = z.infer<typeof Hyperparameters>;
+
+/**
+ * The checks that span fields or depend on the dataset's modality, which the trainer would
+ * otherwise fail on after claiming the job. Throws a 422 naming the field and the fix.
+ */
+export function checkJobConfig(modality: Modality, objective: string, h: Hyperparameters) {
+  const fail = (field: string, detail: string, message: string) => {
+    throw unprocessable(`${field}: ${detail}`, [{ path: field, message }]);
+  };
+  for (const [field, modalities] of Object.entries(MODALITY_FIELDS)) {
+    if (field in h && !modalities.includes(modality)) {
+      fail(
+        `hyperparameters.${field}`,
+        `applies to ${modalities.join(" and ")} jobs; this is a ${modality} job. Remove it.`,
+        `not a ${modality} hyperparameter`,
+      );
+    }
+  }
+  const arch = h.architecture;
+  if (arch && arch !== "auto" && !ARCHITECTURES[modality].includes(arch)) {
+    const valid = ["auto", ...ARCHITECTURES[modality]].join(", ");
+    fail(
+      "hyperparameters.architecture",
+      `\`${arch}\` is not a ${modality} encoder; use one of ${valid}.`,
+      `use one of ${valid}`,
+    );
+  }
+  if (objective === "mae" && arch === "resnet") {
+    fail(
+      "hyperparameters.architecture",
+      "resnet cannot train mae (MAE drops patches, which needs a ViT); use vit, or objective simclr.",
+      "mae needs vit",
+    );
+  }
+  const size = h.image_size ?? 32;
+  const patch = h.patch_size ?? 4;
+  if (modality === "image" && size % patch !== 0) {
+    fail(
+      "hyperparameters.patch_size",
+      `${patch} does not divide image_size ${size}; pick a divisor (e.g. 4 for 32).`,
+      "must divide image_size",
+    );
+  }
+}
 
 export type JobRow = typeof trainingJobs.$inferSelect;
 

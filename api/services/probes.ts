@@ -1,39 +1,103 @@
-// Probes on stored sets and model versions: reading a probe dataset from R2, embedding through the
-// encoder runtime (cached), and keeping weights in R2. Knows nothing of Hono.
+// Probes on stored sets and model versions: reading labeled inputs (inline, or a probe dataset from
+// R2) in the model's modality, embedding through the encoder runtime (cached), and keeping weights
+// in R2. Knows nothing of Hono.
 import { and, desc, eq } from "drizzle-orm";
 import { models, modelVersions, probes } from "../../db/schema";
-import { badRequest, notFound, unprocessable } from "../lib/errors";
+import { ApiError, badRequest, notFound, unprocessable } from "../lib/errors";
 import type { Db } from "../middleware/init";
+import { ArchiveError } from "./archive/bytes";
+import { type RecordSource, RecordsError, readRecords } from "./dataset_records";
 import { findDataset } from "./datasets";
-import { embedSequences } from "./encoder/embed";
+import { embedSequences, toBase64 } from "./encoder/embed";
 import { prepareInputs } from "./encoder/inputs";
+import { embedModalItems, modalItemKey, parseModalInput } from "./encoder/modal";
 import { getEncoder, type Precision } from "./encoder/sessions";
 import type { Manifest } from "./manifest";
 import type { Embed, ProbeVersion } from "./probe/embeddings";
-import { type Example, MAX_PROBE_EXAMPLES, type ProbeWeights, tooLarge } from "./probe/fit";
+import { type Example, MAX_PROBE_EXAMPLES, type ProbeInput, type ProbeWeights, tooLarge } from "./probe/fit";
 import type { Storage } from "./storage";
 import "./probe/wasm_module";
-import { toBase64 } from "./encoder/embed";
 
-export type LabeledSource = { input: string; label: string | number }[] | { dataset: string };
+export type LabeledSource = { input: unknown; label: string | number }[] | { dataset: string };
+/** Where probes read from: D1 for dataset rows, R2 for their bytes (whole objects and ranges). */
+export type ProbeContext = { db: Db; storage: Storage; bucket: RecordSource; tenantId: string };
 
-/** Examples from the request body or from a `purpose: "probe"` jsonl dataset of `{text, label}` lines. */
+/** An image probe set is read into memory whole (every image is embedded); beyond this, subsample. */
+export const MAX_PROBE_SET_BYTES = 64 * 1024 * 1024;
+
+const NOUN = { text: "text", image: "image", timeseries: "series" } as const;
+const A = { text: "a text", image: "an image", timeseries: "a time-series" } as const;
+const FORMS = {
+  text: "send text (a string)",
+  image: "send a base64 PNG/JPEG string or a data:image/png;base64,… URL",
+  timeseries: "send number[] (one channel) or number[][] (channels × time)",
+} as const;
+
+// Base64 (or a data URL) holds only its alphabet and line breaks; text has spaces or punctuation.
+const looksLikeText = (s: string) => !s.startsWith("data:") && /[^A-Za-z0-9+/=_\-\r\n]/.test(s.trim());
+
+/**
+ * One probe input in the form the version's modality takes (decision 0005), or a problem naming
+ * `at`: 400 for a wrong JSON type (numbers for a text model, …), 422 for text sent to an image or
+ * series model.
+ */
+export function parseProbeInput(version: ProbeVersion, ref: string, input: unknown, at: string): ProbeInput {
+  const modality = version.modality;
+  if (modality === "text") {
+    if (typeof input === "string") return input;
+    throw badRequest(`${at}: ${ref} is a text encoder; ${FORMS.text}, not numbers or arrays.`, [
+      { path: at, message: "must be text (a string) for a text encoder" },
+    ]);
+  }
+  if (typeof input === "string" && (modality === "timeseries" || looksLikeText(input))) {
+    throw unprocessable(
+      `${at}: ${ref} is ${modality === "image" ? "an image" : "a time-series"} encoder, but probe inputs are text; ${FORMS[modality]}.`,
+      [{ path: at, message: `must be ${modality === "image" ? "a base64 image" : "numbers"}, not text` }],
+    );
+  }
+  const items = parseModalInput(version.manifest as Manifest, input, at);
+  if (items.length !== 1) {
+    throw badRequest(`${at}: one example is one ${NOUN[modality]}; got ${items.length}. ${FORMS[modality]}.`, [
+      { path: at, message: `must be one ${NOUN[modality]}` },
+    ]);
+  }
+  return items[0] as ProbeInput;
+}
+
+/** The bytes (or text) whose SHA-256 keys an input in the embedding cache. */
+export const probeInputKey = (x: { input: ProbeInput }): string | Uint8Array =>
+  typeof x.input === "string" ? x.input : modalItemKey(x.input);
+
+/**
+ * Labeled examples from the request body, or from a ready `purpose: "probe"` dataset of the model's
+ * modality (text: jsonl `{text, label}`; image: class folders or IDX labels; series: labeled records).
+ */
 export async function loadExamples(
-  db: Db,
-  storage: Storage,
-  tenantId: string,
+  ctx: ProbeContext,
+  version: ProbeVersion,
+  ref: string,
   source: LabeledSource,
   field: string,
 ): Promise<{ examples: Example[]; datasetId: string | null }> {
   if (Array.isArray(source)) {
-    return { examples: source.map((e) => ({ input: e.input, label: String(e.label) })), datasetId: null };
+    const examples = source.map((e, i) => {
+      const at = `${field}[${i}].input`;
+      return { input: parseProbeInput(version, ref, e.input, at), label: String(e.label), at };
+    });
+    return { examples, datasetId: null };
   }
-  const d = await findDataset(db, tenantId, source.dataset);
+  const d = await findDataset(ctx.db, ctx.tenantId, source.dataset);
   const path = `${field}.dataset`;
-  if (d.purpose !== "probe" || !d.format.startsWith("jsonl")) {
+  if (d.purpose !== "probe") {
     throw unprocessable(
-      `${path}: dataset ${d.id} is a ${d.purpose} ${d.format} set; probes read \`purpose: "probe"\` jsonl sets of {"text", "label"} lines.`,
-      [{ path, message: "must be a probe jsonl dataset" }],
+      `${path}: dataset ${d.id} is a ${d.purpose} set; probes read labeled \`purpose: "probe"\` sets.`,
+      [{ path, message: "must be a probe dataset" }],
+    );
+  }
+  if (d.modality !== version.modality) {
+    throw unprocessable(
+      `${path}: dataset ${d.id} holds ${d.modality}, but ${ref} is ${A[version.modality]} encoder; use ${A[version.modality]} probe set.`,
+      [{ path, message: `must be ${A[version.modality]} probe set` }],
     );
   }
   if (d.status !== "ready") {
@@ -47,6 +111,36 @@ export async function loadExamples(
     throw tooLarge(
       `${path}: dataset ${d.id} has ${records} records; one synchronous probe takes at most ${MAX_PROBE_EXAMPLES}. Upload a subsample.`,
       path,
+    );
+  }
+  if (d.modality === "text") return { examples: await textExamples(ctx.storage, d, path), datasetId: d.id };
+  if (d.modality === "image" && d.bytes > MAX_PROBE_SET_BYTES) {
+    throw tooLarge(
+      `${path}: dataset ${d.id} is ${d.bytes} bytes; an image probe set is read whole, at most ${MAX_PROBE_SET_BYTES}. Upload a subsample or smaller images.`,
+      path,
+    );
+  }
+  let rows: Awaited<ReturnType<typeof readRecords>>;
+  try {
+    rows = await readRecords(ctx.bucket, d, MAX_PROBE_EXAMPLES);
+  } catch (e) {
+    // The set passed its check; a failure now means its object changed behind the API's back.
+    if (!(e instanceof RecordsError || e instanceof ArchiveError)) throw e;
+    throw unprocessable(`${path}: ${e.message}.`, [{ path, message: e.message }]);
+  }
+  const examples: Example[] = [];
+  for (const r of rows) {
+    // The dataset check required a label on every record of a probe set; skip defensively.
+    if (r.label !== undefined) examples.push({ input: r.item, label: r.label, at: `${path} ${r.name ?? ""}`.trim() });
+  }
+  return { examples, datasetId: d.id };
+}
+
+async function textExamples(storage: Storage, d: { id: string; objectKey: string; format: string }, path: string) {
+  if (!d.format.startsWith("jsonl")) {
+    throw unprocessable(
+      `${path}: dataset ${d.id} is a ${d.format} set; text probes read jsonl sets of {"text", "label"} lines.`,
+      [{ path, message: "must be a probe jsonl dataset" }],
     );
   }
   const obj = await storage.get(d.objectKey);
@@ -63,36 +157,55 @@ export async function loadExamples(
       examples.push({ input: r.text, label: String(r.label) });
     }
   }
-  return { examples, datasetId: d.id };
+  return examples;
 }
 
-/** Probes embed text; a version of another modality is refused with what to use instead. */
-export function checkModality(version: ProbeVersion, ref: string, field = "model") {
-  if (version.modality !== "text") {
-    throw unprocessable(
-      `${field}: ${ref} is a ${version.modality} encoder, but probe inputs are text; pick a text model or send ${version.modality} inputs to a ${version.modality} probe (not supported yet).`,
-      [{ path: field, message: `${ref} is not a text encoder` }],
-    );
-  }
-}
-
-// Texts per call into the runtime; it splits them into micro-batches under its memory budget.
+// Inputs per call into the runtime; it splits them into micro-batches under its memory budget.
 const EMBED_CHUNK = 512;
 
-/** The /v1/embeddings runtime for one version: same sessions, batching and budget. */
-export function runtimeEmbed(storage: Storage, version: ProbeVersion, precision: Precision): Embed {
+/** An embedding error about `input[i]` of a runtime call, re-addressed to the example it came from. */
+export function readdress(e: unknown, chunk: { at?: string }[]): unknown {
+  if (!(e instanceof ApiError)) return e;
+  const re = /^input(?:\[(\d+)\])?/;
+  const m = re.exec(e.errors?.[0]?.path ?? "");
+  const at = m ? chunk[m[1] === undefined ? 0 : Number(m[1])]?.at : undefined;
+  if (!m || !at) return e;
+  return new ApiError(e.status, e.code, e.message.replace(re, at), {
+    errors: e.errors?.map((x) => ({ ...x, path: x.path.replace(re, at) })),
+  });
+}
+
+/** The /v1/embeddings runtime for one version: same sessions, batching and budget, any modality. */
+export function runtimeEmbed(
+  storage: Storage,
+  version: ProbeVersion,
+  precision: Precision,
+): Embed<{ input: ProbeInput; at?: string }> {
   const manifest = version.manifest as Manifest;
-  return async (texts) => {
+  return async (inputs) => {
     const enc = await getEncoder(storage, { id: version.id, manifest, files: version.files }, precision);
     const out: Float32Array[] = [];
-    for (let i = 0; i < texts.length; i += EMBED_CHUNK) {
-      const { sequences } = prepareInputs(texts.slice(i, i + EMBED_CHUNK), {
-        tokenizer: enc.tokenizer,
-        maxTokens: manifest.max_tokens ?? 512,
-        truncate: true,
-        vocabSize: enc.tokenizer?.vocabSize,
-      });
-      out.push(...(await embedSequences(enc, sequences)));
+    for (let i = 0; i < inputs.length; i += EMBED_CHUNK) {
+      const chunk = inputs.slice(i, i + EMBED_CHUNK);
+      if (manifest.modality === "text") {
+        const { sequences } = prepareInputs(
+          chunk.map((x) => x.input as string),
+          {
+            tokenizer: enc.tokenizer,
+            maxTokens: manifest.max_tokens ?? 512,
+            truncate: true,
+            vocabSize: enc.tokenizer?.vocabSize,
+          },
+        );
+        out.push(...(await embedSequences(enc, sequences)));
+        continue;
+      }
+      try {
+        const items = chunk.map((x) => x.input as Exclude<ProbeInput, string>);
+        out.push(...(await embedModalItems(enc, items, { truncate: true, field: "input" })).vectors);
+      } catch (e) {
+        throw readdress(e, chunk);
+      }
     }
     return out;
   };
@@ -150,11 +263,34 @@ const probeQuery = (db: Db) =>
     .innerJoin(models, eq(models.id, modelVersions.modelId))
     .$dynamic();
 
-export function checkPredictInputs(input: string[]) {
-  const empty = input.findIndex((s) => s.length === 0);
-  if (empty >= 0) {
-    throw badRequest(`input[${empty}]: must not be empty; send at least one character.`, [
-      { path: `input[${empty}]`, message: "must not be empty" },
-    ]);
+/**
+ * The inputs of a predict call in the forms /v1/embeddings takes for the version's modality:
+ * text (a string or strings), images (base64 or data URLs), series (number arrays).
+ */
+export function parsePredictInputs(version: ProbeVersion, ref: string, raw: unknown): ProbeInput[] {
+  if (version.modality === "text") {
+    const list = typeof raw === "string" ? [raw] : raw;
+    if (!Array.isArray(list) || !list.every((x) => typeof x === "string")) {
+      throw badRequest(`input: ${ref} is a text encoder; send a string or an array of strings.`, [
+        { path: "input", message: "must be text: a string or an array of strings" },
+      ]);
+    }
+    const empty = list.findIndex((x) => x.length === 0);
+    if (empty >= 0) {
+      throw badRequest(`input[${empty}]: must not be empty; send at least one character.`, [
+        { path: `input[${empty}]`, message: "must not be empty" },
+      ]);
+    }
+    return list;
   }
+  const strings = typeof raw === "string" ? [raw] : Array.isArray(raw) ? raw.filter((x) => typeof x === "string") : [];
+  if (strings.length > 0 && (version.modality === "timeseries" || strings.some((x) => looksLikeText(x)))) {
+    parseProbeInput(
+      version,
+      ref,
+      strings.find((x) => version.modality === "timeseries" || looksLikeText(x)),
+      "input",
+    );
+  }
+  return parseModalInput(version.manifest as Manifest, raw, "input");
 }

@@ -1,7 +1,9 @@
-// The raw-feature baseline an evaluation shows next to each model: TF-IDF of the same train/test
-// split, a linear probe (C by the same k-fold CV, no standardisation: TF-IDF rows are already
-// L2-normalised and sparse) and the same weighted kNN.
-import { DEFAULT_FOLDS, encodeLabels, type ProbeOptions } from "./fit";
+// The raw-feature baseline an evaluation shows next to each model. Text: TF-IDF of the same
+// train/test split, a linear probe (C by the same k-fold CV, no standardisation: TF-IDF rows are
+// already L2-normalised and sparse) and the same weighted kNN. Images and series (decision 0005):
+// raw features (pooled preprocessed pixels; normalized, resampled values) through exactly the
+// probes the embeddings get — standardized logistic regression and the same kNN.
+import { DEFAULT_FOLDS, encodeLabels, fitProbe, type ProbeOptions, toMatrix } from "./fit";
 import { DEFAULT_K, DEFAULT_TEMPERATURE, knnProbaSparse } from "./knn";
 import { argmaxRows, crossValidateC, DEFAULT_MAX_ITER, DEFAULT_TOL, fitLogReg, predictProba } from "./logreg";
 import { stratifiedFolds } from "./matrix";
@@ -40,6 +42,32 @@ export function tfidfBaseline(
     linear: { ...linear, C: cv.chosenC },
     knn: { ...knn, k },
     features: Xtr.cols,
+    fit_ms: Date.now() - started,
+  };
+}
+
+export type BaselineResult = {
+  linear: ProbeMetrics & { C: number };
+  knn: ProbeMetrics & { k: number };
+  features: number;
+  fit_ms: number;
+};
+
+/** The image/series floor: raw feature vectors through `fitProbe`'s linear and kNN probes. */
+export function rawFeatureBaseline(
+  train: { X: ArrayLike<number>[]; labels: string[] },
+  test: { X: ArrayLike<number>[]; labels: string[] },
+  opts: ProbeOptions,
+): BaselineResult {
+  const started = Date.now();
+  const tr = { X: toMatrix(train.X), labels: train.labels };
+  const te = { X: toMatrix(test.X), labels: test.labels };
+  const linear = fitProbe("linear", tr, te, opts);
+  const knn = fitProbe("knn", tr, te, opts);
+  return {
+    linear: { ...linear.metrics, C: linear.hyperparameters.C as number },
+    knn: { ...knn.metrics, k: knn.hyperparameters.k as number },
+    features: tr.X.cols,
     fit_ms: Date.now() - started,
   };
 }

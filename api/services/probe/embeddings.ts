@@ -1,13 +1,14 @@
 // Probe inputs go through the same encoder runtime as /v1/embeddings (session cache, micro-batches
-// under the memory budget), behind a cache keyed by (model version id, SHA-256 of the text), so a
-// repeated probe on the same set does not embed again. Cached vectors are the runtime's float32
-// output, stored as little-endian bytes.
+// under the memory budget), behind a cache keyed by (model version id, SHA-256 of the input: the
+// text, the encoded image file, or the series as JSON — `modalItemKey`), so a repeated probe on the
+// same set does not embed again. Cached vectors are the runtime's float32 output, stored as
+// little-endian bytes.
 import { sha256Hex } from "../../lib/crypto";
 import type { VersionRow } from "../registry";
 import type { Storage } from "../storage";
 
-/** Embeds texts in order; the runtime's contract (one vector per text). */
-export type Embed = (texts: string[]) => Promise<Float32Array[]>;
+/** Embeds inputs in order; the runtime's contract (one vector per input). */
+export type Embed<T> = (inputs: T[]) => Promise<Float32Array[]>;
 
 export const cacheKey = (versionId: string, sha256: string) => `cache/embeddings/${versionId}/${sha256}`;
 
@@ -30,19 +31,21 @@ async function pool<T>(n: number, limit: number, fn: (i: number) => Promise<T>):
 export type EmbedStats = { cached: number; embedded: number; embed_ms: number };
 
 /**
- * Embeddings of `texts` for one model version: the set's bundle if this set was embedded before,
- * else per-input cache hits from R2 and the misses (each distinct text once) through `embed`, then
- * both written back. Returns vectors in input order.
+ * Embeddings of `inputs` for one model version: the set's bundle if this set was embedded before,
+ * else per-input cache hits from R2 and the misses (each distinct input once) through `embed`, then
+ * both written back. `keyOf` gives the bytes (or text) whose SHA-256 identifies an input. Returns
+ * vectors in input order.
  */
-export async function embedWithCache(
+export async function embedWithCache<T>(
   storage: Storage,
   versionId: string,
-  texts: string[],
-  embed: Embed,
+  inputs: T[],
+  keyOf: (input: T) => string | Uint8Array,
+  embed: Embed<T>,
 ): Promise<{ vectors: Float32Array[]; stats: EmbedStats }> {
   const started = Date.now();
-  if (texts.length === 0) return { vectors: [], stats: { cached: 0, embedded: 0, embed_ms: 0 } };
-  const hashes = await Promise.all(texts.map(sha256Hex));
+  if (inputs.length === 0) return { vectors: [], stats: { cached: 0, embedded: 0, embed_ms: 0 } };
+  const hashes = await Promise.all(inputs.map((x) => sha256Hex(keyOf(x))));
   const unique = [...new Set(hashes)].sort();
   // The whole set as one object too, keyed by its sorted input hashes: a repeated probe, or an
   // evaluation of the same set with another split, costs one read instead of one per input.
@@ -65,11 +68,11 @@ export async function embedWithCache(
   });
   const missing = unique.filter((h) => !found.has(h));
   if (missing.length > 0) {
-    const textOf = new Map<string, string>();
+    const inputOf = new Map<string, T>();
     hashes.forEach((h, i) => {
-      if (!textOf.has(h)) textOf.set(h, texts[i] as string);
+      if (!inputOf.has(h)) inputOf.set(h, inputs[i] as T);
     });
-    const vectors = await embed(missing.map((h) => textOf.get(h) as string));
+    const vectors = await embed(missing.map((h) => inputOf.get(h) as T));
     missing.forEach((h, i) => {
       found.set(h, vectors[i] as Float32Array);
     });

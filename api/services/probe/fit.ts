@@ -1,6 +1,7 @@
 // One probe from labeled vectors: checks that say what to change, the fit (linear or kNN), test
 // metrics, and the weights to store. Pure: vectors in, plain objects out.
 import { ApiError, unprocessable } from "../../lib/errors";
+import type { ModalItem } from "../encoder/modal";
 import { DEFAULT_K, DEFAULT_TEMPERATURE, fitKnn, knnProba } from "./knn";
 import { argmaxRows, DEFAULT_C_GRID, DEFAULT_MAX_ITER, DEFAULT_TOL, fitLinearProbe, predictProba } from "./logreg";
 import { type Matrix, standardizer, stratifiedFolds, stratifiedSplit } from "./matrix";
@@ -22,7 +23,10 @@ export type ProbeOptions = {
   seed?: number;
 };
 
-export type Example = { input: string; label: string };
+/** A probe input: text, or an image/series item of decision 0005. */
+export type ProbeInput = string | ModalItem;
+/** A labeled input; `at` names where it came from (`train[3].input`, `train.dataset cat/1.png`) for errors. */
+export type Example = { input: ProbeInput; label: string; at?: string };
 export type Hyperparameters = Record<string, unknown>;
 
 /** What R2 holds for a probe: enough to predict without the training data (kNN keeps its train set). */

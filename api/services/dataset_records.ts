@@ -1,0 +1,160 @@
+// The records of an image or time-series probe set, for probes and evaluations: labeled ModalItems
+// read with the same readers the dataset check uses (one zip directory read + one stream, or one
+// stream), at most `max` of them. IDX images become PNG files, so every image item is an encoded
+// file like the ones /v1/embeddings takes (and the embedding cache keys on).
+import { zlibSync } from "fflate";
+import type { datasets } from "../../db/schema";
+import { ByteReader, collect, crc32 } from "./archive/bytes";
+import { readIdxBytes } from "./archive/idx";
+import type { ArchiveMember } from "./archive/member";
+import { tarMembers } from "./archive/tar";
+import { readZipDirectory, zipMembers } from "./archive/zip";
+import { forEachLine, maybeGunzip } from "./dataset_check";
+import { classOf, IMAGE_LIMITS, memberKind } from "./dataset_check_image";
+import { type SeriesFormat, seriesLineParser } from "./dataset_check_series";
+import type { ModalItem } from "./encoder/modal";
+
+export type DatasetRecord = { item: ModalItem; label?: string; name?: string };
+type Dataset = Pick<typeof datasets.$inferSelect, "id" | "modality" | "format" | "objectKey" | "bytes">;
+
+/** What the reader needs of R2: whole objects and byte ranges. */
+export type RecordSource = Pick<R2Bucket, "get">;
+
+/** A set changed or corrupted behind the check's back; the probe fails with a clear message. */
+export class RecordsError extends Error {}
+
+async function open(bucket: RecordSource, d: Dataset): Promise<ReadableStream<Uint8Array>> {
+  const obj = await bucket.get(d.objectKey);
+  if (!obj) throw new RecordsError(`the bytes of dataset ${d.id} are gone; upload it again`);
+  return obj.body;
+}
+
+/**
+ * The labeled records of a ready image or time-series dataset, in file order, at most `max`.
+ *
+ * Args:
+ *   bucket: the R2 bucket holding the dataset object (range reads for zip directories).
+ *   d: the dataset row (modality, format, object key).
+ *   max: stop after this many records.
+ *
+ * Returns: image items hold encoded PNG/JPEG bytes (IDX images are written as PNG); series items
+ * hold `values[channel][t]`. Labels: the class folder, the IDX label, or the record's label.
+ */
+export async function readRecords(bucket: RecordSource, d: Dataset, max: number): Promise<DatasetRecord[]> {
+  if (d.modality === "timeseries") return readSeries(bucket, d, max);
+  if (d.modality !== "image") throw new RecordsError(`dataset ${d.id} holds ${d.modality}, not images or series`);
+  const out: DatasetRecord[] = [];
+  if (d.format === "idx" || d.format === "idx.gz") {
+    const bytes = await collect(maybeGunzip(await open(bucket, d), d.format), Number.MAX_SAFE_INTEGER, () => "");
+    return idxRecords(bytes, null, max);
+  }
+  let members: AsyncIterable<ArchiveMember>;
+  let reader: ByteReader;
+  if (d.format === "zip") {
+    const range = async (offset: number, length: number) => {
+      const obj = await bucket.get(d.objectKey, { range: { offset, length } });
+      if (!obj) throw new RecordsError(`the bytes of dataset ${d.id} are gone; upload it again`);
+      return new Uint8Array(await obj.arrayBuffer());
+    };
+    const entries = await readZipDirectory(d.bytes, range);
+    reader = ByteReader.from(await open(bucket, d));
+    members = zipMembers(entries, reader);
+  } else {
+    reader = ByteReader.from(maybeGunzip(await open(bucket, d), d.format));
+    members = tarMembers(reader);
+  }
+  let idxImages: Uint8Array | null = null;
+  let idxLabels: Uint8Array | null = null;
+  const whole = (m: ArchiveMember) =>
+    collect(maybeGunzip(m.body(), m.name.toLowerCase()), IMAGE_LIMITS.maxDecompressedBytes, () => "");
+  try {
+    for await (const m of members) {
+      const kind = memberKind(m.name);
+      if (kind === "idx3") idxImages = await whole(m);
+      else if (kind === "idx1") idxLabels = await whole(m);
+      else if (kind === "image" && out.length < max) {
+        const bytes = await collect(m.body(), IMAGE_LIMITS.maxImageBytes, (n) => `${m.name} is over ${n} bytes`);
+        out.push({ item: { kind: "image", bytes }, label: classOf(m.name) ?? undefined, name: m.name });
+      }
+      if (out.length >= max && idxImages === null) break;
+    }
+  } finally {
+    await reader.close();
+  }
+  if (idxImages) return idxRecords(idxImages, idxLabels, max);
+  return out;
+}
+
+function idxRecords(images: Uint8Array, labels: Uint8Array | null, max: number): DatasetRecord[] {
+  const img = readIdxBytes(images, "images");
+  const lab = labels ? readIdxBytes(labels, "labels") : null;
+  const rows = img.dims[1] as number;
+  const cols = img.dims[2] as number;
+  const n = Math.min(img.dims[0] as number, max);
+  const out: DatasetRecord[] = [];
+  for (let i = 0; i < n; i++) {
+    const pixels = img.data.subarray(i * rows * cols, (i + 1) * rows * cols);
+    const label = lab ? String(lab.data[i]) : undefined;
+    out.push({ item: { kind: "image", bytes: encodeGreyPng(pixels, cols, rows) }, label, name: `#${i}` });
+  }
+  return out;
+}
+
+async function readSeries(bucket: RecordSource, d: Dataset, max: number): Promise<DatasetRecord[]> {
+  const parse = seriesLineParser(d.format as SeriesFormat);
+  const out: DatasetRecord[] = [];
+  let bad: string | null = null;
+  const body = maybeGunzip(await open(bucket, d), d.format);
+  await forEachLine(
+    body,
+    (raw, n) => {
+      if (out.length >= max || bad) return;
+      const r = parse(raw, n);
+      if (typeof r === "string") return;
+      if ("message" in r) bad ??= `line ${n}: ${r.message}`;
+      else out.push({ item: { kind: "series", values: r.values }, label: r.label, name: `line ${n}` });
+    },
+    (n) => {
+      bad ??= `line ${n} is too long`;
+    },
+  );
+  if (bad) throw new RecordsError(`dataset ${d.id} no longer reads (${bad}); upload it again`);
+  return out;
+}
+
+function pngChunk(type: string, data: Uint8Array): Uint8Array {
+  const out = new Uint8Array(12 + data.length);
+  const v = new DataView(out.buffer);
+  v.setUint32(0, data.length);
+  for (let i = 0; i < 4; i++) out[4 + i] = type.charCodeAt(i);
+  out.set(data, 8);
+  v.setUint32(8 + data.length, crc32(out.subarray(4, 8 + data.length)));
+  return out;
+}
+
+/**
+ * An 8-bit greyscale PNG of `pixels` (row-major, width × height), filter 0 on every row: lossless,
+ * and deterministic, so the same IDX image always hashes to the same embedding-cache key.
+ */
+export function encodeGreyPng(pixels: Uint8Array, width: number, height: number): Uint8Array {
+  const ihdr = new Uint8Array(13);
+  const v = new DataView(ihdr.buffer);
+  v.setUint32(0, width);
+  v.setUint32(4, height);
+  ihdr.set([8, 0, 0, 0, 0], 8);
+  const raw = new Uint8Array(height * (width + 1));
+  for (let y = 0; y < height; y++) raw.set(pixels.subarray(y * width, (y + 1) * width), y * (width + 1) + 1);
+  const parts = [
+    Uint8Array.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    pngChunk("IHDR", ihdr),
+    pngChunk("IDAT", zlibSync(raw)),
+    pngChunk("IEND", new Uint8Array(0)),
+  ];
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
