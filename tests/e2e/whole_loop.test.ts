@@ -2,58 +2,23 @@
 // real trainer: upload a corpus and a labeled set, train, see the version registered and `latest`
 // moved, embed through the official `openai` SDK, probe and evaluate, move `production` forward
 // and back, and cancel a second job mid-run.
-import { type ChildProcess, execFile, spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
 import path from "node:path";
-import { promisify } from "node:util";
 import OpenAI from "openai";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { writeFortunesJsonl } from "../../scripts/fortunes-jsonl";
-import { localS3Credentials } from "../../scripts/local-s3.mjs";
-import { type DevServer, registerFolder, startWranglerDev } from "./wrangler_dev";
+import { type Platform, ROOT, startPlatform } from "./platform";
+import { registerFolder } from "./wrangler_dev";
 
-const ROOT = path.join(import.meta.dirname, "../..");
-const run = promisify(execFile);
-const work = mkdtempSync(path.join(tmpdir(), "selfsup-loop-"));
-let server: DevServer;
-let trainer: ChildProcess;
-const trainerLog: string[] = [];
-
-/** Runs the CLI like a user would; `--json` output is parsed. */
-async function cli(...args: string[]) {
-  const { stdout } = await run(process.execPath, [path.join(ROOT, "cli/bin.mjs"), ...args], {
-    cwd: work,
-    env: { ...process.env, SELFSUP_API_URL: server.url, SELFSUP_API_KEY: server.key },
-    maxBuffer: 32 * 1024 * 1024,
-    timeout: 300_000,
-  });
-  return stdout;
-}
-const cliJson = async <T>(...args: string[]) => JSON.parse(await cli(...args, "--json")) as T;
+let p: Platform;
+const cli = (...args: string[]) => p.cli(...args);
+const cliJson = <T>(...args: string[]) => p.cliJson<T>(...args);
 
 beforeAll(async () => {
-  server = await startWranglerDev(localS3Credentials());
-  const key = await cliJson<{ secret: string }>("keys", "create", "--name", "trainer", "--scopes", "trainer");
-  trainer = spawn(path.join(ROOT, "gpu-trainer/.venv/bin/python"), ["-m", "selfsup_trainer", "serve"], {
-    cwd: path.join(ROOT, "gpu-trainer"),
-    env: {
-      ...process.env,
-      SELFSUP_API_URL: server.url,
-      SELFSUP_TRAINER_KEY: key.secret,
-      SELFSUP_WORK_DIR: path.join(work, "trainer"),
-      PYTHONUNBUFFERED: "1",
-    },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  trainer.stdout?.on("data", (d) => trainerLog.push(String(d)));
-  trainer.stderr?.on("data", (d) => trainerLog.push(String(d)));
+  p = await startPlatform("selfsup-loop-");
 });
 
 afterAll(async () => {
-  trainer?.kill("SIGKILL");
-  await server?.stop();
-  rmSync(work, { recursive: true, force: true });
+  await p?.stop();
 });
 
 type Job = { id: string; status: string; modelVersion: string | null; progress: { step: number; total: number } };
@@ -61,7 +26,7 @@ type Job = { id: string; status: string; modelVersion: string | null; progress: 
 describe("the whole loop through the CLI", () => {
   it("upload -> train -> registered -> OpenAI SDK -> probe + evaluate -> alias moves -> cancel", async () => {
     // A labeled set of real quotes (Debian fortunes, 4 categories; see tests/fixtures/probe).
-    const probeFile = path.join(work, "fortunes.jsonl");
+    const probeFile = path.join(p.work, "fortunes.jsonl");
     const fortunes = writeFortunesJsonl(probeFile);
 
     const corpus = await cliJson<{ id: string; status: string }>(
@@ -82,7 +47,7 @@ describe("the whole loop through the CLI", () => {
     expect(Object.keys(labeled.stats.labels)).toHaveLength(4);
 
     // An older version to compare with and to roll `production` back to.
-    await registerFolder(server, "loop", path.join(ROOT, "tests/fixtures/tiny-encoder"));
+    await registerFolder(p.server, "loop", path.join(ROOT, "tests/fixtures/tiny-encoder"));
     const job = await cliJson<Job>(
       "train",
       "--dataset",
@@ -101,7 +66,7 @@ describe("the whole loop through the CLI", () => {
       "1000",
       "--watch",
     );
-    expect(job, trainerLog.join("")).toMatchObject({
+    expect(job, p.trainerLog.join("")).toMatchObject({
       status: "succeeded",
       modelVersion: "loop@2",
       progress: { step: 12, total: 12 },
@@ -109,7 +74,7 @@ describe("the whole loop through the CLI", () => {
     const model = await cliJson<{ aliases: Record<string, number>; versions: number }>("models", "show", "loop");
     expect(model).toMatchObject({ versions: 2, aliases: { latest: 2 } });
 
-    const openai = new OpenAI({ apiKey: server.key, baseURL: `${server.url}/v1`, maxRetries: 0 });
+    const openai = new OpenAI({ apiKey: p.server.key, baseURL: `${p.server.url}/v1`, maxRetries: 0 });
     const emb = await openai.embeddings.create({
       model: "loop",
       input: ["Call me Ishmael.", "It is a way I have of driving off the spleen."],
@@ -175,7 +140,7 @@ describe("the whole loop through the CLI", () => {
     for (let i = 0; ; i++) {
       const j = await cliJson<Job>("jobs", "show", long.id);
       if (j.status === "running" && j.progress.step > 0) break;
-      if (i > 240) throw new Error(`job never started: ${JSON.stringify(j)}\n${trainerLog.join("")}`);
+      if (i > 240) throw new Error(`job never started: ${JSON.stringify(j)}\n${p.trainerLog.join("")}`);
       await new Promise((r) => setTimeout(r, 500));
     }
     await cli("jobs", "cancel", long.id);
