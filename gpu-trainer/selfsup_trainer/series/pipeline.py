@@ -1,0 +1,307 @@
+"""``pretrain``: series dataset -> patch Transformer -> exported artifact folder (decision 0005).
+
+The same shape as text's :mod:`selfsup_trainer.pipeline`: resume from a checkpoint (its config
+wins), seeds, a deterministic held-out slice, :func:`engine.train`, optional probes on a labeled
+set, then export with parity gates. The manifest's ``preprocessing`` tells the edge everything
+it must do itself — pad at the end to a multiple of ``patch_size``, keep the first
+``max_length`` points — since normalization is inside the graph.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+from ..checkpoint import STATE_FILE, find_checkpoint, load_checkpoint
+from ..config import MAX_SERIES_LENGTH, TrainConfig
+from ..corpus import file_sha256
+from ..data import BatchStream
+from ..engine import StepInfo, distributed, init_distributed, pick_device, train
+from ..export import ExportSpec, Feed, export_artifact
+from ..pipeline import default_checkpoint_every, total_steps_of
+from ..probe import knn_accuracy, linear_accuracy, split
+from .data import SeriesError, SeriesSet, batch_arrays, heldout_split, read_series
+from .models import PatchTransformerEncoder, shape_of_state
+from .pretext import SeriesPretext
+
+# Parity batches: a single series, then 3 and 8 rows of different lengths so the dynamic batch
+# and length axes and the padding are all exercised; each row is cut to a share of its length.
+PARITY_BATCHES = (1, 3, 8)
+PARITY_SHARES = (1.0, 0.5, 0.85, 0.3, 1.0, 0.65, 0.15, 0.9, 0.4, 0.75, 1.0, 0.55)
+
+
+def round_up(n: int, multiple: int) -> int:
+    return -(-n // multiple) * multiple
+
+
+def model_length(config: TrainConfig, longest: int) -> int:
+    """The trained ``max_length``: ``series_length`` (0 = the data's longest) rounded up to a
+    multiple of ``series_patch``, at most :data:`MAX_SERIES_LENGTH` (rounded down then)."""
+    patch = config.series_patch
+    length = round_up(config.series_length or longest, patch)
+    if length > MAX_SERIES_LENGTH:
+        length = MAX_SERIES_LENGTH // patch * patch
+    if config.objective == "temporal" and length // patch < 2:
+        raise ValueError(
+            f"objective=temporal needs at least 2 patches but max_length={length} holds "
+            f"{length // patch} of series_patch={patch}; lower series_patch (e.g. "
+            f"{max(1, length // 4)}) or raise series_length"
+        )
+    return length
+
+
+def parity_feeds(heldout: SeriesSet, patch: int) -> list[Feed]:
+    """Held-out rows padded at the end as the edge pads them (zeros, observed 0)."""
+    feeds, row = [], 0
+    for size in PARITY_BATCHES:
+        picks = [(row + j) % len(heldout) for j in range(size)]
+        cuts = [
+            max(1, round(int(heldout.lengths[i]) * PARITY_SHARES[(row + j) % 12]))
+            for j, i in enumerate(picks)
+        ]
+        row += size
+        width = round_up(max(cuts), patch)
+        values = np.zeros((size, heldout.channels, width), dtype=np.float32)
+        observed = np.zeros((size, width), dtype=np.float32)
+        for j, (i, cut) in enumerate(zip(picks, cuts, strict=True)):
+            values[j, :, :cut] = heldout.values[i, :, :cut]
+            observed[j, :cut] = 1.0
+        feeds.append({"values": values, "observed": observed})
+    return feeds
+
+
+def export_spec(heldout: SeriesSet, patch: int, channels: int, max_length: int) -> ExportSpec:
+    length = min(2 * patch, max_length)
+    return ExportSpec(
+        input_names=["values", "observed"],
+        example_inputs=(torch.randn(2, channels, length), torch.ones(2, length)),
+        dynamic_axes={
+            "values": {0: "batch", 2: "length"},
+            "observed": {0: "batch", 1: "length"},
+            "embeddings": {0: "batch"},
+        },
+        parity_feeds=parity_feeds(heldout, patch),
+    )
+
+
+def fit_to_model(series: SeriesSet, encoder: PatchTransformerEncoder, path: Path) -> SeriesSet:
+    """Pad/truncate a probe set to the encoder's patch grid (keep_first, as the edge does)."""
+    if series.channels != encoder.channels:
+        raise SeriesError(
+            f"{path}: the series have {series.channels} channel(s) but the model takes "
+            f"{encoder.channels}; use a probe set with {encoder.channels} channel(s)"
+        )
+    width = min(round_up(series.values.shape[2], encoder.patch), encoder.max_length)
+    return series.fit(width)
+
+
+@torch.no_grad()
+def embed_series(
+    encoder: PatchTransformerEncoder, series: SeriesSet, batch_size: int = 256
+) -> torch.Tensor:
+    """Embeddings ``[N, hidden]`` in eval mode on the encoder's device, returned on CPU."""
+    was_training = encoder.training
+    encoder.eval()
+    device = next(encoder.parameters()).device
+    out = []
+    for start in range(0, len(series), batch_size):
+        indices = np.arange(start, min(start + batch_size, len(series)))
+        values, observed = batch_arrays(series, indices, encoder.patch)
+        out.append(encoder(values.to(device), observed.to(device)).float().cpu())
+    encoder.train(was_training)
+    return torch.cat(out)
+
+
+def probe_series(
+    encoder: PatchTransformerEncoder, path: Path, seed: int = 0, limit: int = 5000
+) -> dict[str, float]:
+    """kNN and linear accuracy on a seeded 80/20 split of the labeled set at ``path``."""
+    series = read_series(path, max_length=encoder.max_length)
+    labels = series.require_labels(path)
+    if len(series) > limit:
+        series = series.subset(np.arange(limit))
+        labels = labels[:limit]
+    names = sorted(set(labels))
+    if len(names) < 2:
+        raise SeriesError(f"{path}: the probe set has {len(names)} label(s); it needs at least 2")
+    y = torch.tensor([names.index(label) for label in labels])
+    x = embed_series(encoder, fit_to_model(series, encoder, path))
+    tr, te = split(len(series), 0.2, seed)
+    args = (x[tr], y[tr], x[te], y[te], len(names))
+    return {"knn_accuracy": knn_accuracy(*args), "linear_accuracy": linear_accuracy(*args)}
+
+
+def _quiet(_message: str) -> None:
+    """Log sink for DDP ranks other than 0."""
+
+
+def pretrain(
+    config: TrainConfig,
+    data: Path,
+    out_dir: Path,
+    resume: str | Path | None = None,
+    stop_at: int | None = None,
+    callback: Callable[[StepInfo], Any] | None = None,
+    log: Callable[[str], None] = print,
+    default_checkpoints: int = 0,
+    eval_path: Path | None = None,
+) -> dict[str, Any] | None:
+    """Train a patch Transformer on the series at ``data`` and export it to ``out_dir``.
+
+    Args:
+        config: training config (resolved here); on resume the checkpoint's config wins except
+            ``checkpoint_every``/``log_every``/``eval_every``.
+        data: JSONL or CSV series dataset (optionally gzipped); labels, if any, are ignored.
+        out_dir: artifact folder (also holds ``checkpoints/``).
+        resume: checkpoint folder or run folder to continue from.
+        stop_at: stop after this many steps without exporting (preemption drill).
+        callback: per-step progress hook.
+        default_checkpoints: with ``checkpoint_every`` 0, checkpoint about this many times.
+        eval_path: labeled series set; kNN/linear probe accuracies go into the metrics.
+
+    Returns:
+        The manifest, or None when stopped early or on a non-zero DDP rank.
+
+    Raises:
+        SeriesError: the dataset cannot be read (the message names line and column).
+        ValueError: an impossible config for this data.
+    """
+    data, out_dir = Path(data), Path(out_dir)
+    resume_state = None
+    if resume is not None:
+        checkpoint = find_checkpoint(resume)
+        resume_state = load_checkpoint(checkpoint)
+        saved = TrainConfig.from_dict(resume_state["config"])
+        for key in ("checkpoint_every", "log_every", "eval_every"):
+            setattr(saved, key, getattr(config, key))
+        config = saved
+        log(f"resuming from {checkpoint} at step {resume_state['step']}")
+    config.resolve()
+    rank, local_rank, world = distributed()
+    init_distributed(pick_device(config, local_rank))
+    if rank != 0:
+        log = _quiet
+    out_dir.mkdir(parents=True, exist_ok=True)
+    random.seed(config.seed)
+    np.random.seed(config.seed)
+    torch.manual_seed(config.seed)
+
+    # Truncating while reading (keep_first) bounds memory by the model's length; with
+    # series_length 0 only MAX_SERIES_LENGTH cuts, so the data's longest still decides.
+    cap = model_length(config, config.series_length or MAX_SERIES_LENGTH)
+    series = read_series(data, max_length=cap)
+    max_length = model_length(config, series.max_length)
+    truncated = series.stats["truncated"]
+    train_set, heldout = heldout_split(
+        series.fit(max_length), config.heldout_fraction, config.heldout_max
+    )
+    mean, std = train_set.channel_stats()
+    log(
+        f"dataset {data}: {len(series)} series, {series.channels} channel(s), length "
+        f"{series.stats['min_length']}-{series.stats['max_length']} -> max_length {max_length} "
+        f"({truncated} truncated), {len(train_set)} train / {len(heldout)} held out"
+    )
+    per_epoch = BatchStream(train_set, config.batch_size, config.seed, 1).per_epoch
+    total_steps = total_steps_of(config, per_epoch)
+    if not config.checkpoint_every and default_checkpoints:
+        config.checkpoint_every = default_checkpoint_every(total_steps, default_checkpoints)
+    dataset_norm = config.normalization == "dataset"
+    pretext = SeriesPretext(
+        config,
+        series.channels,
+        max_length,
+        mean.tolist() if dataset_norm else None,
+        std.tolist() if dataset_norm else None,
+    )
+    result = train(
+        pretext,
+        train_set,
+        heldout,
+        config,
+        total_steps,
+        out_dir,
+        resume_state,
+        callback,
+        stop_at,
+        log,
+    )
+    if world > 1 and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+    if result.steps < total_steps or rank != 0:
+        return None
+    encoder = pretext.encoder
+    stats_mean = encoder.mean.tolist() if dataset_norm else None
+    stats_std = encoder.std.tolist() if dataset_norm else None
+    fields = {
+        "modality": "timeseries",
+        "dims": config.hidden,
+        "pooling": "mean",
+        "normalize": True,
+        "inputs": ["values", "observed"],
+        "output": "embeddings",
+        "objective": config.objective,
+        "preset": config.preset,
+        "architecture": {
+            "type": "patch_transformer",
+            "layers": config.layers,
+            "hidden": config.hidden,
+            "heads": config.heads,
+            "intermediate": config.intermediate,
+            "channels": series.channels,
+            "patch_size": config.series_patch,
+            "max_patches": max_length // config.series_patch,
+        },
+        "preprocessing": {
+            "channels": series.channels,
+            "max_length": max_length,
+            "patch_size": config.series_patch,
+            "normalization": config.normalization,
+            "mean": stats_mean,
+            "std": stats_std,
+            "in_graph": True,
+            "pad": "end",
+            "truncate": "keep_first",
+        },
+        "matryoshka_dims": [],
+        "dataset": {
+            "sha256": file_sha256(data),
+            "stats": {**series.stats, "heldout": len(heldout)},
+        },
+        "config": {**config.to_dict(), "steps": total_steps},
+        "metrics": {
+            **result.metrics,
+            "final_loss": result.losses[-1],
+            "steps": result.steps,
+            "points_per_second": result.tokens_per_second,
+        },
+    }
+    if eval_path is not None:
+        fields["metrics"].update(probe_series(encoder, Path(eval_path), config.seed))
+    log("metrics: " + " ".join(f"{k} {v:.4g}" for k, v in fields["metrics"].items()))
+    spec = export_spec(heldout, config.series_patch, series.channels, max_length)
+    return export_artifact(encoder, out_dir, spec, fields, log=log)
+
+
+def encoder_from_checkpoint(step_dir: Path) -> PatchTransformerEncoder:
+    """Rebuild a checkpoint's encoder on CPU (shape from its weights, config from the file)."""
+    # weights_only=False: this is a checkpoint this process wrote (or a sha-verified download).
+    state = torch.load(step_dir / STATE_FILE, map_location="cpu", weights_only=False)
+    config = TrainConfig.from_dict(state["config"]).resolve()
+    channels, max_length = shape_of_state(state["model"], config.series_patch)
+    encoder = PatchTransformerEncoder(config, channels, max_length)
+    prefix = "encoder."
+    weights = {k[len(prefix) :]: v for k, v in state["model"].items() if k.startswith(prefix)}
+    encoder.load_state_dict(weights)
+    return encoder
+
+
+def checkpoint_probe(step_dir: Path, eval_path: Path) -> dict[str, float]:
+    """kNN/linear probe accuracies of a checkpoint's encoder on a labeled series set."""
+    return probe_series(encoder_from_checkpoint(Path(step_dir)), Path(eval_path))
