@@ -1,0 +1,252 @@
+"""``pretrain`` for images: dataset file -> SimCLR/MAE training -> exported artifact folder.
+
+The whole dataset is decoded once into memory as resized 0-255 pixels (decision 0005's exact
+preprocessing), a seeded slice is held out for evaluation and the export parity gates, and the
+manifest records the preprocessing the edge must repeat (size, channels, mean/std).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..checkpoint import find_checkpoint, load_checkpoint
+from ..config import TrainConfig
+from ..corpus import file_sha256
+from ..data import BatchStream
+from ..engine import StepInfo, distributed, train
+from ..export import ExportSpec, export_artifact
+from ..pipeline import default_checkpoint_every, total_steps_of
+from ..probe import knn_accuracy, linear_accuracy, split
+from .data import SCALE, ImageSet, read_images, split_heldout
+from .models import describe
+from .pretext import ImagePretext
+
+PARITY_SIZES = (1, 3, 8)  # held-out batches the export gates run (dynamic batch axis)
+PROBE_LIMIT = 2000  # probe-set images used by the trainer-side kNN/linear probes
+
+
+def _quiet(_message: str) -> None:
+    """Log sink for DDP ranks other than 0."""
+
+
+def pretrain(
+    config: TrainConfig,
+    data: str | Path,
+    out_dir: str | Path,
+    resume: str | Path | None = None,
+    stop_at: int | None = None,
+    callback: Callable[[StepInfo], Any] | None = None,
+    log: Callable[[str], None] = print,
+    default_checkpoints: int = 0,
+    eval_path: Path | None = None,
+) -> dict[str, Any] | None:
+    """Train an image encoder on ``data`` and export it to ``out_dir``.
+
+    Args:
+        config: training config (resolved here); on resume the checkpoint's config is used,
+            except ``checkpoint_every``/``log_every``/``eval_every``.
+        data: image dataset (.zip/.tar/.tar.gz of PNG/JPEG, or IDX).
+        out_dir: artifact folder (also holds ``checkpoints/``).
+        resume: checkpoint folder or run folder to continue from.
+        stop_at: stop after this many steps without exporting (preemption drill).
+        callback: per-step progress hook.
+        log: progress sink.
+        default_checkpoints: with ``checkpoint_every`` 0, checkpoint about this many times.
+        eval_path: labeled image probe set (class folders or IDX labels); kNN/linear probe
+            accuracies of the final encoder go into the manifest's metrics.
+
+    Returns:
+        The manifest, or None when stopped early or on a non-zero DDP rank.
+    """
+    data, out_dir = Path(data), Path(out_dir)
+    resume_state = None
+    if resume is not None:
+        checkpoint = find_checkpoint(resume)
+        resume_state = load_checkpoint(checkpoint)
+        saved = TrainConfig.from_dict(resume_state["config"])
+        for key in ("checkpoint_every", "log_every", "eval_every"):
+            setattr(saved, key, getattr(config, key))
+        config = saved
+        log(f"resuming from {checkpoint} at step {resume_state['step']}")
+    config.resolve()
+    if config.modality != "image":
+        raise ValueError(f"modality={config.modality!r} reached the image pipeline; use image")
+    if config.matryoshka_dims:
+        raise ValueError(
+            f"matryoshka_dims={config.matryoshka_dims} is not trained for images; leave it empty"
+        )
+    rank, _, _ = distributed()
+    if rank != 0:
+        log = _quiet
+    out_dir.mkdir(parents=True, exist_ok=True)
+    np.random.seed(config.seed)
+    torch.manual_seed(config.seed)
+
+    dataset = read_images(data, config.image_size, config.channels)
+    # Recorded in the config (and so in every checkpoint): resume and probes use these channels.
+    config.channels = dataset.channels
+    train_idx, held_idx = split_heldout(
+        len(dataset), config.heldout_fraction, config.heldout_max, config.seed
+    )
+    train_set, heldout = dataset.subset(train_idx), dataset.subset(held_idx)
+    stats = dataset.stats
+    log(
+        f"images {data}: {stats['images']} ({stats['ignored']} members ignored, "
+        f"{stats['classes']} classes), {len(train_set)} train / {len(heldout)} held out, "
+        f"{config.channels}x{config.image_size}x{config.image_size}, "
+        f"mean {dataset.mean} std {dataset.std}"
+    )
+    per_epoch = BatchStream(train_set, config.batch_size, config.seed, 1).per_epoch
+    total_steps = total_steps_of(config, per_epoch)
+    if not config.checkpoint_every and default_checkpoints:
+        config.checkpoint_every = default_checkpoint_every(total_steps, default_checkpoints)
+    pretext = ImagePretext(config, dataset.channels, dataset.mean, dataset.std)
+    result = train(
+        pretext, train_set, heldout, config, total_steps, out_dir, resume_state, callback,
+        stop_at, log,
+    )  # fmt: skip
+    if result.steps < total_steps or rank != 0:
+        return None
+    # The checkpoint's statistics on resume (its buffers), the data's otherwise.
+    mean = [round(float(v), 6) for v in pretext.pixel_mean]
+    std = [round(float(v), 6) for v in pretext.pixel_std]
+    fields: dict[str, Any] = {
+        "modality": "image",
+        "dims": config.hidden,
+        "pooling": config.pooling if config.architecture == "vit" else "mean",
+        "normalize": True,
+        "inputs": ["pixel_values"],
+        "output": "embeddings",
+        "objective": config.objective,
+        "preset": config.preset,
+        "architecture": describe(pretext.encoder, config),
+        "preprocessing": preprocessing(config, mean, std),
+        "matryoshka_dims": [],
+        "dataset": {"sha256": file_sha256(data), "stats": stats},
+        "config": {**config.to_dict(), "steps": total_steps},
+        "metrics": {
+            **result.metrics,
+            "final_loss": result.losses[-1],
+            "steps": result.steps,
+            "images_per_second": result.tokens_per_second,
+        },
+    }
+    if eval_path is not None:
+        fields["metrics"].update(probe_images(pretext.encoder, Path(eval_path), config, mean, std))
+    log("metrics: " + " ".join(f"{k} {v:.4g}" for k, v in fields["metrics"].items()))
+    return export_artifact(
+        pretext.encoder, out_dir, image_spec(heldout, mean, std), fields, log=log
+    )
+
+
+def preprocessing(config: TrainConfig, mean: list[float], std: list[float]) -> dict[str, Any]:
+    """The manifest's ``preprocessing`` entry (decision 0005)."""
+    return {
+        "image_size": config.image_size,
+        "channels": config.channels,
+        "resize": "bilinear-aa",
+        "fit": "stretch",
+        "scale": int(SCALE),
+        "mean": mean,
+        "std": std,
+        "layout": "NCHW",
+    }
+
+
+def image_spec(heldout: ImageSet, mean: list[float], std: list[float]) -> ExportSpec:
+    """``pixel_values [batch, C, S, S] -> embeddings`` with a dynamic batch; parity on held-out
+    images in batches of 1, 3 and 8."""
+    pixels = heldout.normalized(mean, std).numpy()
+    feeds, start = [], 0
+    for size in PARITY_SIZES:
+        if start + size > len(pixels):
+            break
+        feeds.append({"pixel_values": pixels[start : start + size]})
+        start += size
+    return ExportSpec(
+        input_names=["pixel_values"],
+        example_inputs=(torch.from_numpy(pixels[:2]).clone(),),
+        dynamic_axes={"pixel_values": {0: "batch"}, "embeddings": {0: "batch"}},
+        parity_feeds=feeds,
+    )
+
+
+@torch.no_grad()
+def embed_images(
+    encoder: torch.nn.Module, pixel_values: torch.Tensor, batch_size: int = 256
+) -> torch.Tensor:
+    """Embeddings [N, hidden] of normalized ``pixel_values`` [N, C, S, S] in eval mode, on CPU."""
+    was_training = encoder.training
+    encoder.eval()
+    device = next(encoder.parameters()).device
+    try:
+        out = [
+            encoder(pixel_values[i : i + batch_size].to(device)).float().cpu()
+            for i in range(0, len(pixel_values), batch_size)
+        ]
+    finally:
+        encoder.train(was_training)
+    return torch.cat(out)
+
+
+def probe_images(
+    encoder: torch.nn.Module,
+    eval_path: Path,
+    config: TrainConfig,
+    mean: list[float],
+    std: list[float],
+    seed: int = 0,
+) -> dict[str, float]:
+    """kNN and linear accuracy of ``encoder`` on a seeded 80/20 split of a labeled image set.
+
+    Raises:
+        ValueError: the probe set has no labels (class folders) or fewer than 2 classes.
+    """
+    probe_set = read_images(eval_path, config.image_size, config.channels)
+    if probe_set.labels is None:
+        raise ValueError(
+            f"{eval_path.name}: {probe_set.stats['unlabeled']} images have no class; a probe "
+            "set needs every image in a class folder (cat/001.png) or an idx1 labels file"
+        )
+    if len(probe_set) > PROBE_LIMIT:
+        keep = np.random.default_rng(seed).permutation(len(probe_set))[:PROBE_LIMIT]
+        probe_set = probe_set.subset(np.sort(keep))
+    assert probe_set.labels is not None
+    names = sorted(set(probe_set.labels))
+    if len(names) < 2:
+        raise ValueError(f"the eval probe set has {len(names)} class(es); it needs at least 2")
+    y = torch.tensor([names.index(label) for label in probe_set.labels])
+    # Convolutions over 2,000 images take tens of seconds on CPU: use the GPU when there is one.
+    home = next(encoder.parameters()).device
+    encoder.to("cuda" if torch.cuda.is_available() else home)
+    try:
+        x = embed_images(encoder, probe_set.normalized(mean, std))
+    finally:
+        encoder.to(home)
+    tr, te = split(len(y), 0.2, seed)
+    args = (x[tr], y[tr], x[te], y[te], len(names))
+    return {"knn_accuracy": knn_accuracy(*args), "linear_accuracy": linear_accuracy(*args)}
+
+
+def pretext_from_checkpoint(step_dir: Path) -> ImagePretext:
+    """Rebuild a checkpoint's pretext (encoder, heads, normalization buffers) on CPU."""
+    state = load_checkpoint(Path(step_dir))
+    config = TrainConfig.from_dict(state["config"]).resolve()
+    channels = int(state["model"]["pixel_mean"].numel())
+    config.channels = channels
+    pretext = ImagePretext(config, channels, [0.0] * channels, [1.0] * channels)
+    pretext.load_state_dict(state["model"])
+    return pretext
+
+
+def checkpoint_probe(step_dir: Path, eval_path: Path) -> dict[str, float]:
+    """kNN/linear probe accuracies of a checkpoint's encoder on a labeled image set."""
+    pretext = pretext_from_checkpoint(step_dir)
+    mean = [round(float(v), 6) for v in pretext.pixel_mean]
+    std = [round(float(v), 6) for v in pretext.pixel_std]
+    return probe_images(pretext.encoder, Path(eval_path), pretext.config, mean, std)
