@@ -6,18 +6,15 @@ the held-out slice (at most ``heldout_max`` documents) is kept as strings for th
 
 from __future__ import annotations
 
-import math
-import random
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 import torch.distributed as dist
 
-from .checkpoint import STATE_FILE, find_checkpoint, load_checkpoint
+from .checkpoint import STATE_FILE
 from .config import TrainConfig
 from .corpus import CorpusError, CorpusStats, file_sha256, is_heldout, iter_documents
 from .data import BatchStream, TokenizedCorpus
@@ -26,6 +23,7 @@ from .export import export_text_artifact
 from .model import Encoder
 from .objectives import Pretext
 from .probe import probe_accuracies, read_labeled
+from .runs import default_checkpoint_every, quiet, resume_config, seed_all, total_steps_of
 from .tokenizer import load_tokenizer, train_tokenizer
 
 
@@ -47,22 +45,6 @@ def split_documents(
                 yield text
 
     return train_docs(), heldout
-
-
-def total_steps_of(config: TrainConfig, batches_per_epoch: int) -> int:
-    """Optimizer steps in the run: ``steps``, else ``epochs`` passes over the batches."""
-    if config.steps is not None:
-        return config.steps
-    return max(1, math.ceil(config.epochs * batches_per_epoch / config.grad_accum))
-
-
-def default_checkpoint_every(total_steps: int, checkpoints: int) -> int:
-    """The interval that writes about ``checkpoints`` checkpoints over ``total_steps`` steps."""
-    return max(1, total_steps // checkpoints)
-
-
-def _quiet(_message: str) -> None:
-    """Log sink for DDP ranks other than 0."""
 
 
 def pretrain(
@@ -98,26 +80,16 @@ def pretrain(
         The manifest, or None when stopped early or on a non-zero DDP rank.
     """
     data, out_dir = Path(data), Path(out_dir)
-    resume_state = None
-    if resume is not None:
-        checkpoint = find_checkpoint(resume)
-        resume_state = load_checkpoint(checkpoint)
-        saved = TrainConfig.from_dict(resume_state["config"])
-        for key in ("checkpoint_every", "log_every", "eval_every"):
-            setattr(saved, key, getattr(config, key))
-        config = saved
-        log(f"resuming from {checkpoint} at step {resume_state['step']}")
+    config, resume_state, checkpoint = resume_config(config, resume, log)
     config.resolve()
     rank, local_rank, world = distributed()
     # The group is joined here, before tokenizer training, so that only rank 0 trains the
     # tokenizer (the upstream trainer is not reproducible) and the others load its file.
     init_distributed(pick_device(config, local_rank))
     if rank != 0:
-        log = _quiet
+        log = quiet
     out_dir.mkdir(parents=True, exist_ok=True)
-    random.seed(config.seed)
-    np.random.seed(config.seed)
-    torch.manual_seed(config.seed)
+    seed_all(config.seed)
 
     tokenizer_path = out_dir / "tokenizer.json"
     if resume_state is not None:

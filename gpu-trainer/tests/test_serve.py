@@ -24,7 +24,8 @@ from selfsup_trainer.config import TrainConfig
 from selfsup_trainer.corpus import CorpusError
 from selfsup_trainer.engine import peak_bf16_flops
 from selfsup_trainer.export import ParityError
-from selfsup_trainer.pipeline import default_checkpoint_every, pretrain, total_steps_of
+from selfsup_trainer.pipeline import pretrain
+from selfsup_trainer.runs import default_checkpoint_every, total_steps_of
 from selfsup_trainer.serve import (
     JobCancelled,
     checkpoint_tar,

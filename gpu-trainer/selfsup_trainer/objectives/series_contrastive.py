@@ -17,6 +17,7 @@ from torch import nn
 
 from ..series.data import SeriesSet, batch_arrays
 from ..series.models import PatchTransformerEncoder
+from .simclr import nt_xent
 
 CROP_MIN = 0.5  # shortest crop, as a share of the series
 SCALE_STD = 0.1  # per-channel scale factor ~ N(1, 0.1)
@@ -62,23 +63,6 @@ def augment(
     return view * keep[:, None], keep
 
 
-def nt_xent(a: torch.Tensor, b: torch.Tensor, temperature: float) -> torch.Tensor:
-    """SimCLR's NT-Xent over 2B views: each view must pick its partner among the other 2B-1.
-
-    Args:
-        a, b: [B, D] L2-normalised projections of the two views (row i of each is one series).
-
-    Returns:
-        Scalar mean loss.
-    """
-    z = torch.cat([a, b]).float()
-    logits = z @ z.T / temperature
-    n = a.shape[0]
-    logits = logits.masked_fill(torch.eye(2 * n, dtype=torch.bool, device=z.device), -1e9)
-    targets = torch.cat([torch.arange(n, 2 * n), torch.arange(n)]).to(z.device)
-    return F.cross_entropy(logits, targets)
-
-
 class ProjectionHead(nn.Module):
     """SimCLR's MLP projection: hidden -> hidden -> min(hidden, 128)."""
 
@@ -122,4 +106,4 @@ class SeriesContrastive:
         """
         z = self.head(encoder.embed_unnormalized(batch["values"], batch["observed"]))
         a, b = z.chunk(2)
-        return nt_xent(a, b, self.temperature), {"count": torch.tensor(a.shape[0])}
+        return nt_xent(torch.cat([a, b]), self.temperature), {"count": torch.tensor(a.shape[0])}

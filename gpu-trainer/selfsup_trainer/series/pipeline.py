@@ -9,7 +9,6 @@ it must do itself — pad at the end to a multiple of ``patch_size``, keep the f
 
 from __future__ import annotations
 
-import random
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,14 +17,14 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from ..checkpoint import STATE_FILE, find_checkpoint, load_checkpoint
+from ..checkpoint import STATE_FILE
 from ..config import MAX_SERIES_LENGTH, TrainConfig
 from ..corpus import file_sha256
 from ..data import BatchStream
 from ..engine import StepInfo, distributed, init_distributed, pick_device, train
 from ..export import ExportSpec, Feed, export_artifact
-from ..pipeline import default_checkpoint_every, total_steps_of
 from ..probe import knn_accuracy, linear_accuracy, split
+from ..runs import default_checkpoint_every, quiet, resume_config, seed_all, total_steps_of
 from .data import SeriesError, SeriesSet, batch_arrays, heldout_split, read_series
 from .models import PatchTransformerEncoder, shape_of_state
 from .pretext import SeriesPretext
@@ -137,10 +136,6 @@ def probe_series(
     return {"knn_accuracy": knn_accuracy(*args), "linear_accuracy": linear_accuracy(*args)}
 
 
-def _quiet(_message: str) -> None:
-    """Log sink for DDP ranks other than 0."""
-
-
 def pretrain(
     config: TrainConfig,
     data: Path,
@@ -173,24 +168,14 @@ def pretrain(
         ValueError: an impossible config for this data.
     """
     data, out_dir = Path(data), Path(out_dir)
-    resume_state = None
-    if resume is not None:
-        checkpoint = find_checkpoint(resume)
-        resume_state = load_checkpoint(checkpoint)
-        saved = TrainConfig.from_dict(resume_state["config"])
-        for key in ("checkpoint_every", "log_every", "eval_every"):
-            setattr(saved, key, getattr(config, key))
-        config = saved
-        log(f"resuming from {checkpoint} at step {resume_state['step']}")
+    config, resume_state, _ = resume_config(config, resume, log)
     config.resolve()
     rank, local_rank, world = distributed()
     init_distributed(pick_device(config, local_rank))
     if rank != 0:
-        log = _quiet
+        log = quiet
     out_dir.mkdir(parents=True, exist_ok=True)
-    random.seed(config.seed)
-    np.random.seed(config.seed)
-    torch.manual_seed(config.seed)
+    seed_all(config.seed)
 
     # Truncating while reading (keep_first) bounds memory by the model's length; with
     # series_length 0 only MAX_SERIES_LENGTH cuts, so the data's longest still decides.

@@ -14,24 +14,20 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..checkpoint import find_checkpoint, load_checkpoint
+from ..checkpoint import load_checkpoint
 from ..config import TrainConfig
 from ..corpus import file_sha256
 from ..data import BatchStream
 from ..engine import StepInfo, distributed, train
 from ..export import ExportSpec, export_artifact
-from ..pipeline import default_checkpoint_every, total_steps_of
 from ..probe import knn_accuracy, linear_accuracy, split
+from ..runs import default_checkpoint_every, quiet, resume_config, seed_all, total_steps_of
 from .data import SCALE, ImageSet, read_images, split_heldout
 from .models import describe
 from .pretext import ImagePretext
 
 PARITY_SIZES = (1, 3, 8)  # held-out batches the export gates run (dynamic batch axis)
 PROBE_LIMIT = 2000  # probe-set images used by the trainer-side kNN/linear probes
-
-
-def _quiet(_message: str) -> None:
-    """Log sink for DDP ranks other than 0."""
 
 
 def pretrain(
@@ -64,15 +60,7 @@ def pretrain(
         The manifest, or None when stopped early or on a non-zero DDP rank.
     """
     data, out_dir = Path(data), Path(out_dir)
-    resume_state = None
-    if resume is not None:
-        checkpoint = find_checkpoint(resume)
-        resume_state = load_checkpoint(checkpoint)
-        saved = TrainConfig.from_dict(resume_state["config"])
-        for key in ("checkpoint_every", "log_every", "eval_every"):
-            setattr(saved, key, getattr(config, key))
-        config = saved
-        log(f"resuming from {checkpoint} at step {resume_state['step']}")
+    config, resume_state, _ = resume_config(config, resume, log)
     config.resolve()
     if config.modality != "image":
         raise ValueError(f"modality={config.modality!r} reached the image pipeline; use image")
@@ -82,10 +70,9 @@ def pretrain(
         )
     rank, _, _ = distributed()
     if rank != 0:
-        log = _quiet
+        log = quiet
     out_dir.mkdir(parents=True, exist_ok=True)
-    np.random.seed(config.seed)
-    torch.manual_seed(config.seed)
+    seed_all(config.seed)
 
     dataset = read_images(data, config.image_size, config.channels)
     # Recorded in the config (and so in every checkpoint): resume and probes use these channels.
