@@ -1,6 +1,6 @@
 """Time-series SSL quality: masked / temporal / contrastive pretraining on UCR sets, probed.
 
-Run with the trainer venv (sktime comes from the optional ``bench`` group):
+Run with the trainer venv (sktime is in its ``dev`` group):
 
     gpu-trainer/.venv/bin/python bench/series_quality.py [--steps 400] [--threads 2]
 
@@ -141,14 +141,20 @@ def main() -> None:
                     f"int8 parity mean {manifest['parity']['int8']['mean_cosine']:.5f}"
                 )
                 print(timings[-1], flush=True)
+    # Ratios are against the raw-values floor measured in this same run (the anchor).
+    anchor = next(iter(rows.values()))
     header = f"{'encoder':28s}" + "".join(
-        f" | {n + ' lin':>20s} | {n + ' kNN':>20s}" for n in DATASETS
+        f" | {n + ' lin':>20s} | {'/raw':>5s} | {n + ' kNN':>20s} | {'/raw':>5s}" for n in DATASETS
     )
     print()
     print(header)
     print("-" * len(header))
     for method, by_set in rows.items():
-        cells = "".join(f" | {by_set[n][0]:20.3f} | {by_set[n][1]:20.3f}" for n in DATASETS)
+        cells = "".join(
+            f" | {by_set[n][0]:20.3f} | {by_set[n][0] / anchor[n][0]:5.2f}"
+            f" | {by_set[n][1]:20.3f} | {by_set[n][1] / anchor[n][1]:5.2f}"
+            for n in DATASETS
+        )
         print(f"{method:28s}{cells}")
     print(
         f"\n{args.steps} steps, batch 32, preset tiny, patch 8, per-series normalization, "
