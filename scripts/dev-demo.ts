@@ -1,5 +1,6 @@
-// `make dev`, first run only: a demo that shows the whole loop. Imports the committed fixture encoder
-// as `demo@1` (so /v1/embeddings answers within seconds), uploads the committed public-domain corpus
+// `make dev`, first run only: a demo that shows the whole loop. Imports the committed fixture encoders
+// as `demo@1` (text), `digits@1` (image) and `power@1` (time series), so /v1/embeddings answers within
+// seconds, uploads the committed public-domain corpus
 // (tests/fixtures/corpus, Moby-Dick), queues a short tiny-preset MLM job that the local trainer turns
 // into `demo@2`, then compares both versions with linear and kNN probes (and a TF-IDF baseline) on a
 // small labeled set of real quotes (Debian fortunes, tests/fixtures/probe). Later runs do nothing.
@@ -23,18 +24,27 @@ if (existing.response.ok) {
   process.exit(0);
 }
 
-const manifest = JSON.parse(readFileSync(path.join(FIXTURE, "manifest.json"), "utf8")) as {
-  files: Record<string, unknown>;
-};
-const form = new FormData();
-form.append("manifest", JSON.stringify(manifest));
-for (const f of Object.keys(manifest.files)) form.append("files", new Blob([readFileSync(path.join(FIXTURE, f))]), f);
-const imported = await fetch(`${baseUrl}/v1/models/demo/versions`, {
-  method: "POST",
-  headers: { authorization: `Bearer ${apiKey}` },
-  body: form,
-});
-if (imported.status !== 201) throw new Error(`importing the fixture encoder failed: ${await imported.text()}`);
+/** Registers a committed fixture encoder folder (manifest + the files it lists) as `name@1`. */
+async function importFixture(name: string, dir: string) {
+  const manifest = JSON.parse(readFileSync(path.join(dir, "manifest.json"), "utf8")) as {
+    files: Record<string, unknown>;
+  };
+  const form = new FormData();
+  form.append("manifest", JSON.stringify(manifest));
+  for (const f of Object.keys(manifest.files)) form.append("files", new Blob([readFileSync(path.join(dir, f))]), f);
+  const imported = await fetch(`${baseUrl}/v1/models/${name}/versions`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${apiKey}` },
+    body: form,
+  });
+  if (imported.status !== 201) throw new Error(`importing ${dir} failed: ${await imported.text()}`);
+}
+
+await importFixture("demo", FIXTURE);
+// An image and a time-series encoder too, so the README's image and series examples answer at once.
+await importFixture("digits", path.join(ROOT, "tests/fixtures/tiny-image-encoder"));
+await importFixture("power", path.join(ROOT, "tests/fixtures/tiny-series-encoder"));
+say('also imported "digits" (image, MAE on sklearn digits) and "power" (time series, ItalyPowerDemand)');
 say('imported the fixture encoder as demo@1 — /v1/embeddings with model "demo" works now');
 
 const corpus = await uploadDataset(client, baseUrl, path.join(ROOT, "tests/fixtures/corpus/moby-dick-excerpt.txt"), {
