@@ -41,11 +41,11 @@ async function importFixture(name: string, dir: string) {
 }
 
 await importFixture("demo", FIXTURE);
+say('imported the fixture encoder as demo@1 — /v1/embeddings with model "demo" works now');
 // An image and a time-series encoder too, so the README's image and series examples answer at once.
 await importFixture("digits", path.join(ROOT, "tests/fixtures/tiny-image-encoder"));
 await importFixture("power", path.join(ROOT, "tests/fixtures/tiny-series-encoder"));
 say('also imported "digits" (image, MAE on sklearn digits) and "power" (time series, ItalyPowerDemand)');
-say('imported the fixture encoder as demo@1 — /v1/embeddings with model "demo" works now');
 
 const corpus = await uploadDataset(client, baseUrl, path.join(ROOT, "tests/fixtures/corpus/moby-dick-excerpt.txt"), {
   name: "moby-dick (demo)",
