@@ -100,6 +100,59 @@ describe("time-series datasets", () => {
     expect(q.errors?.[1]?.message).toContain("not valid JSON (NaN and Infinity are not JSON either)");
   });
 
+  it("refuses values beyond float32 (and 1e400, which parses to Infinity) and more than 256 channels", async () => {
+    const { secret } = await newTenant(["train"]);
+    const cells = csvRows.map((r) => r.split(","));
+    (cells[2] as string[])[3] = "1e39"; // line 3, column h03: finite in float64, inf in float32
+    (cells[4] as string[])[1] = "-1e400"; // line 5, column h01: -Infinity once parsed
+    (cells[5] as string[])[2] = "3.4028234663852886e38"; // float32's max is fine
+    const csv = `${cells.map((r) => r.join(",")).join("\n")}\n`;
+    let r = await uploadAndComplete(secret, enc.encode(csv), { modality: "timeseries", format: "csv" });
+    let p = await expectProblem(r.res, 422);
+    expect(p.errors?.map((e) => e.path)).toEqual(["line 3, column h03", "line 5, column h01"]);
+    expect(p.errors?.[0]?.message).toMatch(/`1e39` is beyond float32 .*rescale the series/);
+    expect(p.errors?.[1]?.message).toMatch(/`-1e400` is not finite/);
+
+    const lines = italyLines.slice(0, 6);
+    lines[1] = (lines[1] as string).replace(/^\{"values": \[([^,]+),/, '{"values": [$1, 1e39,');
+    lines[3] = (lines[3] as string).replace(/^\{"values": \[([^,]+),/, '{"values": [1e400,');
+    lines[4] = JSON.stringify({ values: Array.from({ length: 257 }, () => [1, 2]) });
+    r = await uploadAndComplete(secret, enc.encode(lines.join("\n")), { modality: "timeseries", format: "jsonl" });
+    p = await expectProblem(r.res, 422);
+    expect(p.errors?.map((e) => e.path)).toEqual([
+      "line 2, column values[1]",
+      "line 4, column values[0]",
+      "line 5, column values",
+    ]);
+    expect(p.errors?.[0]?.message).toContain("beyond float32");
+    expect(p.errors?.[1]?.message).toContain("is not finite");
+    expect(p.errors?.[2]?.message).toBe("257 channels; at most 256 are supported (drop or merge channels)");
+  });
+
+  it("jobs: a pretraining set smaller than the trainer's minimum is refused (422 naming dataset)", async () => {
+    const t = await newTenant(["train"]);
+    const few = await readySet(t.secret, enc.encode(italyLines.slice(0, 3).join("\n")), {
+      modality: "timeseries",
+      format: "jsonl",
+    });
+    const post = (dataset: string, objective: string) =>
+      api("/v1/pretraining/jobs", { method: "POST", key: t.secret, json: { dataset, objective, model: "small" } });
+    let p = await expectProblem(await post(few.id, "masked"), 422);
+    expect(p.errors).toEqual([{ path: "dataset", message: "has 3 series, needs at least 4" }]);
+    const images = await readySet(t.secret, makeZip(fashionPngMembers().slice(0, 23)), {
+      modality: "image",
+      format: "zip",
+    });
+    p = await expectProblem(await post(images.id, "simclr"), 422);
+    expect(p.errors).toEqual([{ path: "dataset", message: "has 23 images, needs at least 24" }]);
+    expect(p.detail).toContain("pretraining needs at least 24");
+    const enough = await readySet(t.secret, enc.encode(italyLines.slice(0, 4).join("\n")), {
+      modality: "timeseries",
+      format: "jsonl",
+    });
+    expect((await post(enough.id, "masked")).status).toBe(201);
+  });
+
   it("refuses mixed channel counts, unlabeled probe records, a missing header, and a single label", async () => {
     const { secret } = await newTenant(["train"]);
     const mixed = `${JSON.stringify({

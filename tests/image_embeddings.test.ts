@@ -239,7 +239,18 @@ describe("bad image inputs are problems naming the input", () => {
   const cases400: [string, unknown, string, RegExp][] = [
     ["a series (numbers)", [0.1, 0.2, 0.3], "input", /image model/],
     ["token-id arrays", [[1, 2, 3]], "input", /image model/],
-    ["text that is not base64", "a photo of a cat!", "input", /not valid base64/],
+    [
+      "text that is not base64",
+      "a photo of a cat!",
+      "input",
+      /input: looks like text; this is an image model; send a base64 PNG\/JPEG/,
+    ],
+    [
+      "text in an array",
+      ["aGVsbG8=", "a dog, sleeping"],
+      "input[1]",
+      /input\[1\]: looks like text; this is an image model/,
+    ],
     ["base64 that is not an image", btoa("just some text, honestly"), "input", /not a PNG or JPEG/],
     ["an empty string in an array", ["", "x"], "input[0]", /must not be empty/],
     ["a non-image data URL", "data:text/plain;base64,aGVsbG8=", "input", /data:image/],

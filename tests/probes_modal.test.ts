@@ -236,6 +236,34 @@ describe("time-series probes", () => {
       422,
     );
     expect(p.errors?.[0]?.path).toBe("input");
+    // One univariate series of 3000 points is one input (cut to the model's max_length), not 3000.
+    const long = Array.from({ length: 3000 }, (_, t) => Math.sin(t / 5));
+    const predicted = await post<Prediction>(`/v1/probes/${made.id}/predict`, { input: long }, 200);
+    expect(predicted.data).toHaveLength(1);
+    p = await expectProblem(
+      await api(`/v1/probes/${made.id}/predict`, {
+        method: "POST",
+        key,
+        json: { input: Array.from({ length: 2049 }, () => [1, 2, 3]) },
+      }),
+      413,
+    );
+    expect(p.detail).toContain("at most 2048 inputs per call; got 2049");
+    p = await expectProblem(
+      await api(`/v1/probes/${made.id}/predict`, {
+        method: "POST",
+        key,
+        json: {
+          input: [
+            [1, 2],
+            [3, 1e39],
+          ],
+        },
+      }),
+      400,
+    );
+    expect(p.errors?.[0]?.path).toBe("input[1][1]");
+    expect(p.detail).toContain("beyond float32");
     p = await expectProblem(
       await api("/v1/evaluations", { method: "POST", key, json: { models: ["power", "digits-vit"], data: two } }),
       422,

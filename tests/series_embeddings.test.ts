@@ -150,6 +150,16 @@ describe("POST /v1/embeddings with a time-series model", () => {
     ],
     ["an empty series", [[1, 2], []], "input[1]", /empty series/],
     ["null inside a series", [1, null, 3], "input", /./],
+    [
+      "a value beyond float32 in a batch",
+      [
+        [1, 2],
+        [3, 1e39],
+      ],
+      "input[1][1]",
+      /1e\+39 is beyond float32/,
+    ],
+    ["a value beyond float32 in one series", [1, -4e38, 3], "input[1]", /-4e\+38 is beyond float32/],
   ];
   for (const [name, input, field, message] of cases400) {
     it(`400 for ${name}, naming ${field}`, async () => {
@@ -214,6 +224,17 @@ describe("multivariate input forms and the raw-value baseline (no model needed)"
     expect(() => parseModalInput(manifest(3), [[1, 2], [3], [4, 5]])).toThrow(
       /input\[1\]: has 1 points, channel 0 has 2/,
     );
+    // 1e400 in a JSON body parses to Infinity; a value past float32's max would become inf.
+    expect(() => parseModalInput(manifest(3), [one, [one[0], [1, 2, Infinity, 4], one[2]]])).toThrow(
+      /input\[1\]\[1\]\[2\]: Infinity is not finite/,
+    );
+    expect(() => parseModalInput(manifest(3), [one[0], one[1], [1, 2, 3, -1e39]])).toThrow(
+      /input\[2\]\[3\]: -1e\+39 is beyond float32/,
+    );
+    expect(() => parseModalInput(manifest(1), JSON.parse("[[1, 2], [3, 1e400]]"))).toThrow(
+      /input\[1\]\[1\]: Infinity is not finite/,
+    );
+    expect(parseModalInput(manifest(1), [3.4028234663852886e38, -3.4028234663852886e38])).toHaveLength(1);
   });
 
   it("raw features: per-series normalized, resampled to 128 points per channel", () => {

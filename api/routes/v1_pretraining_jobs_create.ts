@@ -10,6 +10,16 @@ import { requireScope } from "../middleware/auth";
 import { findDataset } from "../services/datasets";
 import { checkJobConfig, Hyperparameters, OBJECTIVES, PRESETS } from "../services/jobs";
 
+/**
+ * The trainer's minimum set sizes: images hold out at least 12 (MIN_HELDOUT in
+ * gpu-trainer/selfsup_trainer/vision/data.py) and need as many to train; series hold out at
+ * least 2 (heldout_split in series/data.py). Smaller sets would pass here and fail on the trainer.
+ */
+const MIN_PRETRAIN_RECORDS: Partial<Record<(typeof MODALITIES)[number], { count: number; noun: string }>> = {
+  image: { count: 24, noun: "images" },
+  timeseries: { count: 4, noun: "series" },
+};
+
 const route = createRoute({
   method: "post",
   path: "/v1/pretraining/jobs",
@@ -55,6 +65,15 @@ export const registerV1PretrainingJobsCreate = (app: Router) =>
       throw badRequest(`dataset: ${dataset.id} is a probe set; pretrain on a dataset with purpose "pretrain".`, [
         { path: "dataset", message: "purpose must be pretrain" },
       ]);
+    }
+    const minimum = MIN_PRETRAIN_RECORDS[dataset.modality];
+    const records = (dataset.stats as { records?: unknown } | null)?.records;
+    if (minimum !== undefined && typeof records === "number" && records < minimum.count) {
+      const noun = minimum.noun;
+      throw unprocessable(
+        `dataset: ${dataset.id} has ${records} ${noun}; pretraining needs at least ${minimum.count} (some are held out for evaluation and the export parity gates). Upload a larger set.`,
+        [{ path: "dataset", message: `has ${records} ${noun}, needs at least ${minimum.count}` }],
+      );
     }
     const valid = OBJECTIVES[dataset.modality];
     if (!valid.includes(body.objective)) {

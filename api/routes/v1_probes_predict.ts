@@ -52,15 +52,17 @@ export const registerV1ProbesPredict = (app: Router) =>
     async (c) => {
       const { db, storage } = c.get("services");
       const raw = c.req.valid("json").input;
-      if (Array.isArray(raw) && raw.length > MAX_PREDICT_INPUTS) {
-        throw tooLarge(
-          `input: at most ${MAX_PREDICT_INPUTS} inputs per call; got ${raw.length}. Split the request.`,
-          "input",
-        );
+      const tooMany = (n: number) =>
+        tooLarge(`input: at most ${MAX_PREDICT_INPUTS} inputs per call; got ${n}. Split the request.`, "input");
+      // Early out before any lookup, except for number[]: that is one univariate series, whose
+      // length is points, not inputs. The count is checked again once the inputs are parsed.
+      if (Array.isArray(raw) && raw.length > MAX_PREDICT_INPUTS && !raw.every((x) => typeof x === "number")) {
+        throw tooMany(raw.length);
       }
       const row = await findProbe(db, c.get("auth").tenantId, c.req.valid("param").id);
       const ref = formatRef(row.modelName, row.version);
       const input = parsePredictInputs(row.version_row, ref, raw);
+      if (input.length > MAX_PREDICT_INPUTS) throw tooMany(input.length);
       const weights = await loadWeights(storage, row.probe.weightsKey as string);
       const stored = (row.probe.options ?? {}) as { request?: { precision?: Precision } };
       // The probe was fitted on one precision's embeddings; predict with the same one.

@@ -18,6 +18,22 @@ export const SERIES_FORMATS = ["jsonl", "jsonl.gz", "csv", "csv.gz"] as const;
 export type SeriesFormat = (typeof SERIES_FORMATS)[number];
 /** Distinct labels a probe set may have. */
 export const MAX_SERIES_CLASSES = 10_000;
+/** Channels a series may have (the manifest's cap; the trainer's reader enforces the same). */
+export const MAX_SERIES_CHANNELS = 256;
+/** The largest float32; series are trained and served as float32, so larger values become inf. */
+export const FLOAT32_MAX = 3.4028234663852886e38;
+
+/**
+ * Why `v` cannot be a series value (non-finite, or beyond float32), or null when it can.
+ * @param shown how the value is named in the message (the CSV cell as written; default `String(v)`).
+ */
+export function seriesValueProblem(v: number, shown = String(v)): string | null {
+  if (!Number.isFinite(v)) return `${shown} is not finite (overflows float64); use finite numbers`;
+  if (Math.abs(v) > FLOAT32_MAX) {
+    return `${shown} is beyond float32 (|x| <= 3.4028235e38) and would become infinite; rescale the series (e.g. change units)`;
+  }
+  return null;
+}
 
 export type SeriesStats = {
   records: number;
@@ -41,7 +57,10 @@ const NUMBER = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
 const NON_FINITE = /^[+-]?(nan|inf|infinity)$/i;
 
 function cellNumber(cell: string): number | string {
-  if (NUMBER.test(cell)) return Number(cell);
+  if (NUMBER.test(cell)) {
+    const v = Number(cell);
+    return seriesValueProblem(v, `\`${cell.slice(0, 40)}\``) ?? v;
+  }
   if (NON_FINITE.test(cell)) {
     return `\`${cell}\` is not finite; remove NaN/Infinity (gaps inside a series are not supported, only a shorter series)`;
   }
@@ -88,6 +107,13 @@ export function parseSeriesJsonl(text: string, n: number): ParsedSeries {
     };
   }
   const rows = (Array.isArray(r.values[0]) ? r.values : [r.values]) as unknown[];
+  if (rows.length > MAX_SERIES_CHANNELS) {
+    return {
+      line: n,
+      column: "values",
+      message: `${rows.length} channels; at most ${MAX_SERIES_CHANNELS} are supported (drop or merge channels)`,
+    };
+  }
   const width = Array.isArray(rows[0]) ? rows[0].length : 0;
   if (width === 0) return { line: n, column: "values[0]", message: "channel 0 is empty; a series needs points" };
   for (let c = 0; c < rows.length; c++) {
@@ -101,15 +127,12 @@ export function parseSeriesJsonl(text: string, n: number): ParsedSeries {
     }
     for (let t = 0; t < width; t++) {
       const v = row[t];
-      if (typeof v !== "number" || !Number.isFinite(v)) {
-        return {
-          line: n,
-          column: rows.length > 1 ? `values[${c}][${t}]` : `values[${t}]`,
-          message:
-            typeof v === "number"
-              ? "is not finite (overflows float64); use finite numbers"
-              : `${JSON.stringify(v)?.slice(0, 40)} is not a number; use numbers only (no null: gaps are not supported inside a series)`,
-        };
+      const problem =
+        typeof v === "number"
+          ? seriesValueProblem(v)
+          : `${JSON.stringify(v)?.slice(0, 40)} is not a number; use numbers only (no null: gaps are not supported inside a series)`;
+      if (problem !== null) {
+        return { line: n, column: rows.length > 1 ? `values[${c}][${t}]` : `values[${t}]`, message: problem };
       }
     }
   }

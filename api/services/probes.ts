@@ -10,7 +10,7 @@ import { type RecordSource, RecordsError, readRecords } from "./dataset_records"
 import { findDataset } from "./datasets";
 import { embedSequences, toBase64 } from "./encoder/embed";
 import { prepareInputs } from "./encoder/inputs";
-import { embedModalItems, modalItemKey, parseModalInput } from "./encoder/modal";
+import { embedModalItems, looksLikeText, modalItemKey, parseModalInput } from "./encoder/modal";
 import { getEncoder, type Precision } from "./encoder/sessions";
 import type { Manifest } from "./manifest";
 import type { Embed, ProbeVersion } from "./probe/embeddings";
@@ -32,9 +32,6 @@ const FORMS = {
   image: "send a base64 PNG/JPEG string or a data:image/png;base64,… URL",
   timeseries: "send number[] (one channel) or number[][] (channels × time)",
 } as const;
-
-// Base64 (or a data URL) holds only its alphabet and line breaks; text has spaces or punctuation.
-const looksLikeText = (s: string) => !s.startsWith("data:") && /[^A-Za-z0-9+/=_\-\r\n]/.test(s.trim());
 
 /**
  * One probe input in the form the version's modality takes (decision 0005), or a problem naming

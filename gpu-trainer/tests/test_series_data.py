@@ -92,6 +92,10 @@ def test_csv_without_label_and_pandas_integer_header(tmp_path, italy):
         ("blank.csv", "a,b,label\n,,cat\n", "line 2: the series is empty"),
         ("nohead.csv", "0.5,0.7\n0.1,0.2\n", "line 1 looks like data ('0.5')"),
         ("none.jsonl", "\n\n", "no series found"),
+        ("big.jsonl", '{"values": [1, 1e39]}\n', 'line 1, "values"[1]: 1e+39 is beyond float32'),
+        ("inf.jsonl", '{"values": [1, 1e400]}\n', 'line 1, "values"[1]: inf is not finite'),
+        ("big.csv", "a,b\n1,-1e39\n", "line 2, column 'b': -1e+39 is beyond float32"),
+        ("wide.jsonl", json.dumps({"values": [[1.0]] * 257}) + "\n", "257 channels; at most 256"),
     ],
 )
 def test_malformed_files_name_line_column_and_fix(tmp_path, name, content, message):
@@ -100,6 +104,14 @@ def test_malformed_files_name_line_column_and_fix(tmp_path, name, content, messa
     with pytest.raises(SeriesError) as info:
         read_series(path)
     assert message in str(info.value) and str(path) in str(info.value)
+
+
+def test_float32_max_is_accepted_and_constant_channel_std_is_floored(tmp_path):
+    rows = [{"values": [[3.4028234663852886e38, 0.0], [5.0, 5.0]]}, {"values": [[1, 2], [5, 5]]}]
+    series = read_series(write_jsonl(tmp_path / "edge.jsonl", rows))
+    assert np.isfinite(series.values).all()
+    _, std = series.subset(np.array([1])).channel_stats()
+    assert std[1] == pytest.approx(1e-3) and std[0] == pytest.approx(0.5)
 
 
 def test_probe_sets_need_a_label_per_series(tmp_path):

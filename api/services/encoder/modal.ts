@@ -3,6 +3,7 @@
 // probes compare against. Text stays in inputs.ts/embed.ts.
 
 import { ApiError, badRequest } from "../../lib/errors";
+import { seriesValueProblem } from "../dataset_check_series";
 import { decodeImage, ImageDecodeError, MAX_IMAGE_PIXELS } from "../image/decode";
 import { poolPixels, preprocessImage } from "../image/preprocess";
 import { imagePreprocessing, type Manifest, seriesPreprocessing } from "../manifest";
@@ -26,6 +27,9 @@ const tooLarge = (detail: string, path: string) =>
   new ApiError(413, "too_large", detail, { errors: [{ path, message: detail }] });
 const fieldError = (path: string, message: string, fix: string) =>
   badRequest(`${path}: ${message}; ${fix}.`, [{ path, message }]);
+
+/** Base64 (or a data URL) holds only its alphabet and line breaks; text has spaces or punctuation. */
+export const looksLikeText = (s: string) => !s.startsWith("data:") && /[^A-Za-z0-9+/=_\-\r\n]/.test(s.trim());
 
 const IMAGE_FORMS = "send a base64 PNG/JPEG string or a data:image/png;base64,… URL, or an array of them";
 const seriesForms = (c: number) =>
@@ -66,6 +70,9 @@ function parseImages(input: unknown, field: string): ModalItem[] {
 /** A base64 string or `data:image/…;base64,` URL to bytes, with the encoded-size limit. */
 function base64Image(s: string, at: string): Uint8Array {
   let b64 = s;
+  if (looksLikeText(s)) {
+    throw fieldError(at, "looks like text; this is an image model", IMAGE_FORMS);
+  }
   if (s.startsWith("data:")) {
     const comma = s.indexOf(",");
     const meta = s.slice(5, comma);
@@ -90,8 +97,8 @@ function base64Image(s: string, at: string): Uint8Array {
   return bytes;
 }
 
-const isNumberArray = (v: unknown): v is number[] =>
-  Array.isArray(v) && v.every((x) => typeof x === "number" && Number.isFinite(x));
+// Shape only: values are checked (finite, within float32) afterwards, so the error names the point.
+const isNumberArray = (v: unknown): v is number[] => Array.isArray(v) && v.every((x) => typeof x === "number");
 const isMatrix = (v: unknown): v is number[][] => Array.isArray(v) && v.every(isNumberArray);
 
 function parseSeries(input: unknown, channels: number, field: string): ModalItem[] {
@@ -133,6 +140,20 @@ function parseSeries(input: unknown, channels: number, field: string): ModalItem
         `has ${values[bad]?.length} points, channel 0 has ${length}`,
         "give every channel the same length",
       );
+    }
+    for (let c = 0; c < values.length; c++) {
+      const row = values[c] as number[];
+      for (let t = 0; t < row.length; t++) {
+        const problem = seriesValueProblem(row[t] as number);
+        if (problem !== null) {
+          // A univariate request names input[i][j] (or input[j]); channels add their index.
+          throw fieldError(
+            channels === 1 ? `${at}[${t}]` : `${at}[${c}][${t}]`,
+            problem,
+            "send finite float32 numbers",
+          );
+        }
+      }
     }
     total += length * channels;
     if (total > MAX_REQUEST_SERIES_VALUES) {

@@ -31,6 +31,12 @@ class SeriesError(ValueError):
     """The dataset cannot be used; the message names the file, the line/row and column."""
 
 
+FLOAT32_MAX = 3.4028234663852886e38  # values are held as float32; larger ones would become inf
+MAX_CHANNELS = 256  # the manifest's cap on channels (api/services/manifest.ts)
+MIN_STD = 1e-3  # floor on recorded per-channel std (as the image channel_stats): a constant
+# channel would otherwise record std 0, which the manifest rejects and normalization divides by
+
+
 @dataclass
 class SeriesSet:
     """Series padded at the end to a common length.
@@ -82,12 +88,16 @@ class SeriesSet:
         return SeriesSet(values, observed, lengths, self.labels, self.stats)
 
     def channel_stats(self) -> tuple[np.ndarray, np.ndarray]:
-        """Per-channel mean and population std over observed points, float64 [C] each."""
+        """Per-channel mean and population std over observed points, float64 [C] each.
+
+        The std is floored at ``MIN_STD`` so a constant channel records a positive std (the
+        manifest requires one); the model's in-graph buffers take these same numbers.
+        """
         mask = self.observed[:, None, :].astype(np.float64)
         count = max(float(mask.sum()), 1.0)
         mean = (self.values * mask).sum(axis=(0, 2)) / count
         var = (((self.values - mean[None, :, None]) ** 2) * mask).sum(axis=(0, 2)) / count
-        return mean, np.sqrt(var)
+        return mean, np.maximum(np.sqrt(var), MIN_STD)
 
     def require_labels(self, path: Path | str) -> list[str]:
         """Labels of every record, or a SeriesError naming the first unlabeled one."""
@@ -132,6 +142,11 @@ def _number(value: object, where: str) -> float:
         raise SeriesError(
             f"{where}: {value} is not finite; remove NaN/Infinity (missing points are not "
             "supported inside a series, only a shorter series)"
+        )
+    if abs(value) > FLOAT32_MAX:
+        raise SeriesError(
+            f"{where}: {value} is beyond float32 (|x| <= {FLOAT32_MAX:.7g}); rescale the series "
+            "(e.g. change units) so every value fits"
         )
     return float(value)
 
@@ -259,6 +274,11 @@ def read_series(path: str | Path, max_length: int | None = None) -> SeriesSet:
     labels: list[str | None] = []
     full: list[int] = []
     for array, label in records:
+        if array.shape[0] > MAX_CHANNELS:
+            raise SeriesError(
+                f"{path}: record {len(arrays) + 1} has {array.shape[0]} channels; at most "
+                f"{MAX_CHANNELS} are supported (drop or merge channels)"
+            )
         if arrays and array.shape[0] != arrays[0].shape[0]:
             raise SeriesError(
                 f"{path}: record {len(arrays) + 1} has {array.shape[0]} channel(s) but the first "
