@@ -11,7 +11,8 @@ const Positive = z.number().positive().finite();
 /** Image `preprocessing` (decision 0005): what the Worker does to a PNG/JPEG before `pixel_values`. */
 export const ImagePreprocessingSchema = z
   .object({
-    image_size: z.number().int().min(1).max(1024),
+    // 512: the trainer's largest image_size (gpu-trainer config).
+    image_size: z.number().int().min(1).max(512),
     channels: z.union([z.literal(1), z.literal(3)], { error: "must be 1 (grey) or 3 (RGB)" }),
     resize: z.literal("bilinear-aa", { error: 'must be "bilinear-aa" (the only resize filter the edge implements)' }),
     fit: z.literal("stretch", { error: 'must be "stretch"' }),

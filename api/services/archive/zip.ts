@@ -17,8 +17,14 @@ export type ZipEntry = {
   localOffset: number;
 };
 
-/** Central directories larger than this are refused (about a million members). */
-export const MAX_CENTRAL_DIRECTORY_BYTES = 64 * 1024 * 1024;
+/**
+ * Central directories larger than this are refused before they are read: parsed entries cost ~140
+ * bytes of heap each (a 64 MiB, 1.4 M-entry directory became ~193 MB), so 8 MiB and 200,000 entries
+ * keep the parse near 30 MB.
+ */
+export const MAX_CENTRAL_DIRECTORY_BYTES = 8 * 1024 * 1024;
+/** Members a zip may list (checked against the end-of-central-directory count before reading). */
+export const MAX_ZIP_ENTRIES = 200_000;
 const EOCD_MIN = 22;
 const MAX_COMMENT = 0xffff;
 const ZIP64_LOCATOR = 20;
@@ -70,9 +76,14 @@ export async function readZipDirectory(size: number, readRange: RangeRead): Prom
   }
   if (cdOffset + cdSize > size)
     throw notZip("the central directory points past the end of the file (truncated upload?)");
+  if (entries > MAX_ZIP_ENTRIES) {
+    throw new ArchiveError(
+      `the zip lists ${entries} entries, over the ${MAX_ZIP_ENTRIES} limit per archive; split the set into several archives (datasets)`,
+    );
+  }
   if (cdSize > MAX_CENTRAL_DIRECTORY_BYTES) {
     throw new ArchiveError(
-      `the zip's central directory is ${cdSize} bytes (over ${MAX_CENTRAL_DIRECTORY_BYTES}); split the set into several archives`,
+      `the zip's central directory is ${cdSize} bytes, over the ${MAX_CENTRAL_DIRECTORY_BYTES / 2 ** 20} MiB limit; split the set into several archives (datasets)`,
     );
   }
   const cd =

@@ -8,6 +8,17 @@ import { checkPixels, ImageDecodeError, MAX_IMAGE_PIXELS } from "./errors";
 
 export type Decoded8 = { width: number; height: number; channels: 1 | 3; data: Uint8Array };
 
+/**
+ * Decompressed (filtered) PNG data allowed: H·(1 + W·bytes per pixel) summed over passes, plus the
+ * separate output buffer when the pixels cannot be compacted in place. Exactly what a 16 MP 8-bit
+ * RGB PNG needs (4096 rows of 1 + 4096·3 bytes, ~48 MiB, decoded in place and shown to fit the
+ * isolate by the embeddings tests); a 4096×4096 RGBA16 header (128 MiB) or an interlaced 16 MP RGB
+ * one (raw plus a separate 48 MiB output) is refused before anything is allocated.
+ */
+export const MAX_PNG_RAW_BYTES = 4096 * (1 + 4096 * 3);
+/** IDAT chunks allowed in one PNG (encoders write one per 8–64 KiB; 20,000 covers 160 MiB+). */
+export const MAX_PNG_IDAT_CHUNKS = 20_000;
+
 export const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
 
 /** Samples per pixel by colour type (0 grey, 2 RGB, 3 palette, 4 grey+alpha, 6 RGBA). */
@@ -53,6 +64,7 @@ export function decodePng(bytes: Uint8Array, maxPixels = MAX_IMAGE_PIXELS): Deco
   let header: Header | null = null;
   let palette: Uint8Array | null = null;
   const idat: Uint8Array[] = [];
+  let sawIdat = false;
   let pos = 8;
   let ended = false;
   while (pos < bytes.length) {
@@ -66,15 +78,26 @@ export function decodePng(bytes: Uint8Array, maxPixels = MAX_IMAGE_PIXELS): Deco
     const body = bytes.subarray(pos + 8, end);
     if (type === "IHDR") header = readHeader(body, maxPixels);
     else if (type === "PLTE") palette = body;
-    else if (type === "IDAT") idat.push(body);
-    else if (type === "IEND") {
+    else if (type === "IDAT") {
+      // Empty IDATs are legal and carry nothing; keeping a view of each is how a tiny file eats the heap.
+      if (body.length > 0) {
+        if (idat.length >= MAX_PNG_IDAT_CHUNKS) {
+          throw new ImageDecodeError(
+            `invalid PNG: more than ${MAX_PNG_IDAT_CHUNKS} IDAT chunks; re-save it with a standard encoder`,
+          );
+        }
+        idat.push(body);
+      } else sawIdat = true;
+    } else if (type === "IEND") {
       ended = true;
       break;
     }
     pos = end + 4;
   }
   if (!header) throw new ImageDecodeError("truncated PNG: no IHDR chunk");
-  if (idat.length === 0) throw new ImageDecodeError("truncated PNG: no IDAT chunk");
+  if (idat.length === 0) {
+    throw new ImageDecodeError(sawIdat ? "truncated PNG: image data ends early" : "truncated PNG: no IDAT chunk");
+  }
   if (!ended) throw new ImageDecodeError("truncated PNG: no IEND chunk");
   if (header.colour === 3 && !palette) throw new ImageDecodeError("invalid PNG: palette image without a PLTE chunk");
 
@@ -88,13 +111,20 @@ export function decodePng(bytes: Uint8Array, maxPixels = MAX_IMAGE_PIXELS): Deco
     const ph = Math.ceil((height - y0) / dy);
     if (pw > 0 && ph > 0) rawSize += ph * (1 + Math.ceil((pw * bitsPerPixel) / 8));
   }
-  const raw = inflate(concat(idat), rawSize);
-
   const outChannels: 1 | 3 = colour === 0 || colour === 4 ? 1 : 3;
   // Non-interlaced, 8/16-bit, not palette: every output byte lands at or before the bytes it is read
-  // from, and rows are all unfiltered first, so the output is compacted into `raw` in place (a
-  // 16 MP RGB image then costs one 48 MB buffer, not two).
+  // from, and rows are all unfiltered first, so the output is compacted into `raw` in place.
   const inPlace = !interlace && colour !== 3 && depth >= 8;
+  const decodeBytes = rawSize + (inPlace ? 0 : width * height * outChannels);
+  if (decodeBytes > MAX_PNG_RAW_BYTES) {
+    const mib = (n: number) => Math.ceil(n / (1024 * 1024));
+    throw new ImageDecodeError(
+      `${width}×${height} PNG (${depth}-bit, ${samples} samples per pixel) needs ${mib(decodeBytes)} MiB to decode, over the ${Math.round(MAX_PNG_RAW_BYTES / (1024 * 1024))} MiB limit; downscale it or save it as 8-bit`,
+      { tooLarge: true },
+    );
+  }
+  const raw = inflate(concat(idat), rawSize);
+
   const out = inPlace ? raw : new Uint8Array(width * height * outChannels);
   const bpp = Math.max(1, bitsPerPixel >> 3);
   const pal: Uint8Array = palette ?? new Uint8Array(0);
