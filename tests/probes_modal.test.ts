@@ -2,6 +2,7 @@
 // encoders (tests/fixtures/tiny-image-encoder: an MAE ViT on sklearn digits; tiny-series-encoder:
 // a masked-patch Transformer on ItalyPowerDemand), probe sets uploaded as datasets, inline inputs
 // in the /v1/embeddings forms, and the raw-feature baselines of decision 0005.
+import { env } from "cloudflare:test";
 import { beforeAll, describe, expect, it } from "vitest";
 import { readySet } from "./dataset_upload";
 import italyProbe from "./fixtures/series/italy-power-probe.jsonl?raw";
@@ -269,5 +270,31 @@ describe("time-series probes", () => {
       422,
     );
     expect(p.errors).toEqual([{ path: "models[1]", message: "must take 1-channel series like models[0]" }]);
+  });
+});
+
+describe("probe-set memory bounds", () => {
+  // A probe set is read whole inside the Worker; the guard reads the sizes the dataset check
+  // recorded (decompressed bytes, values), so a set that is over is refused before any R2 read.
+  it("refuses an image set over the decompressed limit and a series set over the value limit (413)", async () => {
+    const images = await readySet(key, makeZip(heldOutDigits(12)), {
+      modality: "image",
+      format: "zip",
+      purpose: "probe",
+    });
+    const series = await readySet(key, enc.encode(italyProbe), {
+      modality: "timeseries",
+      format: "jsonl",
+      purpose: "probe",
+    });
+    const grow = (id: string, field: string, value: number) =>
+      env.DB.prepare(`UPDATE datasets SET stats = json_set(stats, '$.${field}', ?) WHERE id = ?`).bind(value, id).run();
+    await grow(images.id, "decompressed_bytes", 25 * 1024 * 1024);
+    await grow(series.id, "points", 2_000_001);
+    let p = await expectProblem(await probe({ model: "digits-vit", kind: "knn", train: { dataset: images.id } }), 413);
+    expect(p.detail).toContain("decompressed");
+    p = await expectProblem(await probe({ model: "power", kind: "knn", train: { dataset: series.id } }), 413);
+    expect(p.errors?.[0]?.path).toBe("train.dataset");
+    expect(p.detail).toContain("2000001 values");
   });
 });

@@ -23,7 +23,9 @@ export type LabeledSource = { input: unknown; label: string | number }[] | { dat
 export type ProbeContext = { db: Db; storage: Storage; bucket: RecordSource; tenantId: string };
 
 /** An image probe set is read into memory whole (every image is embedded); beyond this, subsample. */
-export const MAX_PROBE_SET_BYTES = 64 * 1024 * 1024;
+export const MAX_PROBE_SET_BYTES = 24 * 1024 * 1024;
+/** Values (points × channels) of a series probe set: they are held as JS numbers while embedding. */
+export const MAX_PROBE_SERIES_VALUES = 2_000_000;
 
 const NOUN = { text: "text", image: "image", timeseries: "series" } as const;
 const A = { text: "a text", image: "an image", timeseries: "a time-series" } as const;
@@ -111,9 +113,18 @@ export async function loadExamples(
     );
   }
   if (d.modality === "text") return { examples: await textExamples(ctx.storage, d, path), datasetId: d.id };
-  if (d.modality === "image" && d.bytes > MAX_PROBE_SET_BYTES) {
+  // The decompressed size bounds memory: an IDX member is buffered whole, and gzip hides its size.
+  const stats = (d.stats ?? {}) as { decompressed_bytes?: number; points?: number };
+  const expanded = Math.max(d.bytes, Number(stats.decompressed_bytes ?? 0));
+  if (d.modality === "image" && expanded > MAX_PROBE_SET_BYTES) {
     throw tooLarge(
-      `${path}: dataset ${d.id} is ${d.bytes} bytes; an image probe set is read whole, at most ${MAX_PROBE_SET_BYTES}. Upload a subsample or smaller images.`,
+      `${path}: dataset ${d.id} is ${expanded} bytes decompressed; an image probe set is read whole inside the Worker, at most ${MAX_PROBE_SET_BYTES}. Upload a subsample or smaller images.`,
+      path,
+    );
+  }
+  if (d.modality === "timeseries" && Number(stats.points ?? 0) > MAX_PROBE_SERIES_VALUES) {
+    throw tooLarge(
+      `${path}: dataset ${d.id} has ${stats.points} values (points × channels); one synchronous probe takes at most ${MAX_PROBE_SERIES_VALUES}. Upload fewer or shorter series.`,
       path,
     );
   }
