@@ -18,12 +18,12 @@ from .checkpoint import STATE_FILE
 from .config import TrainConfig
 from .corpus import CorpusError, CorpusStats, file_sha256, is_heldout, iter_documents
 from .data import BatchStream, TokenizedCorpus
-from .engine import StepInfo, distributed, init_distributed, pick_device, train
+from .engine import StepInfo, train
 from .export import export_text_artifact
 from .model import Encoder
 from .objectives import Pretext
 from .probe import probe_accuracies, read_labeled
-from .runs import default_checkpoint_every, quiet, resume_config, seed_all, total_steps_of
+from .runs import default_checkpoint_every, final_metrics, leave_group, start_run, total_steps_of
 from .tokenizer import load_tokenizer, train_tokenizer
 
 
@@ -80,16 +80,11 @@ def pretrain(
         The manifest, or None when stopped early or on a non-zero DDP rank.
     """
     data, out_dir = Path(data), Path(out_dir)
-    config, resume_state, checkpoint = resume_config(config, resume, log)
-    config.resolve()
-    rank, local_rank, world = distributed()
-    # The group is joined here, before tokenizer training, so that only rank 0 trains the
-    # tokenizer (the upstream trainer is not reproducible) and the others load its file.
-    init_distributed(pick_device(config, local_rank))
-    if rank != 0:
-        log = quiet
-    out_dir.mkdir(parents=True, exist_ok=True)
-    seed_all(config.seed)
+    # Only rank 0 trains the tokenizer (the upstream trainer is not reproducible); the others
+    # wait in the group start_run joined, then load its file.
+    run = start_run(config, out_dir, resume, log)
+    config, resume_state, checkpoint = run.config, run.resume_state, run.checkpoint
+    rank, world, log = run.rank, run.world, run.log
 
     tokenizer_path = out_dir / "tokenizer.json"
     if resume_state is not None:
@@ -131,9 +126,7 @@ def pretrain(
     result = train(
         pretext, corpus, heldout, config, total_steps, out_dir, resume_state, callback, stop_at, log
     )
-    if world > 1 and dist.is_initialized():
-        dist.barrier()  # rank 0 evaluates at the end; leave together
-        dist.destroy_process_group()
+    leave_group(world)
     if result.steps < total_steps or rank != 0:
         return None
     fields = {
@@ -158,12 +151,7 @@ def pretrain(
         "matryoshka_dims": list(config.matryoshka_dims),
         "corpus": {"sha256": file_sha256(data), "stats": stats.to_dict()},
         "config": {**config.to_dict(), "steps": total_steps},
-        "metrics": {
-            **result.metrics,
-            "final_loss": result.losses[-1],
-            "steps": result.steps,
-            "tokens_per_second": result.tokens_per_second,
-        },
+        "metrics": final_metrics(result, "tokens_per_second"),
     }
     if eval_path is not None:
         texts, labels = read_labeled(Path(eval_path))

@@ -6,14 +6,17 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+import torch.distributed as dist
 
 from .checkpoint import find_checkpoint, load_checkpoint
 from .config import TrainConfig
+from .engine import TrainResult, distributed, init_distributed, pick_device
 
 # Settings a resumed run takes from the new invocation rather than from the checkpoint.
 RESUME_OVERRIDES = ("checkpoint_every", "log_every", "eval_every")
@@ -58,3 +61,49 @@ def total_steps_of(config: TrainConfig, batches_per_epoch: int) -> int:
 def default_checkpoint_every(total_steps: int, checkpoints: int) -> int:
     """The interval that writes about ``checkpoints`` checkpoints over ``total_steps`` steps."""
     return max(1, total_steps // checkpoints)
+
+
+@dataclass
+class Run:
+    """A started run: its config (the checkpoint's on resume), what to resume and who we are."""
+
+    config: TrainConfig
+    resume_state: dict[str, Any] | None
+    checkpoint: Path | None
+    rank: int
+    world: int
+    log: Callable[[str], None]
+
+
+def start_run(
+    config: TrainConfig, out_dir: Path, resume: str | Path | None, log: Callable[[str], None]
+) -> Run:
+    """Resume (or not), resolve, join torchrun's group, quiet other ranks, make ``out_dir``, seed.
+
+    The group is joined here, before any rank-0-only work (text's tokenizer training), so that
+    the other ranks can wait for it; :func:`leave_group` ends it after training.
+    """
+    config, state, checkpoint = resume_config(config, resume, log)
+    config.resolve()
+    rank, local_rank, world = distributed()
+    init_distributed(pick_device(config, local_rank))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    seed_all(config.seed)
+    return Run(config, state, checkpoint, rank, world, log if rank == 0 else quiet)
+
+
+def leave_group(world: int) -> None:
+    """Rank 0 evaluates at the end of training; every rank leaves the group together."""
+    if world > 1 and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
+def final_metrics(result: TrainResult, throughput_key: str) -> dict[str, float]:
+    """The manifest's metrics: held-out metrics, last loss, steps and units per second."""
+    return {
+        **result.metrics,
+        "final_loss": result.losses[-1],
+        "steps": result.steps,
+        throughput_key: result.tokens_per_second,
+    }

@@ -15,16 +15,15 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.distributed as dist
 
 from ..checkpoint import STATE_FILE
 from ..config import MAX_SERIES_LENGTH, TrainConfig
 from ..corpus import file_sha256
 from ..data import BatchStream
-from ..engine import StepInfo, distributed, init_distributed, pick_device, train
+from ..engine import StepInfo, train
 from ..export import ExportSpec, Feed, export_artifact
 from ..probe import knn_accuracy, linear_accuracy, split
-from ..runs import default_checkpoint_every, quiet, resume_config, seed_all, total_steps_of
+from ..runs import default_checkpoint_every, final_metrics, leave_group, start_run, total_steps_of
 from .data import SeriesError, SeriesSet, batch_arrays, heldout_split, read_series
 from .models import PatchTransformerEncoder, shape_of_state
 from .pretext import SeriesPretext
@@ -168,14 +167,10 @@ def pretrain(
         ValueError: an impossible config for this data.
     """
     data, out_dir = Path(data), Path(out_dir)
-    config, resume_state, _ = resume_config(config, resume, log)
-    config.resolve()
-    rank, local_rank, world = distributed()
-    init_distributed(pick_device(config, local_rank))
-    if rank != 0:
-        log = quiet
-    out_dir.mkdir(parents=True, exist_ok=True)
-    seed_all(config.seed)
+    run = start_run(config, out_dir, resume, log)
+    config, resume_state, rank, world, log = (
+        run.config, run.resume_state, run.rank, run.world, run.log
+    )  # fmt: skip
 
     # Truncating while reading (keep_first) bounds memory by the model's length; with
     # series_length 0 only MAX_SERIES_LENGTH cuts, so the data's longest still decides.
@@ -216,9 +211,7 @@ def pretrain(
         stop_at,
         log,
     )
-    if world > 1 and dist.is_initialized():
-        dist.barrier()
-        dist.destroy_process_group()
+    leave_group(world)
     if result.steps < total_steps or rank != 0:
         return None
     encoder = pretext.encoder
@@ -260,12 +253,7 @@ def pretrain(
             "stats": {**series.stats, "heldout": len(heldout)},
         },
         "config": {**config.to_dict(), "steps": total_steps},
-        "metrics": {
-            **result.metrics,
-            "final_loss": result.losses[-1],
-            "steps": result.steps,
-            "points_per_second": result.tokens_per_second,
-        },
+        "metrics": final_metrics(result, "points_per_second"),
     }
     if eval_path is not None:
         fields["metrics"].update(probe_series(encoder, Path(eval_path), config.seed))

@@ -18,10 +18,10 @@ from ..checkpoint import load_checkpoint
 from ..config import TrainConfig
 from ..corpus import file_sha256
 from ..data import BatchStream
-from ..engine import StepInfo, distributed, train
+from ..engine import StepInfo, train
 from ..export import ExportSpec, export_artifact
 from ..probe import knn_accuracy, linear_accuracy, split
-from ..runs import default_checkpoint_every, quiet, resume_config, seed_all, total_steps_of
+from ..runs import default_checkpoint_every, final_metrics, leave_group, start_run, total_steps_of
 from .data import SCALE, ImageSet, read_images, split_heldout
 from .models import describe
 from .pretext import ImagePretext
@@ -60,19 +60,16 @@ def pretrain(
         The manifest, or None when stopped early or on a non-zero DDP rank.
     """
     data, out_dir = Path(data), Path(out_dir)
-    config, resume_state, _ = resume_config(config, resume, log)
-    config.resolve()
+    run = start_run(config, out_dir, resume, log)
+    config, resume_state, rank, world, log = (
+        run.config, run.resume_state, run.rank, run.world, run.log
+    )  # fmt: skip
     if config.modality != "image":
         raise ValueError(f"modality={config.modality!r} reached the image pipeline; use image")
     if config.matryoshka_dims:
         raise ValueError(
             f"matryoshka_dims={config.matryoshka_dims} is not trained for images; leave it empty"
         )
-    rank, _, _ = distributed()
-    if rank != 0:
-        log = quiet
-    out_dir.mkdir(parents=True, exist_ok=True)
-    seed_all(config.seed)
 
     dataset = read_images(data, config.image_size, config.channels)
     # Recorded in the config (and so in every checkpoint): resume and probes use these channels.
@@ -97,6 +94,7 @@ def pretrain(
         pretext, train_set, heldout, config, total_steps, out_dir, resume_state, callback,
         stop_at, log,
     )  # fmt: skip
+    leave_group(world)
     if result.steps < total_steps or rank != 0:
         return None
     # The checkpoint's statistics on resume (its buffers), the data's otherwise.
@@ -116,12 +114,7 @@ def pretrain(
         "matryoshka_dims": [],
         "dataset": {"sha256": file_sha256(data), "stats": stats},
         "config": {**config.to_dict(), "steps": total_steps},
-        "metrics": {
-            **result.metrics,
-            "final_loss": result.losses[-1],
-            "steps": result.steps,
-            "images_per_second": result.tokens_per_second,
-        },
+        "metrics": final_metrics(result, "images_per_second"),
     }
     if eval_path is not None:
         fields["metrics"].update(probe_images(pretext.encoder, Path(eval_path), config, mean, std))
