@@ -24,9 +24,7 @@ import gzip
 import hashlib
 import io
 import json
-import struct
 import sys
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -34,20 +32,13 @@ from PIL import Image
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "gpu-trainer"))
+sys.path.insert(0, str(REPO / "gpu-trainer" / "tests"))
+from png_writer import png_bytes  # noqa: E402
 from selfsup_trainer.vision.preprocess import decode_image, preprocess_image  # noqa: E402
 
 OUT = REPO / "tests" / "fixtures" / "images"
 SKIMAGE = Path("/usr/lib/python3/dist-packages/skimage/data")
 FASHION = Path("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz")
-ADAM7 = (
-    (0, 0, 8, 8),
-    (4, 0, 8, 8),
-    (0, 4, 4, 8),
-    (2, 0, 4, 4),
-    (0, 2, 2, 4),
-    (1, 0, 2, 2),
-    (0, 1, 1, 2),
-)
 SPECS = {
     1: {"mean": [0.45], "std": [0.25]},
     3: {"mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]},
@@ -74,72 +65,6 @@ FILES = (
     "rgba16_interlaced.png",
     "wide_interlaced.png",
 )
-
-
-def png_bytes(values: np.ndarray, colour: int, depth: int, interlace: bool = False) -> bytes:
-    """Encode [H, W, samples] integer samples as a PNG of the given colour type and bit depth."""
-    height, width, samples = values.shape
-
-    def pack(sub: np.ndarray) -> np.ndarray:
-        """Rows of packed big-endian samples, [h, stride] uint8."""
-        if depth == 16:
-            return sub.astype(">u2").reshape(sub.shape[0], -1).view(np.uint8)
-        if depth == 8:
-            return sub.astype(np.uint8).reshape(sub.shape[0], -1)
-        flat = sub.reshape(sub.shape[0], -1).astype(np.uint8)
-        per = 8 // depth
-        pad = (-flat.shape[1]) % per
-        flat = np.pad(flat, ((0, 0), (0, pad)))
-        groups = flat.reshape(flat.shape[0], -1, per)
-        shifts = np.array([8 - depth * (k + 1) for k in range(per)], dtype=np.uint8)
-        return (groups << shifts).sum(axis=2).astype(np.uint8)
-
-    bpp = max(1, samples * depth // 8)
-    passes = ADAM7 if interlace else ((0, 0, 1, 1),)
-    data = bytearray()
-    for x0, y0, dx, dy in passes:
-        sub = values[y0::dy, x0::dx]
-        if sub.size:
-            data += filter_rows(pack(sub), bpp)
-
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        return (
-            struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
-        )
-
-    ihdr = struct.pack(">IIBBBBB", width, height, depth, colour, 0, 0, int(interlace))
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", ihdr)
-        + chunk(b"IDAT", zlib.compress(bytes(data), 9))
-        + chunk(b"IEND", b"")
-    )
-
-
-def filter_rows(raw: np.ndarray, bpp: int) -> bytes:
-    """PNG-filter uint8 rows [H, stride], row y with filter type y % 5."""
-    out = bytearray()
-    prior = np.zeros(raw.shape[1], dtype=np.int64)
-    for y, row in enumerate(raw.astype(np.int64)):
-        kind = y % 5
-        left = np.concatenate([np.zeros(bpp, np.int64), row[:-bpp]])
-        upleft = np.concatenate([np.zeros(bpp, np.int64), prior[:-bpp]])
-        if kind == 0:
-            pred = np.zeros_like(row)
-        elif kind == 1:
-            pred = left
-        elif kind == 2:
-            pred = prior
-        elif kind == 3:
-            pred = (left + prior) // 2
-        else:
-            p = left + prior - upleft
-            pa, pb, pc = abs(p - left), abs(p - prior), abs(p - upleft)
-            pred = np.where((pa <= pb) & (pa <= pc), left, np.where(pb <= pc, prior, upleft))
-        out.append(kind)
-        out += ((row - pred) & 255).astype(np.uint8).tobytes()
-        prior = row
-    return bytes(out)
 
 
 def pil_bytes(im: Image.Image, fmt: str = "PNG", **kwargs) -> bytes:

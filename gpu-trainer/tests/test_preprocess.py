@@ -6,14 +6,13 @@ import base64
 import hashlib
 import io
 import json
-import struct
-import zlib
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
+from png_writer import png_bytes
 from sklearn.datasets import load_digits
 
 from selfsup_trainer.vision.preprocess import (
@@ -23,16 +22,6 @@ from selfsup_trainer.vision.preprocess import (
     preprocess_pixels,
     resize_aa,
     to_channels,
-)
-
-ADAM7 = (
-    (0, 0, 8, 8),
-    (4, 0, 8, 8),
-    (0, 4, 4, 8),
-    (2, 0, 4, 4),
-    (0, 2, 2, 4),
-    (1, 0, 2, 2),
-    (0, 1, 1, 2),
 )
 
 
@@ -47,67 +36,6 @@ def _photo(digits: np.ndarray, height: int, width: int) -> np.ndarray:
     """A real-data colour image [H, W, 3]: three digits tiled and resized with Pillow."""
     tiles = [Image.fromarray(d).resize((width, height), Image.NEAREST) for d in digits[:3]]
     return np.stack([np.asarray(t) for t in tiles], axis=2)
-
-
-def _png(
-    width: int, height: int, colour: int, depth: int, rows: bytes, interlace: int = 0
-) -> bytes:
-    """Assemble a PNG from already-filtered image data (tests the decoder, not Pillow)."""
-
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        return (
-            struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
-        )
-
-    ihdr = struct.pack(">IIBBBBB", width, height, depth, colour, 0, 0, interlace)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", ihdr)
-        + chunk(b"IDAT", zlib.compress(rows))
-        + chunk(b"IEND", b"")
-    )
-
-
-def _filter_rows(raw: np.ndarray, bpp: int) -> bytes:
-    """Filter uint8 rows [H, stride] cycling through all five PNG filter types."""
-    out = bytearray()
-    prior = np.zeros(raw.shape[1], dtype=np.int64)
-    for y, row in enumerate(raw.astype(np.int64)):
-        kind = y % 5
-        left = np.concatenate([np.zeros(bpp, np.int64), row[:-bpp]])
-        upleft = np.concatenate([np.zeros(bpp, np.int64), prior[:-bpp]])
-        if kind == 0:
-            pred = np.zeros_like(row)
-        elif kind == 1:
-            pred = left
-        elif kind == 2:
-            pred = prior
-        elif kind == 3:
-            pred = (left + prior) // 2
-        else:
-            p = left + prior - upleft
-            pa, pb, pc = abs(p - left), abs(p - prior), abs(p - upleft)
-            pred = np.where((pa <= pb) & (pa <= pc), left, np.where(pb <= pc, prior, upleft))
-        out.append(kind)
-        out += ((row - pred) & 255).astype(np.uint8).tobytes()
-        prior = row
-    return bytes(out)
-
-
-def _png16(values: np.ndarray, colour: int, interlace: bool = False) -> bytes:
-    """Encode uint16 [H, W, samples] as a 16-bit PNG with every filter type (optionally Adam7)."""
-    height, width, samples = values.shape
-    bpp = samples * 2
-    if not interlace:
-        raw = values.astype(">u2").reshape(height, width * bpp // 2).view(np.uint8)
-        return _png(width, height, colour, 16, _filter_rows(raw, bpp))
-    data = b""
-    for x0, y0, dx, dy in ADAM7:
-        sub = values[y0::dy, x0::dx]
-        if sub.size:
-            raw = sub.astype(">u2").reshape(sub.shape[0], -1).view(np.uint8)
-            data += _filter_rows(raw, bpp)
-    return _png(width, height, colour, 16, data, interlace=1)
 
 
 def _encode(array: np.ndarray, fmt: str = "PNG", **kwargs) -> bytes:
@@ -169,7 +97,7 @@ def test_16bit_png_rounds_by_257(digits, colour, samples, out_channels, interlac
         0, 257, size=(8, 8, samples), dtype=np.uint16
     )
     values = np.tile(values, (2, 2, 1))[:13, :11]  # odd sizes exercise the short Adam7 passes
-    got = decode_image(_png16(values, colour, interlace))
+    got = decode_image(png_bytes(values, colour, 16, interlace))
     want = np.rint(values[:, :, :out_channels].astype(np.float64) / 257).astype(np.uint8)
     assert got.dtype == np.uint8 and got.shape == (13, 11, out_channels)
     assert np.array_equal(got, want)
@@ -183,7 +111,7 @@ def test_16bit_grey_from_pillow(digits):
 
 
 def test_16bit_png_corruption_is_reported(digits):
-    data = bytearray(_png16(digits[0][:, :, None].astype(np.uint16) * 257, 0))
+    data = bytearray(png_bytes(digits[0][:, :, None].astype(np.uint16) * 257, 0, 16))
     data[45] ^= 0xFF  # inside the IDAT body (signature 8 + IHDR 25 + IDAT header 8)
     with pytest.raises(ValueError, match="CRC mismatch in IDAT"):
         decode_image(bytes(data))

@@ -23,7 +23,7 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # PNG colour type -> samples per pixel (0 grey, 2 RGB, 3 palette, 4 grey+alpha, 6 RGBA).
 _PNG_SAMPLES = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
 # Adam7 passes: (x start, y start, x step, y step).
-_ADAM7 = (
+ADAM7 = (
     (0, 0, 8, 8),
     (4, 0, 8, 8),
     (0, 4, 4, 8),
@@ -107,7 +107,7 @@ def _decode_png16(data: bytes) -> np.ndarray:
     except zlib.error as exc:
         raise ValueError(f"corrupt PNG image data: {exc}") from exc
     out = np.zeros((height, width, samples), dtype=np.uint16)
-    passes = _ADAM7 if interlace == 1 else ((0, 0, 1, 1),)
+    passes = ADAM7 if interlace == 1 else ((0, 0, 1, 1),)
     offset = 0
     for x0, y0, dx, dy in passes:
         pw, ph = (width - x0 + dx - 1) // dx, (height - y0 + dy - 1) // dy
