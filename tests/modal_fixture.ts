@@ -5,6 +5,7 @@
 // `FIXTURE_DIRS[dir][file]` (the text fixture keeps its own FIXTURE_FILES).
 import { env } from "cloudflare:test";
 import type { Manifest } from "../api/services/manifest";
+import { cosine } from "./embeddings_fixture";
 import { api } from "./helpers";
 
 const images = import.meta.glob<string>("./fixtures/images/*.{png,jpg}", {
@@ -63,4 +64,27 @@ export async function importEncoder(key: string, dir: EncoderDir, model: string,
   const res = await api(`/v1/models/${model}/versions`, { method: "POST", key, body: form });
   if (res.status !== 201) throw new Error(`import of ${dir} failed: ${res.status} ${await res.text()}`);
   return res.json<{ id: string; version: number; ref: string }>();
+}
+
+/**
+ * Batch invariance: the smallest cosine between each input embedded alone and the same input
+ * inside the whole batch, in order and reversed. `vectors` posts an embeddings body, returns rows.
+ */
+export async function worstBatchCosine(
+  vectors: (body: Record<string, unknown>) => Promise<number[][]>,
+  inputs: unknown[],
+  precision: string,
+): Promise<number> {
+  const together = await vectors({ input: inputs, precision });
+  const reversed = await vectors({ input: [...inputs].reverse(), precision });
+  let worst = 1;
+  for (let i = 0; i < inputs.length; i++) {
+    const alone = (await vectors({ input: inputs[i], precision }))[0] as number[];
+    worst = Math.min(
+      worst,
+      cosine(alone, together[i] as number[]),
+      cosine(alone, reversed[inputs.length - 1 - i] as number[]),
+    );
+  }
+  return worst;
 }

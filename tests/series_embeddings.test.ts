@@ -7,7 +7,7 @@ import { type ModalItem, modalItemKey, parseModalInput, rawFeatures, resample } 
 import type { Manifest } from "../api/services/manifest";
 import { cosine, decodeBase64Floats } from "./embeddings_fixture";
 import { api, expectProblem, newTenant } from "./helpers";
-import { encoderJson, encoderManifest, imageFixture, importEncoder, toBase64 } from "./modal_fixture";
+import { encoderJson, encoderManifest, imageFixture, importEncoder, toBase64, worstBatchCosine } from "./modal_fixture";
 
 type EmbeddingsBody = {
   object: string;
@@ -90,17 +90,7 @@ describe("POST /v1/embeddings with a time-series model", () => {
   it("an input's embedding does not depend on what it is batched with (fp32 and int8)", async () => {
     const series = ref().cases.map((c) => c.series);
     for (const precision of ["fp32", "int8"]) {
-      const together = await vectors({ input: series, precision });
-      const reversed = await vectors({ input: [...series].reverse(), precision });
-      let worst = 1;
-      for (let i = 0; i < series.length; i++) {
-        const alone = (await vectors({ input: series[i], precision }))[0] as number[];
-        worst = Math.min(
-          worst,
-          cosine(alone, together[i] as number[]),
-          cosine(alone, reversed[series.length - 1 - i] as number[]),
-        );
-      }
+      const worst = await worstBatchCosine(vectors, series, precision);
       console.log(`series batch invariance ${precision}: min cosine alone vs batched ${worst.toFixed(8)}`);
       expect(worst).toBeGreaterThanOrEqual(0.99999);
     }
