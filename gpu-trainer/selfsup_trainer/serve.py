@@ -22,6 +22,7 @@ from typing import Any
 import torch
 
 from .api_client import ApiClient, ApiError, DownloadError, StaleLease, download, upload
+from .checkpoint import STATE_FILE
 from .config import TrainConfig
 from .corpus import file_sha256
 from .engine import CHECKPOINT_AND_STOP, StepInfo
@@ -56,6 +57,22 @@ def extract_checkpoint(tar: Path, run_dir: Path) -> None:
     """Unpack a :func:`checkpoint_tar` in ``run_dir``. Only call it on a verified download."""
     with tarfile.open(tar) as t:
         t.extractall(run_dir, filter="data")
+
+
+def declared_checkpoint(tar: Path, run_dir: Path, step: int) -> Path:
+    """Extract a verified checkpoint tar and return the folder of exactly ``step``.
+
+    Raises:
+        DownloadError: the tar does not hold ``checkpoints/step-<step>`` (a replica declared one
+            step and uploaded another); retryable, as a later claim may declare a good one.
+    """
+    extract_checkpoint(tar, run_dir)
+    folder = run_dir / "checkpoints" / f"step-{step:06d}"
+    if not (folder / STATE_FILE).is_file():
+        raise DownloadError(
+            f"checkpoint.tar: declared step {step} but it holds no checkpoints/{folder.name}"
+        )
+    return folder
 
 
 def classify(exc: BaseException) -> str:
@@ -119,7 +136,17 @@ class JobRunner:
         )
 
     def prepare(self) -> tuple[TrainConfig, Path, Path | None]:
-        self.run_dir.mkdir(parents=True, exist_ok=True)
+        """Download the corpus (and the declared checkpoint, and the eval set) into a clean dir.
+
+        Returns the config, the corpus and the checkpoint folder to resume from (None: start
+        from scratch). Only the checkpoint the API declared in the claim is ever resumed.
+        """
+        # A replica killed on this host leaves its job dir behind (its ``finally`` never ran),
+        # possibly with checkpoints newer than the one the API knows about. Resuming from those,
+        # or uploading them from on_step/_hand_back, would fork the run from what the API
+        # declared (and unpickle bytes nobody verified), so the job starts from an empty dir.
+        shutil.rmtree(self.dir, ignore_errors=True)
+        self.run_dir.mkdir(parents=True)
         corpus = self.claim["corpus"]
         path = download(
             corpus["url"], self.dir / f"corpus.{corpus['format']}", sha256=corpus["sha256"]
@@ -130,8 +157,7 @@ class JobRunner:
             # Verified before extracting: resuming unpickles it (torch.load weights_only=False),
             # so only the exact bytes the previous replica declared may be loaded.
             tar = download(checkpoint["url"], self.dir / "checkpoint.tar", checkpoint["sha256"])
-            extract_checkpoint(tar, self.run_dir)
-            resume = self.run_dir
+            resume = declared_checkpoint(tar, self.run_dir, int(checkpoint["step"]))
             self.log(f"job {self.job['id']}: resuming from step {checkpoint['step']}")
         if self.claim.get("evalSet"):
             ev = self.claim["evalSet"]
