@@ -37,12 +37,24 @@ for (const dir of encoderDirs) {
   fixtureDirs[dir] = files;
 }
 
+// api/routes/docs.ts imports the Scalar bundle with `with { type: "text" }`, which wrangler's esbuild
+// inlines as a string; Vite knows that as `?raw`.
+const textImports = {
+  name: "selfsup-text-imports",
+  enforce: "pre" as const,
+  transform(code: string, id: string) {
+    if (!id.includes("/api/") || !code.includes("with {")) return null;
+    return code.replace(/from\s+"([^"]+)"\s+with\s*\{\s*type:\s*"text",?\s*\}/g, 'from "$1?raw"');
+  },
+};
+
 export default defineConfig({
   test: {
     projects: [
       {
         // The API inside workerd (@cloudflare/vitest-plugin): D1, R2 and onnxruntime-web for real.
         plugins: [
+          textImports,
           cloudflareTest(async () => ({
             wrangler: { configPath: "./wrangler.toml" },
             miniflare: {

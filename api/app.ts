@@ -1,8 +1,8 @@
-import { Scalar } from "@scalar/hono-api-reference";
 import { HTTPException } from "hono/http-exception";
 import { ApiError, problemResponse } from "./lib/errors";
 import { newRouter } from "./lib/openapi";
 import { init } from "./middleware/init";
+import { registerDocs } from "./routes/docs";
 import { registerHealth } from "./routes/health";
 import { registerMetrics } from "./routes/metrics";
 import { registerV1DatasetsComplete } from "./routes/v1_datasets_complete";
@@ -107,7 +107,7 @@ export function createApp() {
     },
     servers: [{ url: "http://127.0.0.1:8787", description: "make dev" }],
   });
-  app.get("/docs", Scalar({ url: "/openapi.json", pageTitle: "selfsup API" }));
+  registerDocs(app);
 
   const known = app.routes
     .filter((r) => r.method !== "ALL")

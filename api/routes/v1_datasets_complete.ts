@@ -1,5 +1,6 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { and, eq, lt, or } from "drizzle-orm";
+import type { MiddlewareHandler } from "hono";
 import { datasets } from "../../db/schema";
 import { DatasetSchema, datasetView, issuePath } from "../lib/dataset_views";
 import { badRequest, conflict, errorResponses, unprocessable } from "../lib/errors";
@@ -10,6 +11,19 @@ import { checkDataset, findDataset } from "../services/datasets";
 
 /** A check still marked running after this long died with its request; another may start. */
 const STALE_CHECK_MS = 10 * 60 * 1000;
+
+/**
+ * The body is optional, but clients that always send `content-type: application/json` (fetch
+ * wrappers, `curl -H`) then send it empty, which the JSON validator would refuse as malformed:
+ * an empty JSON body reads as `{}`.
+ */
+const emptyJsonIsNoBody: MiddlewareHandler = async (c, next) => {
+  if (c.req.header("content-type")?.includes("json") && (await c.req.text()).trim() === "") {
+    // Hono keeps promises in bodyCache (its type says values); the validator's json() reads this.
+    (c.req.bodyCache as Record<string, unknown>).text = Promise.resolve("{}");
+  }
+  await next();
+};
 
 const route = createRoute({
   method: "post",
@@ -24,7 +38,7 @@ const route = createRoute({
     "one channel count throughout; stats give channels, lengths and labels. Probe sets need labels (>= 2 classes). " +
     "The dataset becomes `ready`, or `invalid` with the first problems listed (answered as a 422 problem).",
   security: bearer,
-  middleware: [requireScope("train")] as const,
+  middleware: [requireScope("train"), emptyJsonIsNoBody] as const,
   request: {
     params: z.object({ id: z.string() }),
     body: {

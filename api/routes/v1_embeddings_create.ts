@@ -7,6 +7,7 @@ import { embedSequences, toBase64, truncateDims } from "../services/encoder/embe
 import {
   checkInputShape,
   type EmbeddingInput,
+  imageInText,
   MAX_INPUTS,
   MAX_REQUEST_TOKENS,
   prepareInputs,
@@ -137,6 +138,17 @@ function textForms(input: unknown): EmbeddingInput {
       { path: "input", message: "a text model takes strings or token ids" },
     ]);
   }
+  const texts = typeof input === "string" ? [input] : (input as unknown[]);
+  texts.forEach((text, i) => {
+    const format = typeof text === "string" ? imageInText(text) : null;
+    if (!format) return;
+    // Tokenized as text it would embed base64 noise with a 200; the caller meant an image model.
+    const at = typeof input === "string" ? "input" : `input[${i}]`;
+    throw badRequest(
+      `${at}: this is a text model, but the input is a base64 ${format} image; send images to an image model (GET /v1/models lists each model's modality).`,
+      [{ path: at, message: `a text model does not take images (got ${format})` }],
+    );
+  });
   checkInputShape(input as EmbeddingInput);
   return input as EmbeddingInput;
 }

@@ -19,6 +19,10 @@ const Token = z
   })
   .openapi("Token");
 
+const TextInputs = z.union([z.string(), z.array(z.string()).min(1, { error: "must not be empty" }).max(MAX_INPUTS)], {
+  error: "must be a string or an array of strings",
+});
+
 const route = createRoute({
   method: "post",
   path: "/v1/tokenize",
@@ -26,16 +30,21 @@ const route = createRoute({
   summary: "Tokenize text the way /v1/embeddings does (TEI's route); text models only",
   description:
     "Returns, per input, the token ids the model sees (special tokens added, truncated to max_tokens unless `truncate` is false), " +
-    "the token strings and their character offsets into the input.",
+    "the token strings and their character offsets into the input. The texts go in `input` (as in /v1/embeddings) or " +
+    "`inputs` (TEI's name); send exactly one of them.",
   security: bearer,
   middleware: [requireScope("embed")] as const,
   request: {
     body: jsonBody(
       z.object({
         model: z.string().min(1).openapi({ example: "demo" }),
-        inputs: z
-          .union([z.string(), z.array(z.string())], { error: "must be a string or an array of strings" })
-          .openapi({ example: "Call me Ishmael." }),
+        input: TextInputs.optional().openapi({
+          example: "Call me Ishmael.",
+          description: "The text(s) to tokenize, named as in /v1/embeddings. Send exactly one of `input` and `inputs`.",
+        }),
+        inputs: TextInputs.optional().openapi({
+          description: "The same as `input` (TEI's name for it). Send exactly one of `input` and `inputs`.",
+        }),
         truncate: z.boolean().default(true),
       }),
     ),
@@ -66,9 +75,18 @@ export const registerV1Tokenize = (app: Router) =>
   app.openapi(route, async (c) => {
     const { db, storage } = c.get("services");
     const body = c.req.valid("json");
-    const texts = typeof body.inputs === "string" ? [body.inputs] : body.inputs;
-    checkInputShape(body.inputs, "inputs");
-    if (texts.length > MAX_INPUTS) throw badRequest(`inputs: at most ${MAX_INPUTS} inputs; got ${texts.length}.`);
+    if ((body.input === undefined) === (body.inputs === undefined)) {
+      const both = body.input !== undefined;
+      throw badRequest(
+        `${both ? "input, inputs: send only one of them" : "input: required"} (\`input\` as in /v1/embeddings, or its alias \`inputs\`).`,
+        [{ path: both ? "inputs" : "input", message: both ? "send input or inputs, not both" : "required" }],
+      );
+    }
+    const field = body.input !== undefined ? "input" : "inputs";
+    const given = (body.input ?? body.inputs) as string | string[];
+    const texts = typeof given === "string" ? [given] : given;
+    checkInputShape(given, field);
+    if (texts.length > MAX_INPUTS) throw badRequest(`${field}: at most ${MAX_INPUTS} inputs; got ${texts.length}.`);
     const { model, version } = await resolveVersion(db, c.get("auth").tenantId, body.model);
     const manifest = version.manifest as Manifest;
     const ref = formatRef(model.name, version.version);

@@ -114,3 +114,23 @@ export function checkInputShape(input: EmbeddingInput, field = "input"): (string
 function isIdList(input: EmbeddingInput): input is number[] {
   return Array.isArray(input) && input.length > 0 && typeof input[0] === "number";
 }
+
+// Base64 of the PNG signature (89 50 4E 47 0D 0A 1A 0A) and of a JPEG's SOI + marker (FF D8 FF).
+const IMAGE_MAGIC: [string, RegExp][] = [
+  ["PNG", /^iVBORw0KGgo[A-Za-z0-9+/_-]{8,}={0,2}$/],
+  ["JPEG", /^\/9j\/[A-Za-z0-9+/_-]{8,}={0,2}$/],
+];
+
+/**
+ * Which image format a text model's string input really is (a base64 PNG/JPEG or a
+ * `data:image/…` URL), or null for text. Only whole-string base64 with an image signature counts,
+ * so prose that merely starts with those letters stays text.
+ */
+export function imageInText(s: string): string | null {
+  const url = /^data:image\/([a-z0-9.+-]+)[;,]/i.exec(s);
+  if (url) return (url[1] as string).toUpperCase();
+  // MIME base64 wraps lines; prose has spaces, which base64 never does.
+  const body = s.length > 16 ? s.replace(/\r?\n/g, "") : "";
+  for (const [format, magic] of IMAGE_MAGIC) if (magic.test(body)) return format;
+  return null;
+}
