@@ -24,6 +24,8 @@ import { registerV1ModelsAliasesPut } from "./routes/v1_models_aliases_put";
 import { registerV1ModelsGet } from "./routes/v1_models_get";
 import { registerV1ModelsInfo } from "./routes/v1_models_info";
 import { registerV1ModelsList } from "./routes/v1_models_list";
+import { registerV1ModelsImportsComplete } from "./routes/v1_models_imports_complete";
+import { registerV1ModelsImportsCreate } from "./routes/v1_models_imports_create";
 import { registerV1ModelsVersionsCreate } from "./routes/v1_models_versions_create";
 import { registerV1ModelsVersionsGet } from "./routes/v1_models_versions_get";
 import { registerV1ModelsVersionsList } from "./routes/v1_models_versions_list";
@@ -54,6 +56,8 @@ const ROUTES = [
   registerV1ModelsVersionsList,
   registerV1ModelsVersionsGet,
   registerV1ModelsVersionsCreate,
+  registerV1ModelsImportsCreate,
+  registerV1ModelsImportsComplete,
   registerV1ModelsAliasesPut,
   registerV1ModelsAliasesHistory,
   registerV1DatasetsCreate,

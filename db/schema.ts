@@ -13,6 +13,16 @@ export type Scope = (typeof SCOPES)[number];
 export const DATASET_STATUSES = ["uploading", "validating", "ready", "invalid"] as const;
 export const JOB_STATUSES = ["queued", "running", "succeeded", "failed", "cancelled"] as const;
 export type JobStatus = (typeof JOB_STATUSES)[number];
+export const PROMOTE_POLICIES = ["always", "if_better"] as const;
+export type PromotePolicy = (typeof PROMOTE_POLICIES)[number];
+/** What /complete decided about `latest` under `if_better`: both probe accuracies on the eval set. */
+export type Promotion = {
+  policy: PromotePolicy;
+  candidate: { ref: string; linear: number };
+  incumbent: { ref: string; linear: number | null; error?: string } | null;
+  promoted: boolean;
+  evalDataset: string;
+};
 
 export const tenants = sqliteTable("tenants", {
   id: text("id").primaryKey(),
@@ -178,6 +188,13 @@ export const trainingJobs = sqliteTable(
     checkpointBytes: integer("checkpoint_bytes"),
     cancelRequestedAt: integer("cancel_requested_at"),
     modelVersionId: text("model_version_id"),
+    // Continued pretraining: the version whose weights and tokenizer the job starts from, resolved
+    // once at creation so a later alias move does not change what a retried attempt loads.
+    initFromVersionId: text("init_from_version_id").references(() => modelVersions.id),
+    // `always` moves `latest` at /complete; `if_better` only when the new version's linear probe on
+    // the eval set beats the current `latest`'s (the numbers land in `promotion`).
+    promote: text("promote", { enum: PROMOTE_POLICIES }).notNull().default("always"),
+    promotion: text("promotion", { mode: "json" }).$type<Promotion>(),
     createdBy: text("created_by"),
     createdAt: createdAt(),
     startedAt: integer("started_at"),
@@ -241,4 +258,27 @@ export const evaluations = sqliteTable(
     createdAt: createdAt(),
   },
   (t) => [index("evaluations_tenant_idx").on(t.tenantId, t.createdAt)],
+);
+
+// A presigned model import between `POST /v1/models/{name}/imports` and its `/complete`: the
+// validated manifest and where its files are being uploaded. `versionId` is set once registered, so a
+// repeated /complete answers that version instead of registering a second one.
+export const modelImports = sqliteTable(
+  "model_imports",
+  {
+    id: text("id").primaryKey(),
+    tenantId: text("tenant_id")
+      .notNull()
+      .references(() => tenants.id),
+    modelName: text("model_name").notNull(),
+    manifest: text("manifest", { mode: "json" }).$type<Record<string, unknown>>().notNull(),
+    // Staging prefix of the uploads; registered versions keep their files here.
+    prefix: text("prefix").notNull(),
+    versionId: text("version_id").references(() => modelVersions.id),
+    createdBy: text("created_by"),
+    createdAt: createdAt(),
+    expiresAt: integer("expires_at").notNull(),
+    completedAt: integer("completed_at"),
+  },
+  (t) => [index("model_imports_tenant_idx").on(t.tenantId, t.createdAt)],
 );

@@ -1,16 +1,19 @@
 import type { VersionFile } from "../../db/schema";
 import { sha256Hex, toHex } from "../lib/crypto";
 import type { FieldError } from "../lib/errors";
+import { probeRun } from "./encoder/probe_run";
+import { fitsIsolate, type Precision } from "./encoder/sessions";
 import type { Manifest } from "./manifest";
-import { inspectOnnx } from "./onnx_inspect";
+import { inspectOnnx, ONNX_FLOAT, ONNX_INT64 } from "./onnx_inspect";
 
 export type ArtifactFile = { name: string; bytes: Uint8Array };
 
 /**
  * Checks an artifact set against its manifest before anything is stored: every listed file present
  * and nothing else, sizes and SHA-256 equal, each variant's ONNX parses and declares the manifest's
- * inputs/output and points at its own external-data file, and the tokenizer parses. Returns the
- * problems found; an empty list means the set may be registered.
+ * inputs/output and points at its own external-data file, the tokenizer parses and agrees with
+ * max_tokens, and each variant that fits the isolate runs on a probe input with the manifest's dims.
+ * Returns the problems found; an empty list means the set may be registered.
  */
 export async function checkArtifacts(manifest: Manifest, files: ArtifactFile[]): Promise<FieldError[]> {
   const errors: FieldError[] = [];
@@ -40,7 +43,13 @@ export async function checkArtifacts(manifest: Manifest, files: ArtifactFile[]):
     }
   }
   if (errors.length > 0) return errors;
-  return checkStructure(manifest, byName);
+  const structural = checkStructure(manifest, byName);
+  if (structural.length > 0) return structural;
+  return checkRuns(manifest, async (name) => {
+    const f = byName.get(name);
+    if (!f) throw new Error(`${name} was not uploaded`);
+    return f.bytes;
+  });
 }
 
 /** Files that must be read whole for the structural check; everything else is only hashed. */
@@ -83,6 +92,38 @@ export function checkStructure(manifest: Manifest, byName: Map<string, { bytes: 
           });
         }
       }
+      for (const [loc, end] of Object.entries(onnx.externalDataEnd)) {
+        const size = manifest.files[loc]?.bytes;
+        if (size !== undefined && end > size) {
+          errors.push({
+            path: `files.${loc}`,
+            message: `is ${size} bytes, but ${v.model}'s initializers read up to byte ${end}; export the data file again`,
+          });
+        }
+      }
+      for (const input of onnx.inputInfo) {
+        if (!manifest.inputs.includes(input.name)) {
+          errors.push({
+            path: "inputs",
+            message: `${v.model} needs input \`${input.name}\`, which the manifest does not list, so it would never be fed`,
+          });
+        }
+        const want = manifest.modality === "text" ? ONNX_INT64 : ONNX_FLOAT;
+        if (manifest.inputs.includes(input.name) && input.elemType !== 0 && input.elemType !== want) {
+          errors.push({
+            path: `variants.${variant}`,
+            message: `${v.model} input \`${input.name}\` has ONNX element type ${input.elemType}; the edge feeds ${want === ONNX_INT64 ? "int64" : "float32"}`,
+          });
+        }
+      }
+      const out = onnx.outputInfo.find((o) => o.name === manifest.output);
+      const last = out?.shape?.[out.shape.length - 1];
+      if (typeof last === "number" && last > 0 && last !== manifest.dims) {
+        errors.push({
+          path: "dims",
+          message: `is ${manifest.dims}, but ${v.model}'s output \`${manifest.output}\` has ${last} dimensions`,
+        });
+      }
       if (v.data && onnx.externalDataFiles.length === 0) {
         errors.push({
           path: `variants.${variant}`,
@@ -100,12 +141,68 @@ export function checkStructure(manifest: Manifest, byName: Map<string, { bytes: 
         model?: unknown;
       };
       if (typeof parsed.model !== "object" || parsed.model === null) throw new Error("no `model` section");
+      const cut = (parsed as { truncation?: { max_length?: unknown } | null }).truncation?.max_length;
+      if (typeof cut === "number" && cut !== manifest.max_tokens) {
+        // Refused rather than aligned: /info and the usage counts would otherwise promise a length
+        // the tokenizer silently cuts.
+        errors.push({
+          path: "max_tokens",
+          message: `is ${manifest.max_tokens}, but tokenizer.json truncates at ${cut} (truncation.max_length); make them equal`,
+        });
+      }
     } catch (e) {
       errors.push({
         path: "files.tokenizer.json",
         message: `is not a Hugging Face tokenizer.json: ${(e as Error).message}`,
       });
     }
+  }
+  return errors;
+}
+
+/** Reads one of the artifact's files by name (from the request, or from R2). */
+export type ArtifactBytes = (name: string) => Promise<Uint8Array>;
+
+const MiB = (n: number) => `${(n / 1024 / 1024).toFixed(1)} MiB`;
+
+/**
+ * Loads and runs each variant once on a probe input in onnxruntime-web (encoder/probe_run.ts),
+ * after `checkStructure` passed. A variant too big to load inside the 128 MB isolate (decided by
+ * `fitsIsolate`, the budget serving uses: all-MiniLM-L6-v2 fp32 with ≈ 90 MB of weights) is not
+ * loaded: the structural check (protobuf, inputs, output shape, external-data extents) is what it
+ * gets, and the int8 variant, which serving prefers, is the one that runs. At least one variant
+ * must run, or nothing could serve.
+ */
+export async function checkRuns(manifest: Manifest, read: ArtifactBytes): Promise<FieldError[]> {
+  const errors: FieldError[] = [];
+  const tooBig: string[] = [];
+  let ran = 0;
+  for (const precision of ["int8", "fp32"] as const satisfies Precision[]) {
+    const v = manifest.variants[precision];
+    if (!v) continue;
+    const { fits, bytes } = fitsIsolate(manifest, precision);
+    if (!fits) {
+      tooBig.push(`${precision} (${MiB(bytes)})`);
+      continue;
+    }
+    ran++;
+    const problem = await probeRun(manifest, precision, {
+      model: await read(v.model),
+      data: v.data ? await read(v.data) : null,
+      tokenizerJson: manifest.modality === "text" ? await read("tokenizer.json") : null,
+    });
+    if (problem) {
+      errors.push({
+        path: problem.field === "file" ? `files.${v.model}` : problem.field,
+        message: `${problem.field === "file" ? "" : `${v.model}: `}${problem.message}`,
+      });
+    }
+  }
+  if (ran === 0) {
+    errors.push({
+      path: "variants",
+      message: `no variant fits the Worker's 128 MB isolate: ${tooBig.join(", ")}; add an int8 variant (\`python -m selfsup_trainer import\` exports one)`,
+    });
   }
   return errors;
 }
@@ -121,7 +218,7 @@ export const versionFiles = (prefix: string, manifest: Manifest): Record<string,
 /**
  * Checks artifact files already in R2 under `prefix` (uploaded through presigned URLs) against the
  * manifest: present, sizes and SHA-256 equal (large files are hashed as a stream), then the
- * structural check on the small files.
+ * structural check on the small files and the probe run (`checkRuns`).
  */
 export async function checkStoredArtifacts(
   bucket: R2Bucket,
@@ -157,5 +254,16 @@ export async function checkStoredArtifacts(
     }
   }
   if (errors.length > 0) return errors;
-  return checkStructure(manifest, small);
+  const structural = checkStructure(manifest, small);
+  if (structural.length > 0) return structural;
+  return checkRuns(manifest, async (name) => {
+    const have = small.get(name);
+    if (have) return have.bytes;
+    const obj = await bucket.get(`${prefix}/${name}`);
+    if (!obj) throw new Error(`${prefix}/${name} vanished during the check`);
+    const bytes = new Uint8Array(await obj.arrayBuffer());
+    // Hashed above as a stream; what runs must be those same bytes, not a later overwrite.
+    if ((await sha256Hex(bytes)) !== manifest.files[name]?.sha256) throw new Error(`${name} changed during the check`);
+    return bytes;
+  });
 }

@@ -1,5 +1,6 @@
 import { z } from "@hono/zod-openapi";
 import { MODALITIES } from "../../db/schema";
+import { badRequest, zodFieldErrors } from "../lib/errors";
 
 const Sha256 = z.string().regex(/^[0-9a-f]{64}$/, "must be 64 lowercase hex characters (SHA-256)");
 const FileName = z
@@ -65,6 +66,12 @@ export const SeriesPreprocessingSchema = z
   });
 export type SeriesPreprocessing = z.infer<typeof SeriesPreprocessingSchema>;
 
+/**
+ * What the edge feeds a text graph, by input name (token ids, the attention mask, all-zero token
+ * types). The manifest may list them in any order; an unknown name is refused at registration.
+ */
+export const TEXT_INPUTS = { input_ids: "ids", attention_mask: "mask", token_type_ids: "types" } as const;
+
 /** The ONNX input names each modality's edge code feeds, in order. */
 export const MODAL_INPUTS = { image: ["pixel_values"], timeseries: ["values", "observed"] } as const;
 
@@ -88,6 +95,14 @@ export const ManifestSchema = z
       .partialRecord(z.enum(["fp32", "int8", "fp16"]), z.object({ model: FileName, data: FileName.optional() }))
       .refine((v) => Object.keys(v).length > 0, "list at least one variant (fp32 or int8)"),
     files: z.record(FileName, z.object({ sha256: Sha256, bytes: z.number().int().min(0) })),
+    weights: FileName.optional().openapi({
+      description:
+        "The file in `files` holding the encoder's PyTorch weights (safetensors); a version with it can be continued (`init_from`).",
+    }),
+    architecture: z
+      .record(z.string(), z.unknown())
+      .optional()
+      .openapi({ description: "Encoder shape (kind, layers, hidden, heads, …), read by the trainer for `init_from`." }),
   })
   .passthrough()
   .superRefine((m, ctx) => {
@@ -98,12 +113,31 @@ export const ManifestSchema = z
         }
       }
     }
+    if (m.weights !== undefined && !(m.weights in m.files)) {
+      ctx.addIssue({ code: "custom", path: ["weights"], message: `${m.weights} is not listed in files` });
+    }
     if (m.modality === "text") {
       if (!("tokenizer.json" in m.files)) {
         ctx.addIssue({ code: "custom", path: ["files"], message: "a text encoder needs tokenizer.json in files" });
       }
       if (m.max_tokens === undefined) {
         ctx.addIssue({ code: "custom", path: ["max_tokens"], message: "required for text encoders" });
+      }
+      const known = Object.keys(TEXT_INPUTS);
+      for (const [i, name] of m.inputs.entries()) {
+        if (!known.includes(name)) {
+          ctx.addIssue({
+            code: "custom",
+            path: ["inputs", i],
+            message: `\`${name}\` is not an input the edge can feed; text graphs take ${known.join(", ")} (by name, any order)`,
+          });
+        }
+      }
+      if (!m.inputs.includes("input_ids")) {
+        ctx.addIssue({ code: "custom", path: ["inputs"], message: "a text encoder needs `input_ids`" });
+      }
+      if (new Set(m.inputs).size !== m.inputs.length) {
+        ctx.addIssue({ code: "custom", path: ["inputs"], message: "lists an input twice" });
       }
     }
     if (m.modality === "image" || m.modality === "timeseries") {
@@ -135,3 +169,13 @@ export const imagePreprocessing = (m: Manifest): ImagePreprocessing => ImagePrep
 /** A registered time-series manifest's preprocessing, defaults applied (validated at registration). */
 export const seriesPreprocessing = (m: Manifest): SeriesPreprocessing =>
   SeriesPreprocessingSchema.parse(m.preprocessing);
+
+/** A manifest from a request body, or a 400 naming each bad field under `field`. */
+export function parseManifest(json: unknown, field = "manifest"): Manifest {
+  const parsed = ManifestSchema.safeParse(json);
+  if (!parsed.success) {
+    const errors = zodFieldErrors(parsed.error.issues, field);
+    throw badRequest(`${errors[0]?.path}: ${errors[0]?.message}`, errors);
+  }
+  return parsed.data;
+}

@@ -1,7 +1,7 @@
-import { and, asc, desc, eq, sql } from "drizzle-orm";
+import { and, asc, desc, eq, type SQL, sql } from "drizzle-orm";
 import { aliasEvents, type Modality, modelAliases, models, modelVersions, type VersionFile } from "../../db/schema";
 import { newId } from "../lib/crypto";
-import { notFound } from "../lib/errors";
+import { conflict, notFound } from "../lib/errors";
 import type { Db } from "../middleware/init";
 import { parseModelRef } from "./refs";
 
@@ -64,6 +64,16 @@ export type RegisterInput = {
   jobId?: string | null;
   datasetId?: string | null;
   actorKeyId: string | null;
+  /** false: register the version but leave `latest` where it is (promote `if_better` that lost). */
+  moveLatest?: boolean;
+  /** Reason recorded on the `latest` move. */
+  reason?: string;
+  /**
+   * A condition (SQL boolean) evaluated inside the batch: when false the version insert fails
+   * (tenant_id NOT NULL) and D1 rolls the whole batch back, so a raced second /complete registers
+   * nothing.
+   */
+  guard?: SQL;
 };
 
 /**
@@ -80,7 +90,7 @@ export function registerVersionStatements(db: Db, v: RegisterInput) {
       .onConflictDoNothing(),
     db.insert(modelVersions).values({
       id: v.versionId,
-      tenantId: v.tenantId,
+      tenantId: v.guard ? sql`(select ${v.tenantId} where ${v.guard})` : v.tenantId,
       modelId,
       version: sql`(select coalesce(max(version), 0) + 1 from ${modelVersions} where model_id = ${modelId})`,
       modality: v.modality,
@@ -92,14 +102,40 @@ export function registerVersionStatements(db: Db, v: RegisterInput) {
       datasetId: v.datasetId ?? null,
       createdBy: v.actorKeyId,
     }),
-    ...moveAliasStatements(db, {
-      tenantId: v.tenantId,
-      modelId,
-      alias: "latest",
-      versionId: v.versionId,
-      actorKeyId: v.actorKeyId,
-    }),
+    ...(v.moveLatest === false
+      ? []
+      : moveAliasStatements(db, {
+          tenantId: v.tenantId,
+          modelId,
+          alias: "latest",
+          versionId: v.versionId,
+          actorKeyId: v.actorKeyId,
+          reason: v.reason,
+        })),
   ] as const;
+}
+
+/** A 409 when `name` already holds encoders of another modality (a model serves one input kind). */
+export async function checkModelModality(db: Db, tenantId: string, name: string, modality: Modality) {
+  const existing = await db.query.models.findFirst({
+    where: and(eq(models.tenantId, tenantId), eq(models.name, name)),
+  });
+  if (existing && existing.modality !== modality) {
+    throw conflict(
+      `Model \`${name}\` holds ${existing.modality} encoders; this manifest is ${modality}. Use another name.`,
+    );
+  }
+}
+
+/** The `name@N` of a version id, or null. */
+export async function refOfVersion(db: Db, versionId: string | null): Promise<string | null> {
+  if (!versionId) return null;
+  const [row] = await db
+    .select({ name: models.name, version: modelVersions.version })
+    .from(modelVersions)
+    .innerJoin(models, eq(models.id, modelVersions.modelId))
+    .where(eq(modelVersions.id, versionId));
+  return row ? `${row.name}@${row.version}` : null;
 }
 
 export function moveAliasStatements(

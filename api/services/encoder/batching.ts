@@ -24,13 +24,26 @@ export type ModelShape = { dims: number; maxTokens: number; weightBytes: number 
  */
 export function tokenBudget(shape: ModelShape, override?: number): number {
   if (override && Number.isFinite(override) && override > 0) return Math.floor(override);
-  const heads = Math.max(1, Math.round(shape.dims / 32));
-  const perToken = shape.dims * 4 * 24 + heads * shape.maxTokens * 4 * 2;
+  const perToken = tokenActivationBytes(shape);
   const room = WASM_PEAK_TARGET_BYTES - ORT_BASE_BYTES - shape.weightBytes;
   const budget = Math.floor(room / perToken);
   // Never below one full-length sequence: a single max_tokens input must always fit one run.
   return Math.max(Math.min(budget, MAX_BUDGET), shape.maxTokens);
 }
+
+/** The activation estimate `tokenBudget` divides by: bytes one token of one run holds. */
+export function tokenActivationBytes(shape: { dims: number; maxTokens: number }): number {
+  const heads = Math.max(1, Math.round(shape.dims / 32));
+  return shape.dims * 4 * 24 + heads * shape.maxTokens * 4 * 2;
+}
+
+/**
+ * Whether weights of `weightBytes` plus ORT's base heap plus `activationBytes` (one run's worth)
+ * stay within the peak WASM target: the same arithmetic the budgets above use, so what import
+ * checks against is what serving will hold.
+ */
+export const fitsWasmTarget = (weightBytes: number, activationBytes: number) =>
+  ORT_BASE_BYTES + weightBytes + activationBytes <= WASM_PEAK_TARGET_BYTES;
 
 /**
  * Splits sequences of the given lengths into micro-batches: longest first, each batch padded to

@@ -1,5 +1,6 @@
 import type { Tensor } from "onnxruntime-web";
 import { metrics } from "../../lib/metrics";
+import { TEXT_INPUTS } from "../manifest";
 import { MAX_BATCH_ROWS, planBatches } from "./batching";
 import { loadOrt } from "./ort";
 import { exclusive, type LoadedEncoder, using } from "./sessions";
@@ -20,7 +21,6 @@ export type BatchOptions = { tokens?: number; maxRows?: number };
 async function run(enc: LoadedEncoder, seqs: number[][], opts: BatchOptions): Promise<Float32Array[]> {
   const { ort } = await loadOrt();
   const { manifest } = enc;
-  const [idsName, maskName, typesName] = manifest.inputs;
   const out: Float32Array[] = new Array(seqs.length);
   const batches = planBatches(
     seqs.map((s) => s.length),
@@ -39,10 +39,15 @@ async function run(enc: LoadedEncoder, seqs: number[][], opts: BatchOptions): Pr
         mask[r * width + t] = 1n;
       }
     });
+    // By name, never by position: a manifest may list the graph's inputs in any order.
+    const byRole = { ids, mask, types: null as BigInt64Array | null };
     const feeds: Record<string, Tensor> = {};
-    if (idsName) feeds[idsName] = new ort.Tensor("int64", ids, [rows, width]);
-    if (maskName) feeds[maskName] = new ort.Tensor("int64", mask, [rows, width]);
-    if (typesName) feeds[typesName] = new ort.Tensor("int64", new BigInt64Array(rows * width), [rows, width]);
+    for (const name of manifest.inputs) {
+      const role = TEXT_INPUTS[name as keyof typeof TEXT_INPUTS];
+      if (!role) throw new Error(`text input \`${name}\` has no meaning here (the manifest check refuses it)`);
+      byRole.types ??= role === "types" ? new BigInt64Array(rows * width) : null;
+      feeds[name] = new ort.Tensor("int64", byRole[role] as BigInt64Array, [rows, width]);
+    }
     const started = Date.now();
     const result = await exclusive(() => enc.session.run(feeds, [manifest.output]));
     metrics.runSeconds.observe((Date.now() - started) / 1000, { precision: enc.precision });

@@ -6,7 +6,7 @@ import { ApiError, badRequest } from "../../lib/errors";
 import { seriesValueProblem } from "../dataset_check_series";
 import { decodeImage, ImageDecodeError, MAX_IMAGE_PIXELS } from "../image/decode";
 import { poolPixels, preprocessImage } from "../image/preprocess";
-import { imagePreprocessing, type Manifest, seriesPreprocessing } from "../manifest";
+import { imagePreprocessing, type Manifest, MODAL_INPUTS, seriesPreprocessing } from "../manifest";
 import { MAX_BATCH_ROWS, planBatches } from "./batching";
 import { type FloatFeed, runFloatBatch } from "./embed";
 import { MAX_INPUTS } from "./inputs";
@@ -227,7 +227,7 @@ export function embedModalItems(
           data.set(imageTensor(manifest, item, at(start + r)), r * per);
         });
         const feeds = {
-          [manifest.inputs[0] as string]: { data, dims: [batch.length, p.channels, p.image_size, p.image_size] },
+          [MODAL_INPUTS.image[0]]: { data, dims: [batch.length, p.channels, p.image_size, p.image_size] },
         };
         const out = await runFloatBatch(enc, feeds, batch.length, batch.length * p.image_size * p.image_size);
         out.forEach((v, r) => {
@@ -260,7 +260,8 @@ export function embedModalItems(
         observed.fill(1, r * width, r * width + n);
         units += n * p.channels;
       });
-      const [valuesName, observedName] = manifest.inputs as [string, string];
+      // By name (the manifest check pins the names), never by the manifest's list order.
+      const [valuesName, observedName] = MODAL_INPUTS.timeseries;
       const feeds: Record<string, FloatFeed> = {
         [valuesName]: { data: values, dims: [batch.length, p.channels, width] },
         [observedName]: { data: observed, dims: [batch.length, width] },

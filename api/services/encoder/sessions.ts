@@ -3,7 +3,7 @@ import type { VersionFile } from "../../../db/schema";
 import { sha256Hex } from "../../lib/crypto";
 import { metrics } from "../../lib/metrics";
 import { imagePreprocessing, type Manifest, seriesPreprocessing } from "../manifest";
-import { MAX_BATCH_ROWS, tokenBudget, WASM_PEAK_TARGET_BYTES } from "./batching";
+import { fitsWasmTarget, MAX_BATCH_ROWS, tokenActivationBytes, tokenBudget, WASM_PEAK_TARGET_BYTES } from "./batching";
 import { loadOrt, ortInitMs, ortMemoryBytes } from "./ort";
 import { TextTokenizer } from "./tokenizer";
 
@@ -110,6 +110,29 @@ export function budgetFor(manifest: Manifest, precision: Precision, override?: n
   return tokenBudget({ dims: manifest.dims, maxTokens: manifest.max_tokens ?? 512, weightBytes }, override);
 }
 
+/**
+ * Whether a variant can be loaded and run once inside the isolate: its bytes (weights, graph,
+ * tokenizer) plus ORT's base heap plus one smallest useful run (one max_tokens sequence, one image,
+ * one max_length series) within the 96 MiB WASM target of the 128 MB isolate. all-MiniLM-L6-v2's
+ * fp32 variant (≈ 90 MB of weights) does not; its int8 variant (≈ 23 MB) does.
+ */
+export function fitsIsolate(manifest: Manifest, precision: Precision): { fits: boolean; bytes: number } {
+  const bytes = variantBytes(manifest, precision);
+  let activation: number;
+  if (manifest.modality === "image") {
+    const p = imagePreprocessing(manifest);
+    activation = p.image_size * p.image_size * (Math.max(manifest.dims, 64) * 4 * 8 + p.channels * 4);
+  } else if (manifest.modality === "timeseries") {
+    const p = seriesPreprocessing(manifest);
+    const patches = p.max_length / p.patch_size;
+    activation = patches * tokenActivationBytes({ dims: manifest.dims, maxTokens: patches });
+  } else {
+    const maxTokens = manifest.max_tokens ?? 512;
+    activation = maxTokens * tokenActivationBytes({ dims: manifest.dims, maxTokens });
+  }
+  return { fits: fitsWasmTarget(bytes, activation), bytes };
+}
+
 // Least recently used first (Map keeps insertion order; a hit re-inserts).
 const cache = new Map<string, LoadedEncoder>();
 const loading = new Map<string, Promise<LoadedEncoder>>();
@@ -190,16 +213,33 @@ async function read(reader: ArtifactReader, version: EncoderVersion, name: strin
 
 async function load(reader: ArtifactReader, version: EncoderVersion, precision: Precision, key: string) {
   const started = Date.now();
-  const { ort } = await loadOrt();
   const variant = version.manifest.variants[precision];
   if (!variant) throw new Error(`version ${version.id} has no ${precision} variant`);
-  const bytes = variantBytes(version.manifest, precision);
-  await makeRoom(bytes);
+  await makeRoom(variantBytes(version.manifest, precision));
   const [model, data, tokenizerJson] = await Promise.all([
     read(reader, version, variant.model),
     variant.data ? read(reader, version, variant.data) : Promise.resolve(null),
     version.manifest.modality === "text" ? read(reader, version, "tokenizer.json") : Promise.resolve(null),
   ]);
+  return createEncoder(version, precision, key, { model, data, tokenizerJson }, started);
+}
+
+/**
+ * A session over bytes already in hand (not cached): what `getEncoder` caches, and what the import
+ * check runs once on a probe input before registering. Release it with `releaseEncoder`.
+ */
+export async function createEncoder(
+  version: { id: string; manifest: Manifest },
+  precision: Precision,
+  key: string,
+  files: { model: Uint8Array; data: Uint8Array | null; tokenizerJson: Uint8Array | null },
+  started = Date.now(),
+): Promise<LoadedEncoder> {
+  const { ort } = await loadOrt();
+  const variant = version.manifest.variants[precision];
+  if (!variant) throw new Error(`version ${version.id} has no ${precision} variant`);
+  const { model, data, tokenizerJson } = files;
+  const bytes = variantBytes(version.manifest, precision);
   const tokenizer = tokenizerJson
     ? new TextTokenizer(JSON.parse(new TextDecoder().decode(tokenizerJson)), version.manifest.max_tokens ?? 512)
     : null;
@@ -228,6 +268,9 @@ async function load(reader: ArtifactReader, version: EncoderVersion, precision: 
     evicted: false,
   } satisfies LoadedEncoder;
 }
+
+/** Frees a session `createEncoder` made outside the cache. */
+export const releaseEncoder = (enc: LoadedEncoder) => exclusive(() => enc.session.release());
 
 /**
  * The session for a version's variant: from this isolate's LRU cache, or fetched from R2 and
