@@ -15,13 +15,18 @@ const etag = `"scalar-${scalarStandalone.length.toString(36)}"`;
 export function registerDocs(app: Router) {
   app.get(
     "/docs",
-    Scalar({
+    Scalar((c) => ({
       url: "/openapi.json",
       pageTitle: "selfsup API",
       cdn: DOCS_SCRIPT_PATH,
       // The default fonts come from fonts.scalar.com; the system fonts need no network.
       withDefaultFonts: false,
-    }),
+      // Both call Scalar's hosted services, which an offline or private deployment cannot reach.
+      showDeveloperTools: "never",
+      agent: { disabled: true },
+      // "Try it" calls the origin that served this page (`make dev` may run on any PORT).
+      servers: [{ url: new URL(c.req.url).origin, description: "this server" }],
+    })),
   );
   app.get(DOCS_SCRIPT_PATH, (c) => {
     if (c.req.header("if-none-match") === etag) return c.body(null, 304);
