@@ -71,4 +71,47 @@ describe("health, spec and errors", () => {
     const p = await expectProblem(res, 400);
     expect(p.errors?.[0]?.path).toBe("scopes[0]");
   });
+
+  it("every error also carries OpenAI's error member (message, type, code, param) for the official SDKs", async () => {
+    type OpenAiProblem = {
+      detail: string;
+      error?: { message: string; type: string; code: string; param: string | null };
+    };
+    const { secret } = await newTenant();
+    const cases: [Response, number, Omit<NonNullable<OpenAiProblem["error"]>, "message">][] = [
+      [await api("/v1/nope", { key: secret }), 404, { type: "invalid_request_error", code: "not_found", param: null }],
+      [await api("/v1/keys"), 401, { type: "authentication_error", code: "unauthorized", param: null }],
+      [
+        await api("/v1/keys", { method: "POST", key: secret, json: { name: "x", scopes: ["root"] } }),
+        400,
+        { type: "invalid_request_error", code: "invalid_request", param: "scopes[0]" },
+      ],
+      [
+        await api("/v1/keys", {
+          method: "POST",
+          key: secret,
+          headers: { "content-type": "application/json" },
+          body: "{",
+        }),
+        400,
+        { type: "invalid_request_error", code: "malformed_request", param: null },
+      ],
+      [
+        await api("/v1/keys", { method: "PATCH", key: secret }),
+        405,
+        { type: "invalid_request_error", code: "method_not_allowed", param: null },
+      ],
+      [
+        await api("/v1/embeddings", { method: "POST", key: secret, json: { model: "missing-model", input: "x" } }),
+        404,
+        { type: "invalid_request_error", code: "not_found", param: null },
+      ],
+    ];
+    for (const [res, status, error] of cases) {
+      const text = await res.clone().text();
+      await expectProblem(res, status);
+      const body = JSON.parse(text) as OpenAiProblem;
+      expect(body.error, text).toEqual({ message: body.detail, ...error });
+    }
+  });
 });

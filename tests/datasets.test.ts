@@ -1,7 +1,7 @@
 import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { sha256Hex } from "../api/lib/crypto";
-import { planUpload } from "../api/services/datasets";
+import { planUpload, stagingKey } from "../api/services/datasets";
 import corpus from "./fixtures/corpus/moby-dick-excerpt.txt?raw";
 import { api, expectProblem, newTenant } from "./helpers";
 
@@ -157,7 +157,8 @@ describe("datasets", () => {
   it("an object replaced behind the API's back fails the sha256 check at completion", async () => {
     const { secret, tenantId } = await newTenant(["train"]);
     const d = await declare(secret, enc.encode("one\ntwo\n"));
-    await env.ARTIFACTS.put(`datasets/${tenantId}/${d.id}/data.txt`, "one\ntwx\n");
+    // Presigned PUTs write the staging key; /complete checks it before anything reads it.
+    await env.ARTIFACTS.put(stagingKey(`datasets/${tenantId}/${d.id}/data.txt`), "one\ntwx\n");
     const p = await expectProblem(await api(`/v1/datasets/${d.id}/complete`, { method: "POST", key: secret }), 422);
     expect(p.detail).toContain("sha256");
   });

@@ -41,10 +41,23 @@ export class ApiError extends HTTPException {
 export const badRequest = (detail: string, errors?: FieldError[]) =>
   new ApiError(400, "invalid_request", detail, { errors });
 export const notFound = (detail: string) => new ApiError(404, "not_found", detail);
-export const conflict = (detail: string) => new ApiError(409, "conflict", detail);
+export const conflict = (detail: string, errors?: FieldError[]) => new ApiError(409, "conflict", detail, { errors });
 export const unprocessable = (detail: string, errors?: FieldError[]) =>
   new ApiError(422, "unprocessable", detail, { errors });
 
+/** OpenAI's `error.type` for a status: what its SDKs and client libraries branch on. */
+function openAiType(status: number): string {
+  if (status === 401) return "authentication_error";
+  if (status === 403) return "permission_error";
+  if (status === 429) return "rate_limit_error";
+  if (status >= 500) return "server_error";
+  return "invalid_request_error";
+}
+
+/**
+ * The RFC 9457 problem, plus OpenAI's `error` member: the official SDKs read only
+ * `error.message` (and `type`, `code`, `param`) and otherwise show a bare "Error code: 404".
+ */
 export function problemBody(status: number, code: string, detail: string, requestId: string, errors?: FieldError[]) {
   return {
     type: `https://selfsup.dev/problems/${code}`,
@@ -53,6 +66,7 @@ export function problemBody(status: number, code: string, detail: string, reques
     detail,
     requestId,
     ...(errors && errors.length > 0 ? { errors } : {}),
+    error: { message: detail, type: openAiType(status), code, param: errors?.[0]?.path ?? null },
   };
 }
 
@@ -98,6 +112,25 @@ export const ProblemSchema = z
       .array(z.object({ path: z.string(), message: z.string() }))
       .optional()
       .openapi({ example: [{ path: "input[2]", message: "must not be empty" }] }),
+    error: z
+      .object({
+        message: z.string().openapi({ description: "The same text as `detail`." }),
+        type: z.string().openapi({
+          description:
+            "OpenAI's error type: `invalid_request_error`, `authentication_error`, `permission_error`, `rate_limit_error` or `server_error`.",
+        }),
+        code: z.string().openapi({ description: "The problem's code (the last segment of `type`)." }),
+        param: z.string().nullable().openapi({ description: "The first field path of `errors[]`, if any." }),
+      })
+      .openapi({
+        description: "OpenAI's error member, so the official SDKs show the message.",
+        example: {
+          message: "input[2]: must not be empty; send at least one character",
+          type: "invalid_request_error",
+          code: "invalid_request",
+          param: "input[2]",
+        },
+      }),
   })
   .openapi("Problem");
 

@@ -7,7 +7,16 @@ import { badRequest, conflict, errorResponses, unprocessable } from "../lib/erro
 import { bearer, jsonResponse, type Router } from "../lib/openapi";
 import { requireScope } from "../middleware/auth";
 import type { DatasetIssue } from "../services/dataset_check";
-import { checkDataset, findDataset } from "../services/datasets";
+import {
+  checkDataset,
+  findDataset,
+  missingParts,
+  ObjectChanged,
+  partCount,
+  partRanges,
+  promoteObject,
+  stagingKey,
+} from "../services/datasets";
 
 /** A check still marked running after this long died with its request; another may start. */
 const STALE_CHECK_MS = 10 * 60 * 1000;
@@ -61,20 +70,35 @@ const route = createRoute({
 export const registerV1DatasetsComplete = (app: Router) =>
   app.openapi(route, async (c) => {
     const { db } = c.get("services");
+    const bucket = c.env.ARTIFACTS;
     const d = await findDataset(db, c.get("auth").tenantId, c.req.valid("param").id);
     if (d.status === "ready") return c.json(datasetView(d), 200);
     if (d.status === "invalid") throw conflict(`Dataset ${d.id} is invalid; upload it again as a new dataset.`);
     const parts = (c.req.header("content-type")?.includes("json") ? c.req.valid("json").parts : undefined) ?? undefined;
+    const staged = stagingKey(d.objectKey);
 
     // A multipart upload is assembled once; a retried /complete finds the object already there.
-    if (d.uploadId && !(await c.env.ARTIFACTS.head(d.objectKey))) {
+    if (d.uploadId && !(await bucket.head(staged))) {
       if (!parts || parts.length === 0) {
         throw badRequest("parts: this is a multipart upload; send every part's partNumber and ETag.", [
           { path: "parts", message: "required for multipart uploads" },
         ]);
       }
+      // R2 would assemble whatever parts it gets into a shorter object, which fails the size check
+      // for good; a missing part is the caller's to send, so the upload stays retryable.
+      const missing = missingParts(
+        d.bytes,
+        parts.map((p) => p.partNumber),
+      );
+      if (missing.length > 0) {
+        const list = `part${missing.length > 1 ? "s" : ""} ${partRanges(missing)}`;
+        throw badRequest(
+          `parts: ${list} of ${partCount(d.bytes)} missing; upload them (POST /v1/datasets/${d.id}/upload-urls gives fresh URLs) and send every part's partNumber and ETag.`,
+          [{ path: "parts", message: `missing ${list}` }],
+        );
+      }
       try {
-        await c.env.ARTIFACTS.resumeMultipartUpload(d.objectKey, d.uploadId).complete(
+        await bucket.resumeMultipartUpload(staged, d.uploadId).complete(
           // S3 answers UploadPart with a quoted ETag; the R2 binding wants the bare value.
           [...parts]
             .sort((a, b) => a.partNumber - b.partNumber)
@@ -86,9 +110,11 @@ export const registerV1DatasetsComplete = (app: Router) =>
         ]);
       }
     }
-    const head = await c.env.ARTIFACTS.head(d.objectKey);
+    const head = await bucket.head(staged);
     if (!head)
       throw conflict(`Nothing has been uploaded for dataset ${d.id} yet; PUT the file to the upload URL first.`);
+    // Everything below reads and copies exactly this version; a later PUT to the staging key cannot slip in.
+    const version = { key: staged, etag: head.etag, size: head.size };
 
     const fail = async (errors: DatasetIssue[], stats?: Record<string, unknown>) => {
       await db
@@ -102,6 +128,7 @@ export const registerV1DatasetsComplete = (app: Router) =>
           completedAt: Date.now(),
         })
         .where(eq(datasets.id, d.id));
+      await bucket.delete(staged);
       const first = errors[0];
       const where = first ? issuePath(first) : "file";
       throw unprocessable(
@@ -128,18 +155,32 @@ export const registerV1DatasetsComplete = (app: Router) =>
       .returning({ id: datasets.id });
     if (claimed.length === 0)
       throw conflict(`Dataset ${d.id} is being checked by another request; GET it in a moment.`);
+    const release = () =>
+      db.update(datasets).set({ status: "uploading", updatedAt: Date.now() }).where(eq(datasets.id, d.id));
+    const changed = () =>
+      conflict(
+        `The upload of dataset ${d.id} was replaced while it was being checked; call /complete again to check the new bytes.`,
+      );
     let result: Awaited<ReturnType<typeof checkDataset>>;
     try {
-      result = await checkDataset(c.env.ARTIFACTS, d, head.size);
+      result = await checkDataset(bucket, d, version);
     } catch (e) {
-      await db.update(datasets).set({ status: "uploading", updatedAt: Date.now() }).where(eq(datasets.id, d.id));
-      throw e;
+      await release();
+      throw e instanceof ObjectChanged ? changed() : e;
     }
     if (result.sha256 !== d.sha256) {
       result.errors.unshift({ message: `sha256 of the upload is ${result.sha256}, ${d.sha256} was declared` });
     }
     if (result.errors.length > 0) await fail(result.errors, result.stats);
 
+    // The checked version becomes the dataset's object; the staging object goes only once the row
+    // says `ready`, so a /complete that dies in between is redone from the staging object.
+    try {
+      await promoteObject(bucket, version, d.objectKey, d.sha256);
+    } catch (e) {
+      await release();
+      throw e instanceof ObjectChanged ? changed() : e;
+    }
     const [row] = await db
       .update(datasets)
       .set({
@@ -152,5 +193,6 @@ export const registerV1DatasetsComplete = (app: Router) =>
       })
       .where(eq(datasets.id, d.id))
       .returning();
+    await bucket.delete(staged);
     return c.json(datasetView(row ?? d), 200);
   });

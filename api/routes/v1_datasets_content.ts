@@ -7,7 +7,7 @@ import { DatasetSchema, datasetView } from "../lib/dataset_views";
 import { ApiError, conflict, errorResponses } from "../lib/errors";
 import { bearer, jsonResponse, type Router } from "../lib/openapi";
 import { requireScope } from "../middleware/auth";
-import { findDataset } from "../services/datasets";
+import { findDataset, stagingKey } from "../services/datasets";
 
 export const CONTENT_MAX_BYTES = 100 * 1000 * 1000;
 
@@ -64,10 +64,11 @@ export const registerV1DatasetsContent = (app: Router) =>
         errors: [{ path: "sha256", message: "does not match the uploaded bytes" }],
       });
     }
-    await c.env.ARTIFACTS.put(d.objectKey, body, { sha256: d.sha256 });
+    // Like a presigned PUT it lands on the staging key; /complete checks it and moves it.
+    await c.env.ARTIFACTS.put(stagingKey(d.objectKey), body, { sha256: d.sha256 });
     // Sizes above the presigned single-PUT limit were given a multipart upload; this body replaces it.
     if (d.uploadId) {
-      await c.env.ARTIFACTS.resumeMultipartUpload(d.objectKey, d.uploadId)
+      await c.env.ARTIFACTS.resumeMultipartUpload(stagingKey(d.objectKey), d.uploadId)
         .abort()
         .catch(() => {});
       await db.update(datasets).set({ uploadId: null, updatedAt: Date.now() }).where(eq(datasets.id, d.id));

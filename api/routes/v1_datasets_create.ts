@@ -5,7 +5,7 @@ import { DatasetSchema, datasetView, UploadTargetSchema } from "../lib/dataset_v
 import { errorResponses, unprocessable } from "../lib/errors";
 import { bearer, jsonBody, jsonResponse, type Router } from "../lib/openapi";
 import { requireScope } from "../middleware/auth";
-import { FORMATS, MAX_DATASET_BYTES, planUpload, uploadTarget } from "../services/datasets";
+import { FORMATS, MAX_DATASET_BYTES, planUpload, stagingKey, uploadTarget } from "../services/datasets";
 
 const route = createRoute({
   method: "post",
@@ -75,7 +75,7 @@ export const registerV1DatasetsCreate = (app: Router) =>
     // Multipart uploads are created through the binding; only their UploadPart calls are presigned.
     const uploadId =
       planUpload(body.bytes).kind === "multipart"
-        ? (await c.env.ARTIFACTS.createMultipartUpload(objectKey)).uploadId
+        ? (await c.env.ARTIFACTS.createMultipartUpload(stagingKey(objectKey))).uploadId
         : null;
     const upload = await uploadTarget(c.get("services").presign, { objectKey, bytes: body.bytes, uploadId });
     const [row] = await db

@@ -5,7 +5,7 @@ import { DatasetSchema, datasetView } from "../lib/dataset_views";
 import { conflict, errorResponses } from "../lib/errors";
 import { bearer, jsonResponse, type Router } from "../lib/openapi";
 import { requireScope } from "../middleware/auth";
-import { findDataset } from "../services/datasets";
+import { findDataset, stagingKey } from "../services/datasets";
 
 const route = createRoute({
   method: "delete",
@@ -31,10 +31,12 @@ export const registerV1DatasetsDelete = (app: Router) =>
     if (active)
       throw conflict(`Job ${active.id} (${active.status}) uses dataset ${d.id}; cancel it or wait for it to finish.`);
     if (d.uploadId)
-      await c.env.ARTIFACTS.resumeMultipartUpload(d.objectKey, d.uploadId)
+      await c.env.ARTIFACTS.resumeMultipartUpload(stagingKey(d.objectKey), d.uploadId)
         .abort()
         .catch(() => {});
-    await c.env.ARTIFACTS.delete(d.objectKey);
+    // A presigned PUT still valid after this lands on the staging key only: garbage nothing reads,
+    // as every reader finds the dataset through its (now deleted) row and reads the final key.
+    await c.env.ARTIFACTS.delete([d.objectKey, stagingKey(d.objectKey)]);
     await db.update(datasets).set({ deletedAt: Date.now(), uploadId: null }).where(eq(datasets.id, d.id));
     return c.json(datasetView(d), 200);
   });

@@ -15,7 +15,10 @@ import { type SeriesFormat, seriesLineParser } from "./dataset_check_series";
 import type { ModalItem } from "./encoder/modal";
 
 export type DatasetRecord = { item: ModalItem; label?: string; name?: string };
-type Dataset = Pick<typeof datasets.$inferSelect, "id" | "modality" | "format" | "objectKey" | "bytes">;
+type Dataset = Pick<
+  typeof datasets.$inferSelect,
+  "id" | "modality" | "format" | "objectKey" | "bytes" | "sha256" | "stats"
+>;
 
 /** What the reader needs of R2: whole objects and byte ranges. */
 export type RecordSource = Pick<R2Bucket, "get">;
@@ -23,10 +26,100 @@ export type RecordSource = Pick<R2Bucket, "get">;
 /** A set changed or corrupted behind the check's back; the probe fails with a clear message. */
 export class RecordsError extends Error {}
 
-async function open(bucket: RecordSource, d: Dataset): Promise<ReadableStream<Uint8Array>> {
+const gone = (d: Dataset) => `the bytes of dataset ${d.id} are gone; upload it again`;
+const differ = (d: Dataset, what: string) =>
+  `the stored bytes of dataset ${d.id} are not the ones its check read (${what}); upload it again`;
+
+/** `source`, failing with a RecordsError once it yields more than `max` bytes: stale stats are never trusted. */
+function capped(source: AsyncIterable<Uint8Array>, max: number, tooLong: () => string): AsyncIterable<Uint8Array> {
+  return {
+    async *[Symbol.asyncIterator]() {
+      let n = 0;
+      for await (const c of source) {
+        n += c.byteLength;
+        if (n > max) throw new RecordsError(tooLong());
+        yield c;
+      }
+    },
+  };
+}
+
+/** The decompressed size the dataset check measured (the file size when it recorded none). */
+function checkedSize(d: Dataset): number {
+  const n = Number((d.stats as { decompressed_bytes?: unknown } | null)?.decompressed_bytes);
+  return Number.isFinite(n) && n > 0 ? n : d.bytes;
+}
+
+/**
+ * The dataset's object as checked: its size and recorded SHA-256 must match the row, and the
+ * stream ends in a RecordsError past the checked size, so a changed object is a clean error.
+ */
+async function open(bucket: RecordSource, d: Dataset): Promise<AsyncIterable<Uint8Array>> {
   const obj = await bucket.get(d.objectKey);
-  if (!obj) throw new RecordsError(`the bytes of dataset ${d.id} are gone; upload it again`);
-  return obj.body;
+  if (!obj) throw new RecordsError(gone(d));
+  const sha = obj.customMetadata?.sha256;
+  if (obj.size !== d.bytes || (sha !== undefined && sha !== d.sha256)) {
+    await obj.body.cancel();
+    throw new RecordsError(differ(d, `${obj.size} bytes, ${d.bytes} were checked`));
+  }
+  return capped(obj.body, d.bytes, () => differ(d, `over ${d.bytes} bytes`));
+}
+
+/** The dataset's records as bytes, gunzipped when its format says so, at most the decompressed size its check measured. */
+async function openDecompressed(bucket: RecordSource, d: Dataset): Promise<AsyncIterable<Uint8Array>> {
+  const max = checkedSize(d);
+  return capped(maybeGunzip(await open(bucket, d), d.format), max, () =>
+    differ(d, `more than the ${max} bytes decompressed its check counted`),
+  );
+}
+
+/**
+ * The labeled `{text, label}` lines of a ready jsonl text probe set, at most `max`, read line by
+ * line within the checked sizes.
+ *
+ * Args:
+ *   bucket: the R2 bucket holding the dataset object.
+ *   d: the dataset row (format `jsonl` or `jsonl.gz`, stats from its check).
+ *   max: stop after this many records.
+ *
+ * Returns: the records' text and label (as a string). A line that no longer parses is a RecordsError.
+ */
+export async function readTextRecords(
+  bucket: RecordSource,
+  d: Dataset,
+  max: number,
+): Promise<{ text: string; label: string }[]> {
+  const out: { text: string; label: string }[] = [];
+  const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false });
+  let bad: string | null = null;
+  await forEachLine(
+    await openDecompressed(bucket, d),
+    (raw, n) => {
+      if (out.length >= max || bad) return;
+      let r: { text?: unknown; label?: unknown };
+      try {
+        const line = utf8.decode(raw);
+        if (line.trim() === "") return;
+        r = JSON.parse(line) as typeof r;
+      } catch {
+        bad = `line ${n} is not a JSON record`;
+        return;
+      }
+      // The dataset check required text and a label on every record; skip defensively.
+      if (
+        typeof r?.text === "string" &&
+        r.text !== "" &&
+        (typeof r.label === "string" || typeof r.label === "number")
+      ) {
+        out.push({ text: r.text, label: String(r.label) });
+      }
+    },
+    (n) => {
+      bad ??= `line ${n} is too long`;
+    },
+  );
+  if (bad) throw new RecordsError(differ(d, bad));
+  return out;
 }
 
 /**
@@ -45,7 +138,7 @@ export async function readRecords(bucket: RecordSource, d: Dataset, max: number)
   if (d.modality !== "image") throw new RecordsError(`dataset ${d.id} holds ${d.modality}, not images or series`);
   const out: DatasetRecord[] = [];
   if (d.format === "idx" || d.format === "idx.gz") {
-    const bytes = await collect(maybeGunzip(await open(bucket, d), d.format), Number.MAX_SAFE_INTEGER, () => "");
+    const bytes = await collect(await openDecompressed(bucket, d), Number.MAX_SAFE_INTEGER, () => "");
     return idxRecords(bytes, null, max);
   }
   let members: AsyncIterable<ArchiveMember>;
@@ -53,14 +146,14 @@ export async function readRecords(bucket: RecordSource, d: Dataset, max: number)
   if (d.format === "zip") {
     const range = async (offset: number, length: number) => {
       const obj = await bucket.get(d.objectKey, { range: { offset, length } });
-      if (!obj) throw new RecordsError(`the bytes of dataset ${d.id} are gone; upload it again`);
+      if (!obj) throw new RecordsError(gone(d));
       return new Uint8Array(await obj.arrayBuffer());
     };
     const entries = await readZipDirectory(d.bytes, range);
     reader = ByteReader.from(await open(bucket, d));
     members = zipMembers(entries, reader);
   } else {
-    reader = ByteReader.from(maybeGunzip(await open(bucket, d), d.format));
+    reader = ByteReader.from(await openDecompressed(bucket, d));
     members = tarMembers(reader);
   }
   let idxImages: Uint8Array | null = null;
@@ -104,7 +197,7 @@ async function readSeries(bucket: RecordSource, d: Dataset, max: number): Promis
   const parse = seriesLineParser(d.format as SeriesFormat);
   const out: DatasetRecord[] = [];
   let bad: string | null = null;
-  const body = maybeGunzip(await open(bucket, d), d.format);
+  const body = await openDecompressed(bucket, d);
   await forEachLine(
     body,
     (raw, n) => {
@@ -118,7 +211,7 @@ async function readSeries(bucket: RecordSource, d: Dataset, max: number): Promis
       bad ??= `line ${n} is too long`;
     },
   );
-  if (bad) throw new RecordsError(`dataset ${d.id} no longer reads (${bad}); upload it again`);
+  if (bad) throw new RecordsError(differ(d, bad));
   return out;
 }
 

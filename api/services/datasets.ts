@@ -47,57 +47,140 @@ export type UploadTarget =
       expiresAt: string;
     };
 
-/** Fresh presigned URLs for a dataset's upload: the whole object, or the requested parts (default all). */
+/**
+ * Where presigned uploads (and PUT /content) land. /complete checks this object and copies the
+ * checked version to `objectKey`, for which no URL is ever signed: a presigned PUT stays valid for
+ * 15 minutes, and a late one must not replace bytes that were checked or recreate a deleted set.
+ * Readers (probes, evaluations, the trainer's claim) read only `objectKey`; a staging object left
+ * behind (a PUT after /complete or DELETE) is garbage nothing reads.
+ */
+export const stagingKey = (objectKey: string) => `staging/${objectKey}`;
+
+/** Fresh presigned URLs for a dataset's upload to its staging key: the whole object, or the requested parts (default all). */
 export async function uploadTarget(
   presign: Presign,
   d: { objectKey: string; bytes: number; uploadId: string | null },
   only?: number[],
 ): Promise<UploadTarget> {
   const plan = planUpload(d.bytes);
-  if (plan.kind === "single" || !d.uploadId) return { type: "single", ...(await presign("PUT", d.objectKey)) };
+  const key = stagingKey(d.objectKey);
+  if (plan.kind === "single" || !d.uploadId) return { type: "single", ...(await presign("PUT", key)) };
   const wanted = only ?? Array.from({ length: plan.parts }, (_, i) => i + 1);
   const parts = [];
   let expiresAt = "";
   for (const n of wanted.filter((n) => n >= 1 && n <= plan.parts)) {
-    const s = await presign("PUT", d.objectKey, { partNumber: String(n), uploadId: d.uploadId });
+    const s = await presign("PUT", key, { partNumber: String(n), uploadId: d.uploadId });
     parts.push({ partNumber: n, url: s.url });
     expiresAt = s.expiresAt;
   }
   return { type: "multipart", uploadId: d.uploadId, partSize: plan.partSize, parts, expiresAt };
 }
 
-type DatasetRow = typeof datasets.$inferSelect;
-
-/** The whole object as one stream (one R2 operation). */
-async function openObject(bucket: R2Bucket, key: string): Promise<ReadableStream<Uint8Array>> {
-  const obj = await bucket.get(key);
-  if (!obj) throw new Error(`object ${key} vanished`);
-  return obj.body;
+/** How many parts the upload of `bytes` has (1 for a single PUT). */
+export function partCount(bytes: number): number {
+  const plan = planUpload(bytes);
+  return plan.kind === "multipart" ? plan.parts : 1;
 }
 
 /**
- * Runs the check of the dataset's modality on its stored object: SHA-256, format, every record,
- * stats. Throws only when storage fails (the caller then leaves the dataset retryable).
+ * The part numbers (1..N of the dataset's plan) missing from a multipart /complete, in order.
+ * R2 would assemble the parts it was given into a shorter object, which then fails the size check
+ * for good; answering 400 first keeps the upload retryable.
+ */
+export function missingParts(bytes: number, sent: readonly number[]): number[] {
+  const total = partCount(bytes);
+  const have = new Set(sent);
+  const missing: number[] = [];
+  for (let n = 1; n <= total; n++) if (!have.has(n)) missing.push(n);
+  return missing;
+}
+
+/** `[1,2,3,7,9,10]` -> `1-3, 7, 9-10`: a readable list of part numbers. */
+export function partRanges(ns: readonly number[]): string {
+  const out: string[] = [];
+  for (let i = 0; i < ns.length; ) {
+    let j = i;
+    while (j + 1 < ns.length && (ns[j + 1] as number) === (ns[j] as number) + 1) j++;
+    out.push(i === j ? String(ns[i]) : `${ns[i]}-${ns[j]}`);
+    i = j + 1;
+  }
+  return out.join(", ");
+}
+
+type DatasetRow = typeof datasets.$inferSelect;
+
+/** One version of a stored object: what /complete checked is exactly what it copies. */
+export type ObjectVersion = { key: string; etag: string; size: number };
+
+/** The object changed (a late PUT replaced it) or vanished while /complete read it; retry /complete. */
+export class ObjectChanged extends Error {}
+
+/** `get` of exactly the version `v`; a replaced or deleted object is an ObjectChanged, never other bytes. */
+async function getVersion(bucket: R2Bucket, v: ObjectVersion, range?: R2Range): Promise<R2ObjectBody> {
+  const obj = await bucket.get(v.key, { onlyIf: { etagMatches: v.etag }, ...(range ? { range } : {}) });
+  // A failed precondition answers the object's metadata without a body.
+  if (!obj || !("body" in obj)) throw new ObjectChanged(`object ${v.key} changed or vanished while being read`);
+  return obj;
+}
+
+/**
+ * Runs the check of the dataset's modality on one version of its staged object: SHA-256, format,
+ * every record, stats. Throws only when storage fails or the object changed (the caller then
+ * leaves the dataset retryable).
  */
 export async function checkDataset(
   bucket: R2Bucket,
-  d: Pick<DatasetRow, "modality" | "format" | "purpose" | "objectKey">,
-  size: number,
+  d: Pick<DatasetRow, "modality" | "format" | "purpose">,
+  v: ObjectVersion,
 ): Promise<CheckResult<Record<string, unknown>>> {
+  const stream = async () => (await getVersion(bucket, v)).body;
   if (d.modality === "image") {
-    const range = async (offset: number, length: number) => {
-      const obj = await bucket.get(d.objectKey, { range: { offset, length } });
-      if (!obj) throw new Error(`object ${d.objectKey} vanished`);
-      return new Uint8Array(await obj.arrayBuffer());
-    };
-    return checkImageDataset(
-      { size, range, stream: () => openObject(bucket, d.objectKey) },
-      { format: d.format as ImageFormat, purpose: d.purpose },
-    );
+    const range = async (offset: number, length: number) =>
+      new Uint8Array(await (await getVersion(bucket, v, { offset, length })).arrayBuffer());
+    return checkImageDataset({ size: v.size, range, stream }, { format: d.format as ImageFormat, purpose: d.purpose });
   }
-  const body = await openObject(bucket, d.objectKey);
+  const body = await stream();
   if (d.modality === "timeseries") {
     return checkSeriesDataset(body, { format: d.format as SeriesFormat, purpose: d.purpose });
   }
   return checkTextDataset(body, { format: d.format as TextFormat, purpose: d.purpose });
+}
+
+/**
+ * Copies version `v` of the staged object to `dest` through the R2 binding: one verified PUT up to
+ * the single-PUT size, else a multipart upload whose parts are ranged reads of that same version.
+ * Either way `dest` holds the checked bytes or the copy fails (ObjectChanged: `v` was replaced).
+ *
+ * Args:
+ *   bucket: the ARTIFACTS bucket.
+ *   v: the checked version of the staging object (key, etag, size).
+ *   dest: the final key.
+ *   sha256: the checked SHA-256, verified by R2 on the single PUT and kept as metadata.
+ *   partSize: multipart part size (>= 5 MiB, R2's minimum); defaults to the upload plan's.
+ */
+export async function promoteObject(
+  bucket: R2Bucket,
+  v: ObjectVersion,
+  dest: string,
+  sha256: string,
+  partSize?: number,
+): Promise<void> {
+  const plan = planUpload(v.size);
+  const size = partSize ?? (plan.kind === "multipart" ? plan.partSize : v.size);
+  if (v.size <= size) {
+    await bucket.put(dest, (await getVersion(bucket, v)).body, { sha256, customMetadata: { sha256 } });
+    return;
+  }
+  const upload = await bucket.createMultipartUpload(dest, { customMetadata: { sha256 } });
+  try {
+    const parts: R2UploadedPart[] = [];
+    for (let offset = 0, n = 1; offset < v.size; offset += size, n++) {
+      const part = await getVersion(bucket, v, { offset, length: Math.min(size, v.size - offset) });
+      parts.push(await upload.uploadPart(n, part.body));
+    }
+    await upload.complete(parts);
+  } catch (e) {
+    await upload.abort().catch(() => {});
+    throw e;
+  }
 }

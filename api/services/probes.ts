@@ -3,10 +3,10 @@
 // in R2. Knows nothing of Hono.
 import { and, desc, eq } from "drizzle-orm";
 import { models, modelVersions, probes } from "../../db/schema";
-import { ApiError, badRequest, notFound, unprocessable } from "../lib/errors";
+import { ApiError, badRequest, conflict, notFound, unprocessable } from "../lib/errors";
 import type { Db } from "../middleware/init";
 import { ArchiveError } from "./archive/bytes";
-import { type RecordSource, RecordsError, readRecords } from "./dataset_records";
+import { type RecordSource, RecordsError, readRecords, readTextRecords } from "./dataset_records";
 import { findDataset } from "./datasets";
 import { embedSequences, toBase64 } from "./encoder/embed";
 import { prepareInputs } from "./encoder/inputs";
@@ -112,7 +112,16 @@ export async function loadExamples(
       path,
     );
   }
-  if (d.modality === "text") return { examples: await textExamples(ctx.storage, d, path), datasetId: d.id };
+  const read = async <T>(f: () => Promise<T>): Promise<T> => {
+    try {
+      return await f();
+    } catch (e) {
+      // The set passed its check; a failure now means its stored object is not the checked one.
+      if (!(e instanceof RecordsError || e instanceof ArchiveError)) throw e;
+      throw conflict(`${path}: ${e.message}.`, [{ path, message: e.message }]);
+    }
+  };
+  if (d.modality === "text") return { examples: await read(() => textExamples(ctx.bucket, d, path)), datasetId: d.id };
   // The decompressed size bounds memory: an IDX member is buffered whole, and gzip hides its size.
   const stats = (d.stats ?? {}) as { decompressed_bytes?: number; points?: number };
   const expanded = Math.max(d.bytes, Number(stats.decompressed_bytes ?? 0));
@@ -128,14 +137,7 @@ export async function loadExamples(
       path,
     );
   }
-  let rows: Awaited<ReturnType<typeof readRecords>>;
-  try {
-    rows = await readRecords(ctx.bucket, d, MAX_PROBE_EXAMPLES);
-  } catch (e) {
-    // The set passed its check; a failure now means its object changed behind the API's back.
-    if (!(e instanceof RecordsError || e instanceof ArchiveError)) throw e;
-    throw unprocessable(`${path}: ${e.message}.`, [{ path, message: e.message }]);
-  }
+  const rows = await read(() => readRecords(ctx.bucket, d, MAX_PROBE_EXAMPLES));
   const examples: Example[] = [];
   for (const r of rows) {
     // The dataset check required a label on every record of a probe set; skip defensively.
@@ -144,28 +146,15 @@ export async function loadExamples(
   return { examples, datasetId: d.id };
 }
 
-async function textExamples(storage: Storage, d: { id: string; objectKey: string; format: string }, path: string) {
+async function textExamples(bucket: RecordSource, d: Parameters<typeof readRecords>[1], path: string) {
   if (!d.format.startsWith("jsonl")) {
     throw unprocessable(
       `${path}: dataset ${d.id} is a ${d.format} set; text probes read jsonl sets of {"text", "label"} lines.`,
       [{ path, message: "must be a probe jsonl dataset" }],
     );
   }
-  const obj = await storage.get(d.objectKey);
-  if (!obj) throw notFound(`${path}: the bytes of dataset ${d.id} are gone; upload it again.`);
-  let stream: ReadableStream<Uint8Array> = obj.body;
-  if (d.format.endsWith(".gz")) stream = stream.pipeThrough(new DecompressionStream("gzip"));
-  const text = await new Response(stream).text();
-  const examples: Example[] = [];
-  for (const line of text.split("\n")) {
-    if (line.trim() === "") continue;
-    // The dataset check already validated every line; skip defensively rather than fail a probe.
-    const r = JSON.parse(line) as { text?: unknown; label?: unknown };
-    if (typeof r.text === "string" && r.text !== "" && (typeof r.label === "string" || typeof r.label === "number")) {
-      examples.push({ input: r.text, label: String(r.label) });
-    }
-  }
-  return examples;
+  const rows = await readTextRecords(bucket, d, MAX_PROBE_EXAMPLES);
+  return rows.map((r): Example => ({ input: r.text, label: r.label }));
 }
 
 // Inputs per call into the runtime; it splits them into micro-batches under its memory budget.
