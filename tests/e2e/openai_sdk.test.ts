@@ -93,10 +93,36 @@ describe("openai SDK against wrangler dev", () => {
     }
   });
 
-  it("SDK errors carry the API's problem details", async () => {
-    await expect(client.embeddings.create({ model: "nope", input: "x" })).rejects.toMatchObject({ status: 404 });
-    await expect(client.embeddings.create({ model: "tiny", input: "" })).rejects.toMatchObject({ status: 400 });
+  it("SDK errors carry the API's message, type, code and param (OpenAI's `error` member)", async () => {
+    // Without `error.message` the SDK's exception says only "404 status code (no body)" or a JSON dump.
+    await expect(client.embeddings.create({ model: "no-such-model", input: "x" })).rejects.toMatchObject({
+      status: 404,
+      message: expect.stringMatching(/^404 .*no-such-model/),
+      type: "invalid_request_error",
+      code: "not_found",
+    });
+    await expect(client.embeddings.create({ model: "tiny", input: "" })).rejects.toMatchObject({
+      status: 400,
+      message: expect.stringMatching(/^400 input.*must not be empty/),
+      param: expect.stringMatching(/^input/),
+    });
+    await expect(
+      client.embeddings.create({ model: "tiny", input: "x", encoding_format: "bogus" as "float" }),
+    ).rejects.toMatchObject({
+      status: 400,
+      param: "encoding_format",
+      message: expect.stringContaining("encoding_format"),
+    });
     const bad = new OpenAI({ apiKey: "ss_nope", baseURL: `${server.url}/v1`, maxRetries: 0 });
-    await expect(bad.embeddings.create({ model: "tiny", input: "x" })).rejects.toMatchObject({ status: 401 });
+    await expect(bad.embeddings.create({ model: "tiny", input: "x" })).rejects.toMatchObject({
+      status: 401,
+      message: expect.stringMatching(/^401 .*key/i),
+      type: "authentication_error",
+    });
+    // A route that does not exist (the SDK's generic request) still names itself.
+    await expect(client.get("/nope")).rejects.toMatchObject({
+      status: 404,
+      message: expect.stringContaining("/v1/nope"),
+    });
   });
 });
