@@ -18,7 +18,7 @@ export type PromotePolicy = (typeof PROMOTE_POLICIES)[number];
 /** What /complete decided about `latest` under `if_better`: both probe accuracies on the eval set. */
 export type Promotion = {
   policy: PromotePolicy;
-  candidate: { ref: string; linear: number };
+  candidate: { ref: string; linear: number | null; error?: string };
   incumbent: { ref: string; linear: number | null; error?: string } | null;
   promoted: boolean;
   evalDataset: string;

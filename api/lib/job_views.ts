@@ -1,8 +1,9 @@
 import { z } from "@hono/zod-openapi";
 import { asc, eq } from "drizzle-orm";
-import { JOB_STATUSES, jobEvents, models, modelVersions } from "../../db/schema";
+import { JOB_STATUSES, jobEvents, models, modelVersions, PROMOTE_POLICIES } from "../../db/schema";
 import type { Db } from "../middleware/init";
 import type { JobRow } from "../services/jobs";
+import { refOfVersion } from "../services/registry";
 import { iso, Timestamp } from "./schemas";
 
 const Point = z.object({ step: z.number().int() }).catchall(z.number());
@@ -45,6 +46,36 @@ export const JobSchema = z
         data: z.record(z.string(), z.unknown()).nullable(),
       }),
     ),
+    initFrom: z
+      .string()
+      .nullable()
+      .openapi({
+        example: "minilm@1",
+        description: "The version this job continues (`init_from`, resolved at creation).",
+      }),
+    promote: z.enum(PROMOTE_POLICIES),
+    promotion: z
+      .object({
+        policy: z.enum(PROMOTE_POLICIES),
+        candidate: z.object({ ref: z.string(), linear: z.number().nullable(), error: z.string().optional() }),
+        incumbent: z
+          .object({ ref: z.string(), linear: z.number().nullable(), error: z.string().optional() })
+          .nullable(),
+        promoted: z.boolean(),
+        evalDataset: z.string(),
+      })
+      .nullable()
+      .openapi({
+        description:
+          "`if_better` jobs, once complete: linear-probe accuracy of the new version and of the `latest` it was compared with, and whether `latest` moved.",
+        example: {
+          policy: "if_better",
+          candidate: { ref: "demo@3", linear: 0.74 },
+          incumbent: { ref: "demo@2", linear: 0.71 },
+          promoted: true,
+          evalDataset: "ds_mi1x2y3zAbCdEfGhIjKl",
+        },
+      }),
     attempts: z.number().int(),
     maxAttempts: z.number().int(),
     error: z.string().nullable(),
@@ -65,6 +96,7 @@ const LIFECYCLE = new Set([
   "retry",
   "released",
   "succeeded",
+  "promotion",
 ]);
 
 /** A job as users see it; `detail` adds the curves and events (one more query). */
@@ -114,6 +146,9 @@ export async function jobView(db: Db, job: JobRow, detail: boolean): Promise<z.i
     events: events
       .filter((e) => LIFECYCLE.has(e.kind))
       .map((e) => ({ kind: e.kind, step: e.step, at: iso(e.createdAt) as string, data: e.data ?? null })),
+    initFrom: await refOfVersion(db, job.initFromVersionId),
+    promote: job.promote,
+    promotion: job.promotion ?? null,
     attempts: job.attempts,
     maxAttempts: job.maxAttempts,
     error: job.error,

@@ -15,12 +15,23 @@ export const VersionSchema = z
     source: z.enum(["import", "training"]),
     jobId: z.string().nullable(),
     datasetId: z.string().nullable(),
+    initFrom: z.string().nullable().openapi({
+      example: "minilm@1",
+      description: "Lineage: the version this one was continued from (its job's `init_from`, or the manifest's).",
+    }),
     aliases: z.array(z.string()).openapi({ example: ["latest", "production"] }),
     files: z.record(z.string(), z.object({ sha256: z.string(), bytes: z.number().int() })),
     manifest: z.record(z.string(), z.unknown()),
     createdAt: Timestamp,
   })
   .openapi("ModelVersion");
+
+/** `lineage.init_from` (written at /complete from the job) or the manifest's own `init_from` (the trainer's). */
+function initFromOf(manifest: Record<string, unknown>): string | null {
+  const lineage = (manifest.lineage as { init_from?: unknown } | undefined)?.init_from;
+  if (typeof lineage === "string") return lineage;
+  return typeof manifest.init_from === "string" ? manifest.init_from : null;
+}
 
 export function versionView(model: ModelRow, v: VersionRow, aliases: string[]) {
   return {
@@ -34,6 +45,7 @@ export function versionView(model: ModelRow, v: VersionRow, aliases: string[]) {
     source: v.source,
     jobId: v.jobId,
     datasetId: v.datasetId,
+    initFrom: initFromOf(v.manifest),
     aliases,
     files: Object.fromEntries(Object.entries(v.files).map(([k, f]) => [k, { sha256: f.sha256, bytes: f.bytes }])),
     manifest: v.manifest,

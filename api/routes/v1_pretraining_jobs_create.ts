@@ -1,6 +1,6 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { and, eq } from "drizzle-orm";
-import { jobEvents, MODALITIES, models, trainingJobs } from "../../db/schema";
+import { jobEvents, MODALITIES, models, PROMOTE_POLICIES, trainingJobs } from "../../db/schema";
 import { newId } from "../lib/crypto";
 import { badRequest, conflict, errorResponses, unprocessable } from "../lib/errors";
 import { JobSchema, jobView } from "../lib/job_views";
@@ -8,7 +8,7 @@ import { bearer, jsonBody, jsonResponse, type Router } from "../lib/openapi";
 import { ModelName } from "../lib/schemas";
 import { requireScope } from "../middleware/auth";
 import { findDataset } from "../services/datasets";
-import { checkJobConfig, Hyperparameters, OBJECTIVES, PRESETS } from "../services/jobs";
+import { checkJobConfig, Hyperparameters, OBJECTIVES, PRESETS, resolveInitFrom } from "../services/jobs";
 
 /**
  * The trainer's minimum set sizes: images hold out at least 12 (MIN_HELDOUT in
@@ -44,6 +44,27 @@ const route = createRoute({
           .object({ dataset: z.string().openapi({ description: "A ready probe set scored at each checkpoint." }) })
           .optional(),
         max_attempts: z.number().int().min(1).max(10).default(3),
+        init_from: z
+          .string()
+          .min(1)
+          .max(100)
+          .optional()
+          .openapi({
+            example: "minilm@1",
+            description:
+              "Continue pretraining a registered version (`name@N`, `name@alias` or `name`, resolved now to a fixed " +
+              "version): the trainer starts from its weights, tokenizer and architecture (`preset` is then ignored). " +
+              "It must have PyTorch weights (manifest `weights`: versions imported with `python -m selfsup_trainer " +
+              "import` or trained here) and the dataset's modality; text objectives mlm, simcse, mlm+simcse.",
+          }),
+        promote: z
+          .enum(PROMOTE_POLICIES)
+          .default("always")
+          .openapi({
+            description:
+              "`always`: the new version becomes `latest`. `if_better`: only if its linear-probe accuracy on " +
+              "`eval.dataset` beats the current `latest`'s (both numbers in the job's `promotion`); needs `eval`.",
+          }),
       }),
     ),
   },
@@ -91,6 +112,15 @@ export const registerV1PretrainingJobsCreate = (app: Router) =>
       ]);
     }
     checkJobConfig(dataset.modality, body.objective, body.hyperparameters);
+    const init = body.init_from
+      ? await resolveInitFrom(db, auth.tenantId, body.init_from, dataset.modality, body.objective)
+      : null;
+    if (body.promote === "if_better" && !body.eval) {
+      throw unprocessable(
+        'promote: "if_better" compares linear-probe accuracy on the job\'s eval set; add `eval: {"dataset": "ds_…"}` (a ready probe set) or use "always".',
+        [{ path: "promote", message: "if_better needs eval.dataset" }],
+      );
+    }
     if (body.hyperparameters.steps === undefined && body.hyperparameters.epochs === undefined) {
       body.hyperparameters.epochs = 1;
     }
@@ -135,6 +165,8 @@ export const registerV1PretrainingJobsCreate = (app: Router) =>
         preset: body.preset,
         config,
         maxAttempts: body.max_attempts,
+        initFromVersionId: init?.id ?? null,
+        promote: body.promote,
         createdBy: auth.keyId,
       }),
       db.insert(jobEvents).values({ jobId: id, kind: "queued" }),

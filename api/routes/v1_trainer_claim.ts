@@ -25,6 +25,19 @@ export const ClaimSchema = z
     corpus: Signed.extend({ sha256: z.string(), bytes: z.number().int(), format: z.string() }),
     evalSet: Signed.extend({ sha256: z.string(), format: z.string() }).nullable(),
     checkpoint: Signed.extend({ step: z.number().int(), sha256: z.string(), bytes: z.number().int() }).nullable(),
+    init: z
+      .object({
+        ref: z.string().openapi({ example: "minilm@1" }),
+        manifest: z.record(z.string(), z.unknown()),
+        files: z.record(z.string(), Signed.extend({ sha256: z.string(), bytes: z.number().int() })).openapi({
+          description: "Presigned GETs for the version's `weights` file and its tokenizer.json (text).",
+        }),
+      })
+      .nullable()
+      .openapi({
+        description:
+          "Set when the job continues a registered version (`init_from`): start from these weights, this tokenizer and the manifest's `architecture`; the job's preset does not apply.",
+      }),
   })
   .openapi("Claim");
 
@@ -35,7 +48,8 @@ const route = createRoute({
   summary: "Claim the oldest queued job (or one whose lease expired) with a lease",
   description:
     "One atomic UPDATE … WHERE id = (SELECT … LIMIT 1) RETURNING: concurrent claims never get the same job. " +
-    "204 when nothing is waiting. The answer carries presigned URLs for the corpus and the last checkpoint.",
+    "204 when nothing is waiting. The answer carries presigned URLs for the corpus and the last checkpoint, and " +
+    "for a job with `init_from` (`init`) the version's manifest and presigned GETs for its weights and tokenizer.",
   security: bearer,
   middleware: [requireScope("trainer")] as const,
   request: {
@@ -128,6 +142,21 @@ export const registerV1TrainerClaim = (app: Router) =>
             bytes: job.checkpointBytes,
           }
         : null;
+    let init: z.infer<typeof ClaimSchema>["init"] = null;
+    if (job.initFromVersionId) {
+      const version = await db.query.modelVersions.findFirst({
+        where: (v, { eq }) => eq(v.id, job.initFromVersionId as string),
+      });
+      const model = version && (await db.query.models.findFirst({ where: (m, { eq }) => eq(m.id, version.modelId) }));
+      if (!version || !model) throw new Error(`init_from version ${job.initFromVersionId} of job ${job.id} vanished`);
+      const files: Record<string, z.infer<typeof Signed> & { sha256: string; bytes: number }> = {};
+      const weights = (version.manifest as { weights?: unknown }).weights;
+      for (const name of [typeof weights === "string" ? weights : null, "tokenizer.json"]) {
+        const f = name ? version.files[name] : undefined;
+        if (name && f) files[name] = { ...(await presign("GET", f.key)), sha256: f.sha256, bytes: f.bytes };
+      }
+      init = { ref: `${model.name}@${version.version}`, manifest: version.manifest, files };
+    }
     return c.json(
       {
         job: {
@@ -151,6 +180,7 @@ export const registerV1TrainerClaim = (app: Router) =>
           ? { ...(await presign("GET", evalSet.objectKey)), sha256: evalSet.sha256, format: evalSet.format }
           : null,
         checkpoint,
+        init,
       },
       200,
     );

@@ -1,8 +1,9 @@
 import { z } from "@hono/zod-openapi";
 import { and, eq } from "drizzle-orm";
 import { type Modality, trainingJobs } from "../../db/schema";
-import { conflict, notFound, unprocessable } from "../lib/errors";
+import { ApiError, conflict, notFound, unprocessable } from "../lib/errors";
 import type { Db } from "../middleware/init";
+import { resolveVersion } from "./registry";
 
 export const OBJECTIVES: Record<Modality, readonly string[]> = {
   text: ["mlm", "simcse", "mlm+simcse", "mlm+nsp"],
@@ -174,6 +175,54 @@ export function checkJobConfig(modality: Modality, objective: string, h: Hyperpa
       "must divide image_size",
     );
   }
+}
+
+/** Text objectives that can continue a registered encoder (NSP needs a head the import lacks). */
+export const INIT_FROM_OBJECTIVES: Record<Modality, readonly string[] | null> = {
+  text: ["mlm", "simcse", "mlm+simcse"],
+  image: null,
+  timeseries: null,
+};
+
+/**
+ * `init_from` resolved to one version of this tenant (an alias is read now, so a retried attempt
+ * loads the same weights), or a 422 naming `init_from` and the fix.
+ */
+export async function resolveInitFrom(db: Db, tenantId: string, ref: string, modality: Modality, objective: string) {
+  const fail = (detail: string, message: string): never => {
+    throw unprocessable(`init_from: ${detail}`, [{ path: "init_from", message }]);
+  };
+  const found = await resolveVersion(db, tenantId, ref).catch((e) => {
+    if (e instanceof ApiError && e.status === 404)
+      return fail(e.message, "does not resolve to a version of this tenant");
+    throw e;
+  });
+  const { model, version } = found;
+  const name = `${model.name}@${version.version}`;
+  if (version.modality !== modality) {
+    fail(
+      `${name} is ${version.modality === "image" ? "an" : "a"} ${version.modality} encoder; the dataset holds ${modality}.`,
+      `must be a ${modality} encoder`,
+    );
+  }
+  const weights = (version.manifest as { weights?: unknown }).weights;
+  if (typeof weights !== "string" || !(weights in version.files)) {
+    fail(
+      `${name} has no PyTorch weights (manifest \`weights\`), so training cannot continue from it; import it with \`python -m selfsup_trainer import\` or train it with this platform.`,
+      "has no weights file",
+    );
+  }
+  const allowed = INIT_FROM_OBJECTIVES[modality];
+  if (allowed && !allowed.includes(objective)) {
+    throw unprocessable(
+      `objective: \`${objective}\` cannot continue ${name}; with init_from use ${allowed.join(", ")}.`,
+      [
+        { path: "objective", message: `with init_from use one of ${allowed.join(", ")}` },
+        { path: "init_from", message: `continues with ${allowed.join(", ")} only` },
+      ],
+    );
+  }
+  return { id: version.id, ref: name };
 }
 
 export type JobRow = typeof trainingJobs.$inferSelect;
