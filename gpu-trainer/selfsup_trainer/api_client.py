@@ -10,10 +10,12 @@ import contextlib
 import errno
 import hashlib
 import http.client
+import io
 import json
 import socket
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -149,6 +151,17 @@ class ApiClient:
                 time.sleep(5.0 * (attempt + 1))
         raise AssertionError("unreachable")
 
+    def create_import(self, name: str, manifest: dict[str, Any]) -> dict[str, Any]:
+        """Declare a version to import: the API checks the manifest and answers presigned PUTs
+        (``uploads``: file name -> url) and the pending import's ``id``."""
+        path = f"/v1/models/{urllib.parse.quote(name, safe='')}/imports"
+        return self._request("POST", path, {"manifest": manifest})
+
+    def complete_import(self, name: str, import_id: str) -> dict[str, Any]:
+        """Verify the uploaded files and register them as one version (the answer)."""
+        path = f"/v1/models/{urllib.parse.quote(name, safe='')}/imports/{import_id}/complete"
+        return self._request("POST", path, {}, timeout=300.0)
+
     def fail(
         self, job_id: str, token: str, error: str, retryable: bool, release: bool = False
     ) -> dict[str, Any]:
@@ -186,12 +199,41 @@ def download(url: str, dest: Path, sha256: str | None = None, timeout: float = 3
     return dest
 
 
-def upload(url: str, path: Path, timeout: float = 600.0) -> None:
-    """PUT a file to a presigned URL (R2 single PUT; artifacts and checkpoints stay < 5 GiB)."""
+class _Progress(io.RawIOBase):
+    """A file whose reads advance a tqdm bar (urllib streams request bodies by read())."""
+
+    def __init__(self, f: io.BufferedReader, bar) -> None:
+        self.f, self.bar = f, bar
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        chunk = self.f.read(size)
+        self.bar.update(len(chunk))
+        return chunk
+
+
+def upload(url: str, path: Path, timeout: float = 600.0, progress: str | None = None) -> None:
+    """PUT a file to a presigned URL (R2 single PUT; artifacts and checkpoints stay < 5 GiB).
+
+    ``progress``: label of a byte progress bar on stderr (the CLI's uploads); None for none.
+    """
     size = path.stat().st_size
     with open(path, "rb") as f:
+        bar = None
+        body: Any = f
+        if progress is not None:
+            from tqdm import tqdm
+
+            bar = tqdm(total=size, desc=progress, unit="B", unit_scale=True, leave=False)
+            body = _Progress(f, bar)
         req = urllib.request.Request(
-            url, data=f, method="PUT", headers={"content-length": str(size)}
+            url, data=body, method="PUT", headers={"content-length": str(size)}
         )
-        with urllib.request.urlopen(req, timeout=timeout) as res:
-            res.read()
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as res:
+                res.read()
+        finally:
+            if bar is not None:
+                bar.close()

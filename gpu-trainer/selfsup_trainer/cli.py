@@ -73,6 +73,23 @@ def build_parser() -> argparse.ArgumentParser:
         default=os.environ.get("SELFSUP_WORK_DIR", os.path.expanduser("~/.cache/selfsup-trainer")),
     )
     serve.add_argument("--once", action="store_true", help="exit after one job")
+    imp = sub.add_parser(
+        "import",
+        help="export a local Hugging Face / sentence-transformers BERT folder and register it "
+        "(env: SELFSUP_API_URL, SELFSUP_API_KEY)",
+    )
+    imp.add_argument("--from", dest="src", required=True, help="the model folder (local)")
+    imp.add_argument("--name", default=None, help="model name to register; omit to only export")
+    imp.add_argument("--out", default=None, help="artifact folder (default: runs/import-NAME)")
+    imp.add_argument("--max-tokens", type=int, default=None, help="default: the folder's")
+    imp.add_argument(
+        "--postprocess",
+        default="none",
+        choices=["none", "center", "whiten"],
+        help="center/whiten the vectors (fitted on --corpus) inside the exported graph",
+    )
+    imp.add_argument("--corpus", default=None, help="text corpus to fit --postprocess on")
+    imp.add_argument("--api", default=os.environ.get("SELFSUP_API_URL", "http://127.0.0.1:8787"))
     return parser
 
 
@@ -105,6 +122,8 @@ def main(argv: list[str] | None = None) -> int:
         from .serve import serve
 
         return serve(args.api, key, Path(args.work_dir), owner=args.name, once=args.once)
+    if args.command == "import":
+        return import_command(args)
     from .modalities import pipeline_for  # torch import is slow; keep --help instant
 
     started = time.time()
@@ -132,4 +151,36 @@ def main(argv: list[str] | None = None) -> int:
         print(f"stopped early; resume with --resume {args.out}")
     else:
         print(f"wrote {args.out} in {time.time() - started:.0f}s")
+    return 0
+
+
+def import_command(args: argparse.Namespace) -> int:
+    from .api_client import ApiClient, ApiError
+    from .importer import import_folder, register
+
+    key = os.environ.get("SELFSUP_API_KEY", "")
+    if args.name and not key:
+        print("error: set SELFSUP_API_KEY to a key that may import models", file=sys.stderr)
+        return 2
+    out = Path(args.out or f"runs/import-{args.name or Path(args.src).name}")
+    try:
+        import_folder(
+            Path(args.src),
+            out,
+            max_tokens=args.max_tokens,
+            kind=args.postprocess,
+            corpus=Path(args.corpus) if args.corpus else None,
+        )
+        print(f"wrote {out}")
+        if args.name:
+            register(ApiClient(args.api, key), args.name, out)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except ParityError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except (ApiError, OSError) as exc:
+        print(f"error: {args.api}: {exc}", file=sys.stderr)
+        return 1
     return 0

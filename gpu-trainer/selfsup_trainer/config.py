@@ -26,7 +26,8 @@ OBJECTIVES: dict[str, tuple[str, ...]] = {
     "timeseries": ("masked", "temporal", "contrastive"),
 }
 ARCHITECTURES: dict[str, tuple[str, ...]] = {
-    "text": ("transformer",),
+    # bert: post-LN BERT of an imported or continued version (bert.py); only via init_from.
+    "text": ("transformer", "bert"),
     "image": ("vit", "resnet"),
     "timeseries": ("patch_transformer",),
 }
@@ -36,6 +37,9 @@ NORMALIZATIONS = ("per_series", "dataset", "none")
 MAX_SERIES_LENGTH = 4096
 
 POOLINGS = ("mean", "cls")
+# Applied to the pooled vector inside the exported graph (postprocess.py): "center" subtracts the
+# training corpus's mean embedding, "whiten" also decorrelates (BERT-whitening), "none" leaves it.
+POSTPROCESS = ("none", "center", "whiten")
 SCHEDULES = ("cosine", "linear")
 
 
@@ -57,8 +61,10 @@ class TrainConfig:
     intermediate: int | None = None
     vocab_size: int = 8000
     max_tokens: int = 128
+    max_position: int = 0  # position table size; 0 = max_tokens (a BERT's is its checkpoint's)
     dropout: float = 0.1
     pooling: str = "mean"
+    postprocess: str = "center"  # text: see POSTPROCESS
     # Length of the run: exactly one of steps / epochs (steps wins when both are given).
     steps: int | None = None
     epochs: float | None = None
@@ -184,6 +190,20 @@ class TrainConfig:
             raise ValueError(f"vocab_size={self.vocab_size} is too small; use >= 100 (e.g. 8000)")
         if self.max_tokens < 8:
             raise ValueError(f"max_tokens={self.max_tokens} is too small; use >= 8 (e.g. 128)")
+        if self.postprocess not in POSTPROCESS:
+            raise ValueError(
+                f"postprocess={self.postprocess!r} is unknown; use one of {POSTPROCESS}"
+            )
+        if self.max_position and self.max_position < self.max_tokens:
+            raise ValueError(
+                f"max_tokens={self.max_tokens} exceeds max_position={self.max_position}; "
+                f"lower max_tokens to <= {self.max_position}"
+            )
+        if self.architecture == "bert" and self.objective not in ("mlm", "simcse", "mlm+simcse"):
+            raise ValueError(
+                f"objective={self.objective!r} cannot continue a BERT encoder; "
+                "use mlm, simcse or mlm+simcse"
+            )
         if self.pooling not in POOLINGS:
             raise ValueError(f"pooling={self.pooling!r} is unknown; use one of {POOLINGS}")
         if self.schedule not in SCHEDULES:

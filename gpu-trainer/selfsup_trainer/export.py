@@ -29,6 +29,7 @@ from onnxruntime.quantization import QuantType, quantize_dynamic
 from tokenizers import Tokenizer
 
 from .tokenizer import PAD_ID
+from .weights import WEIGHTS, save_weights
 
 OPSET = 17
 FP32, INT8 = "model.onnx", "model.int8.onnx"
@@ -198,13 +199,18 @@ def export_text_artifact(
     manifest_fields: dict[str, Any],
     gates: dict[str, float] | None = None,
     log=print,
+    weights: torch.nn.Module | None = None,
 ) -> dict[str, Any]:
     """:func:`export_artifact` for a text encoder: parity on tokenized held-out documents,
-    ``tokenizer.json`` shipped with the weights."""
+    ``tokenizer.json`` shipped with the weights, and ``weights``' parameters as
+    ``encoder.safetensors`` (what a later job continues from; ``manifest_fields["weights"]``)."""
     tokenizer = Tokenizer.from_file(str(tokenizer_path))
     spec = text_spec(tokenizer, heldout_texts)
-    extra = {"tokenizer.json": tokenizer_path}
-    return export_artifact(encoder, out_dir, spec, manifest_fields, gates, log, extra)
+    with tempfile.TemporaryDirectory() as tmp:
+        extra = {"tokenizer.json": tokenizer_path}
+        if weights is not None:
+            extra[WEIGHTS] = save_weights(weights, Path(tmp) / WEIGHTS)
+        return export_artifact(encoder, out_dir, spec, manifest_fields, gates, log, extra)
 
 
 def export_artifact(

@@ -49,7 +49,9 @@ def evaluate(
         torch.manual_seed(0)
         if "mlm" in pretext.heads:
             pretext.eval()
-            mlm = MLM(pretext.heads["mlm"], pretext.config.mask_rate, pretext.vocab_size)
+            mlm = MLM(
+                pretext.heads["mlm"], pretext.config.mask_rate, pretext.vocab_size, pretext.specials
+            )
             total_loss, correct, count = 0.0, 0, 0
             for i, indices in enumerate(_batches(heldout, batch_size)):
                 batch = mlm.collate(heldout, indices, step_generator(12345, i))

@@ -71,9 +71,9 @@ class Encoder(nn.Module):
         super().__init__()
         assert config.hidden and config.layers and config.heads and config.intermediate
         self.pooling = config.pooling
-        self.max_position = config.max_tokens
+        self.max_position = config.max_position or config.max_tokens
         self.tok = nn.Embedding(vocab_size, config.hidden)
-        self.pos = nn.Embedding(config.max_tokens, config.hidden)
+        self.pos = nn.Embedding(self.max_position, config.hidden)
         self.seg = (
             nn.Embedding(config.type_vocab_size, config.hidden) if config.type_vocab_size else None
         )

@@ -14,17 +14,18 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
+from . import postprocess
 from .checkpoint import STATE_FILE
 from .config import TrainConfig
 from .corpus import CorpusError, CorpusStats, file_sha256, is_heldout, iter_documents
 from .data import BatchStream, TokenizedCorpus
 from .engine import StepInfo, train
 from .export import export_text_artifact
-from .model import Encoder
-from .objectives import Pretext
+from .objectives import Pretext, text_encoder
 from .probe import probe_accuracies, read_labeled
 from .runs import default_checkpoint_every, final_metrics, leave_group, start_run, total_steps_of
-from .tokenizer import load_tokenizer, train_tokenizer
+from .tokenizer import SpecialIds, load_tokenizer, train_tokenizer
+from .weights import WEIGHTS, architecture_block, configure_from, load_weights, read_version
 
 
 def split_documents(
@@ -58,6 +59,8 @@ def pretrain(
     log: Callable[[str], None] = print,
     default_checkpoints: int = 0,
     eval_path: Path | None = None,
+    init: Path | None = None,
+    init_ref: str | None = None,
 ) -> dict[str, Any] | None:
     """Train an encoder on ``data`` and export it to ``out_dir``.
 
@@ -75,11 +78,19 @@ def pretrain(
             the run (its length is known only here when it is given in epochs).
         eval_path: labeled probe set (.jsonl ``{"text", "label"}``); kNN/linear probe accuracies
             of the final encoder go into the manifest's metrics.
+        init: folder of a registered version (manifest.json, encoder.safetensors,
+            tokenizer.json) to continue pretraining from: its architecture, tokenizer and weights
+            replace the preset's and a new tokenizer (continued / domain-adaptive pretraining).
+        init_ref: the version's ``name@N``, recorded in the manifest as ``init_from``.
 
     Returns:
         The manifest, or None when stopped early or on a non-zero DDP rank.
     """
     data, out_dir = Path(data), Path(out_dir)
+    init_manifest = read_version(Path(init)) if init is not None else None
+    if init_manifest is not None and resume is None:
+        configure_from(config, init_manifest)
+        tokenizer = Path(init) / "tokenizer.json"
     # Only rank 0 trains the tokenizer (the upstream trainer is not reproducible); the others
     # wait in the group start_run joined, then load its file.
     run = start_run(config, out_dir, resume, log)
@@ -122,13 +133,17 @@ def pretrain(
     total_steps = total_steps_of(config, per_epoch)
     if not config.checkpoint_every and default_checkpoints:
         config.checkpoint_every = default_checkpoint_every(total_steps, default_checkpoints)
-    pretext = Pretext(config, tokenizer.get_vocab_size())
+    pretext = Pretext(config, tokenizer.get_vocab_size(), SpecialIds.of(tokenizer))
+    if init_manifest is not None and resume_state is None:
+        load_weights(pretext.encoder, Path(init) / init_manifest["weights"])
+        log(f"continuing from {init_ref or init}: {init_manifest['architecture']}")
     result = train(
         pretext, corpus, heldout, config, total_steps, out_dir, resume_state, callback, stop_at, log
     )
     leave_group(world)
     if result.steps < total_steps or rank != 0:
         return None
+    served, facts = postprocess.apply(pretext.encoder, config.postprocess, corpus, heldout, log)
     fields = {
         "modality": config.modality,
         "dims": config.hidden,
@@ -139,36 +154,35 @@ def pretrain(
         "output": "embeddings",
         "objective": config.objective,
         "preset": config.preset,
-        "architecture": {
-            "layers": config.layers,
-            "hidden": config.hidden,
-            "heads": config.heads,
-            "intermediate": config.intermediate,
-            "vocab_size": tokenizer.get_vocab_size(),
-            "max_position": config.max_tokens,
-        },
+        "architecture": architecture_block(config, pretext.encoder, tokenizer.get_vocab_size()),
+        "weights": WEIGHTS,
+        **({"init_from": init_ref or str(init)} if init is not None else {}),
+        **facts,
         "preprocessing": {"tokenizer": "tokenizer.json", "lowercase": True},
         "matryoshka_dims": list(config.matryoshka_dims),
         "corpus": {"sha256": file_sha256(data), "stats": stats.to_dict()},
         "config": {**config.to_dict(), "steps": total_steps},
-        "metrics": final_metrics(result, "tokens_per_second"),
+        "metrics": {
+            **final_metrics(result, "tokens_per_second"),
+            "mean_pairwise_cosine": facts["isotropy"]["mean_pairwise_cosine"],
+        },
     }
     if eval_path is not None:
         texts, labels = read_labeled(Path(eval_path))
-        fields["metrics"].update(probe_accuracies(pretext.encoder, tokenizer, texts, labels))
+        fields["metrics"].update(probe_accuracies(served, tokenizer, texts, labels))
     log("metrics: " + " ".join(f"{k} {v:.4g}" for k, v in fields["metrics"].items()))
     return export_text_artifact(
-        pretext.encoder, tokenizer_path, out_dir, heldout_texts, fields, log=log
+        served, tokenizer_path, out_dir, heldout_texts, fields, log=log, weights=pretext.encoder
     )
 
 
-def encoder_from_checkpoint(step_dir: Path) -> tuple[Encoder, Any]:
+def encoder_from_checkpoint(step_dir: Path) -> tuple[torch.nn.Module, Any]:
     """Rebuild the encoder of a checkpoint on CPU (for the eval probes), with its tokenizer."""
     # weights_only=False: this is the checkpoint this process has just written.
     state = torch.load(step_dir / STATE_FILE, map_location="cpu", weights_only=False)
     config = TrainConfig.from_dict(state["config"]).resolve()
     tokenizer = load_tokenizer(str(step_dir / "tokenizer.json"))
-    encoder = Encoder(config, tokenizer.get_vocab_size())
+    encoder = text_encoder(config, tokenizer.get_vocab_size())
     prefix = "encoder."
     weights = {k[len(prefix) :]: v for k, v in state["model"].items() if k.startswith(prefix)}
     encoder.load_state_dict(weights)

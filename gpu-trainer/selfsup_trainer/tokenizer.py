@@ -9,6 +9,7 @@ edge pads to its own batch shape.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
 from tokenizers.trainers import WordPieceTrainer
@@ -78,6 +79,40 @@ def canonical_vocab(vocab: dict[str, int]) -> dict[str, int]:
     """
     rest = sorted(t for t in vocab if t not in SPECIAL_TOKENS)
     return {token: i for i, token in enumerate([*SPECIAL_TOKENS, *rest])}
+
+
+@dataclass(frozen=True)
+class SpecialIds:
+    """Ids MLM masking needs. Ours are fixed (0-4); an imported BERT vocab has its own
+    ([PAD] 0, [CLS] 101, [SEP] 102, [MASK] 103, ordinary pieces from 999)."""
+
+    pad: int = PAD_ID
+    cls: int = CLS_ID
+    sep: int = SEP_ID
+    mask: int = MASK_ID
+    first_piece: int = len(SPECIAL_TOKENS)  # random MLM replacements are drawn from here up
+
+    @classmethod
+    def of(cls, tokenizer: Tokenizer) -> SpecialIds:
+        """Read the ids from a BERT-style vocabulary.
+
+        Raises:
+            ValueError: a special token is missing (not a BERT-style WordPiece tokenizer).
+        """
+        vocab = tokenizer.get_vocab()
+        missing = [t for t in SPECIAL_TOKENS if t not in vocab]
+        if missing:
+            raise ValueError(
+                f"tokenizer.json lacks {missing}; masked-language objectives need a BERT-style "
+                "WordPiece vocabulary (use simcse, or a tokenizer with these tokens)"
+            )
+        # "[unused12]"-style and special entries sit at the start of BERT vocabularies.
+        bracketed = [i for t, i in vocab.items() if t.startswith("[") and t.endswith("]")]
+        first = 1 + max(i for i in bracketed if i < len(vocab) // 2)
+        return cls(vocab["[PAD]"], vocab["[CLS]"], vocab["[SEP]"], vocab["[MASK]"], first)
+
+
+OUR_SPECIALS = SpecialIds()
 
 
 def load_tokenizer(path: str) -> Tokenizer:

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 from torch import nn
 
+from ..bert import BertEncoder, BertShape
 from ..config import TrainConfig
 from ..model import Encoder
+from ..tokenizer import OUR_SPECIALS, SpecialIds
 from .mlm import MLM, MLMHead
 from .nsp import MLMNSP, NSPHead
 from .simcse import SimCSE
@@ -17,10 +19,13 @@ from .simcse import SimCSE
 class Pretext(nn.Module):
     """Encoder plus the heads its objective needs; :meth:`phase` picks the objective per step."""
 
-    def __init__(self, config: TrainConfig, vocab_size: int) -> None:
+    def __init__(
+        self, config: TrainConfig, vocab_size: int, specials: SpecialIds = OUR_SPECIALS
+    ) -> None:
         super().__init__()
         self.config = config
-        self.encoder = Encoder(config, vocab_size)
+        self.encoder = text_encoder(config, vocab_size)
+        self.specials = specials
         self.heads = nn.ModuleDict()
         if "mlm" in config.objective:
             self.heads["mlm"] = MLMHead(self.encoder)
@@ -39,7 +44,7 @@ class Pretext(nn.Module):
         if c.objective == "mlm" or (
             c.objective == "mlm+simcse" and step < round(c.mlm_fraction * total_steps)
         ):
-            return MLM(self.heads["mlm"], c.mask_rate, self.vocab_size)
+            return MLM(self.heads["mlm"], c.mask_rate, self.vocab_size, self.specials)
         if c.objective in ("simcse", "mlm+simcse"):
             return SimCSE(c.simcse_temperature)
         if c.objective == "mlm+nsp":
@@ -49,4 +54,20 @@ class Pretext(nn.Module):
         raise ValueError(f"objective={c.objective!r} has no implementation")
 
 
-__all__ = ["MLM", "MLMNSP", "MLMHead", "NSPHead", "Pretext", "SimCSE"]
+def text_encoder(config: TrainConfig, vocab_size: int) -> Encoder | BertEncoder:
+    """The text encoder ``config.architecture`` names, freshly initialised."""
+    if config.architecture == "bert":
+        assert config.layers and config.hidden and config.heads and config.intermediate
+        shape = BertShape(
+            config.layers,
+            config.hidden,
+            config.heads,
+            config.intermediate,
+            vocab_size,
+            config.max_position or config.max_tokens,
+        )
+        return BertEncoder(shape, config.pooling, config.dropout)
+    return Encoder(config, vocab_size)
+
+
+__all__ = ["MLM", "MLMNSP", "MLMHead", "NSPHead", "Pretext", "SimCSE", "text_encoder"]

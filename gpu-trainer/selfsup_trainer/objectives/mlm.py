@@ -14,10 +14,9 @@ from torch import nn
 
 from ..data import TokenizedCorpus, pad_batch
 from ..model import Encoder
-from ..tokenizer import CLS_ID, MASK_ID, PAD_ID, SEP_ID
+from ..tokenizer import OUR_SPECIALS, SpecialIds
 
 IGNORE = -100
-NUM_SPECIAL = 5  # [PAD] [UNK] [CLS] [SEP] [MASK]; random replacements are drawn above these
 
 
 def mask_tokens(
@@ -26,6 +25,7 @@ def mask_tokens(
     rate: float,
     vocab_size: int,
     generator: torch.Generator,
+    specials: SpecialIds = OUR_SPECIALS,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Apply BERT masking.
 
@@ -33,15 +33,16 @@ def mask_tokens(
         input_ids: [batch, seq] int64; not modified.
         attention_mask: [batch, seq], 0 on padding.
         rate: share of maskable tokens selected for prediction.
-        vocab_size: random replacements are drawn from [NUM_SPECIAL, vocab_size).
+        vocab_size: random replacements are drawn from [specials.first_piece, vocab_size).
         generator: source of randomness (CPU).
+        specials: the vocabulary's [PAD]/[CLS]/[SEP]/[MASK] ids.
 
     Returns:
         (masked input_ids [batch, seq], labels [batch, seq] with IGNORE where not selected).
         [PAD], [CLS], [SEP] and padding are never selected; at least one token is.
     """
-    maskable = (attention_mask != 0) & (input_ids != PAD_ID)
-    maskable &= (input_ids != CLS_ID) & (input_ids != SEP_ID)
+    maskable = (attention_mask != 0) & (input_ids != specials.pad)
+    maskable &= (input_ids != specials.cls) & (input_ids != specials.sep)
     probs = torch.rand(input_ids.shape, generator=generator)
     selected = (probs < rate) & maskable
     if not selected.any() and maskable.any():
@@ -53,8 +54,10 @@ def mask_tokens(
     action = torch.rand(input_ids.shape, generator=generator)
     to_mask = selected & (action < 0.8)
     to_random = selected & (action >= 0.8) & (action < 0.9)
-    random_ids = torch.randint(NUM_SPECIAL, vocab_size, input_ids.shape, generator=generator)
-    masked = torch.where(to_mask, torch.full_like(input_ids, MASK_ID), input_ids)
+    random_ids = torch.randint(
+        specials.first_piece, vocab_size, input_ids.shape, generator=generator
+    )
+    masked = torch.where(to_mask, torch.full_like(input_ids, specials.mask), input_ids)
     masked = torch.where(to_random, random_ids, masked)
     return masked, labels
 
@@ -112,14 +115,18 @@ class MLM:
 
     name = "mlm"
 
-    def __init__(self, head: MLMHead, rate: float, vocab_size: int) -> None:
-        self.head, self.rate, self.vocab_size = head, rate, vocab_size
+    def __init__(
+        self, head: MLMHead, rate: float, vocab_size: int, specials: SpecialIds = OUR_SPECIALS
+    ) -> None:
+        self.head, self.rate, self.vocab_size, self.specials = head, rate, vocab_size, specials
 
     def collate(
         self, corpus: TokenizedCorpus, indices: np.ndarray, generator: torch.Generator
     ) -> dict[str, torch.Tensor]:
         ids, mask = pad_batch([corpus.ids(int(i)) for i in indices])
-        masked, labels = mask_tokens(ids, mask, self.rate, self.vocab_size, generator)
+        masked, labels = mask_tokens(
+            ids, mask, self.rate, self.vocab_size, generator, self.specials
+        )
         return {"input_ids": masked, "attention_mask": mask, "labels": labels}
 
     def loss(self, encoder: Encoder, batch: dict[str, torch.Tensor]):

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..vision.augment import AugmentSpec, augment, draw
+from .gather import gather_rows
 
 
 class ProjectionHead(nn.Module):
@@ -40,7 +41,8 @@ def nt_xent(z: torch.Tensor, temperature: float) -> torch.Tensor:
     other 2N - 1 rows: its positive and 2N - 2 negatives (itself is excluded).
 
     Args:
-        z: [2N, dims] projections (normalized here; computed in float32).
+        z: [2N, dims] projections (normalized here; computed in float32); under DDP every
+            rank's rows are negatives for every other rank's.
         temperature: softmax temperature (``simclr_temperature``).
 
     Returns:
@@ -50,10 +52,13 @@ def nt_xent(z: torch.Tensor, temperature: float) -> torch.Tensor:
         raise ValueError(f"nt_xent needs an even number of rows (two views each), got {len(z)}")
     z = F.normalize(z.float(), dim=1)
     n = z.shape[0] // 2
-    logits = z @ z.T / temperature
-    self_mask = torch.eye(2 * n, dtype=torch.bool, device=z.device)
-    logits = logits.masked_fill(self_mask, float("-inf"))
-    targets = (torch.arange(2 * n, device=z.device) + n) % (2 * n)
+    everyone, offset = gather_rows(z)  # under DDP, other ranks' views are negatives too
+    logits = z @ everyone.T / temperature
+    rows = torch.arange(2 * n, device=z.device)
+    self_mask = torch.zeros_like(logits, dtype=torch.bool)
+    self_mask[rows, rows + offset] = True
+    logits = logits.masked_fill(self_mask, float("-inf"))  # a view is not its own negative
+    targets = (rows + n) % (2 * n) + offset
     return F.cross_entropy(logits, targets)
 
 

@@ -13,6 +13,7 @@ import torch.nn.functional as F
 
 from ..data import TokenizedCorpus, pad_batch
 from ..model import Encoder
+from .gather import gather_rows
 
 
 def info_nce(a: torch.Tensor, b: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -20,14 +21,16 @@ def info_nce(a: torch.Tensor, b: torch.Tensor, temperature: float) -> torch.Tens
 
     Args:
         a: [batch, dims] L2-normalised anchors.
-        b: [batch, dims] L2-normalised positives (row-aligned with ``a``).
+        b: [batch, dims] L2-normalised positives (row-aligned with ``a``); under DDP the
+            other ranks' ``b`` rows join as negatives.
         temperature: softmax temperature (SimCSE uses 0.05).
 
     Returns:
         Scalar mean loss.
     """
-    logits = (a @ b.T).float() / temperature  # cosine similarities since rows are unit vectors
-    return F.cross_entropy(logits, torch.arange(len(a), device=a.device))
+    candidates, offset = gather_rows(b)  # under DDP, every rank's positives are negatives too
+    logits = (a @ candidates.T).float() / temperature  # cosines: rows are unit vectors
+    return F.cross_entropy(logits, torch.arange(len(a), device=a.device) + offset)
 
 
 class SimCSE:

@@ -1,0 +1,104 @@
+"""A version's PyTorch weights (``encoder.safetensors``): written with every text artifact, read to
+continue pretraining from a registered version (a job's ``init_from``).
+
+safetensors rather than a pickle: the file comes back from storage and must be safe to load.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from .bert import BertShape
+from .config import TrainConfig
+
+WEIGHTS = "encoder.safetensors"
+
+
+def save_weights(encoder: nn.Module, path: Path) -> Path:
+    """Write the encoder's parameters and buffers (not objective heads) as safetensors."""
+    state = {k: v.detach().cpu().contiguous() for k, v in encoder.state_dict().items()}
+    save_file(state, str(path))
+    return path
+
+
+def load_weights(encoder: nn.Module, path: Path) -> None:
+    """Load ``path`` into ``encoder``; every tensor must match by name and shape.
+
+    Raises:
+        ValueError: names or shapes differ (the file belongs to another architecture).
+    """
+    state = load_file(str(path))
+    own = encoder.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    shapes = [k for k in own.keys() & state.keys() if own[k].shape != state[k].shape]
+    if missing or unexpected or shapes:
+        raise ValueError(
+            f"{path.name} does not fit this encoder: missing {missing[:5]}, unexpected "
+            f"{unexpected[:5]}, shape mismatches {shapes[:5]}; continue only from a version "
+            "whose manifest architecture matches its weights"
+        )
+    encoder.load_state_dict(state)
+
+
+def read_version(folder: Path) -> dict[str, Any]:
+    """The manifest of a downloaded version folder that can be continued.
+
+    Raises:
+        ValueError: no manifest, no weights file, or an architecture the trainer cannot build.
+    """
+    manifest = json.loads((folder / "manifest.json").read_text())
+    name = manifest.get("weights")
+    if not name or not (folder / name).exists():
+        raise ValueError(
+            f"{folder}: the version has no PyTorch weights ({WEIGHTS}); import it with "
+            "`python -m selfsup_trainer import` or train it with this platform first"
+        )
+    kind = (manifest.get("architecture") or {}).get("kind")
+    if manifest.get("modality") != "text" or kind not in ("bert", "transformer"):
+        raise ValueError(
+            f"{folder}: continuing a {manifest.get('modality')} encoder of architecture "
+            f"{kind!r} is not supported; text encoders (bert, transformer) are"
+        )
+    return manifest
+
+
+def configure_from(config: TrainConfig, manifest: dict[str, Any]) -> None:
+    """Take the version's architecture, pooling and max_tokens into ``config`` (in place)."""
+    arch = manifest["architecture"]
+    config.architecture = arch["kind"]
+    if arch["kind"] == "bert":
+        shape = BertShape.from_manifest(arch)
+        if shape.type_vocab_size != 2 or shape.layer_norm_eps != 1e-12:
+            raise ValueError(
+                f"BERT with type_vocab_size={shape.type_vocab_size}, layer_norm_eps="
+                f"{shape.layer_norm_eps}: only the common 2 / 1e-12 are supported"
+            )
+        config.max_position = shape.max_position
+    else:
+        config.max_position = int(arch.get("max_position") or 0)
+    for key in ("layers", "hidden", "heads", "intermediate"):
+        setattr(config, key, int(arch[key]))
+    config.pooling = manifest.get("pooling", config.pooling)
+    config.max_tokens = int(manifest["max_tokens"])
+
+
+def architecture_block(config: TrainConfig, encoder: nn.Module, vocab_size: int) -> dict[str, Any]:
+    """The manifest's ``architecture``: what rebuilds the encoder from its weights file."""
+    shape = getattr(encoder, "shape", None)
+    if isinstance(shape, BertShape):
+        return shape.to_manifest()
+    return {
+        "kind": "transformer",
+        "layers": config.layers,
+        "hidden": config.hidden,
+        "heads": config.heads,
+        "intermediate": config.intermediate,
+        "vocab_size": vocab_size,
+        "max_position": config.max_position or config.max_tokens,
+    }
