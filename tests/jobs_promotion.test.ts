@@ -7,6 +7,7 @@ import { readySet } from "./dataset_upload";
 import { type FixtureManifest, fixtureBytes, fixtureManifest } from "./fixture";
 import fortunesJson from "./fixtures/probe/fortunes.json";
 import { addKey, api, expectProblem, newTenant } from "./helpers";
+import { importEncoder } from "./modal_fixture";
 
 const enc = new TextEncoder();
 const CORPUS = enc.encode("Call me Ishmael.\nSome years ago, never mind how long precisely.\nIt is a way I have.\n");
@@ -135,6 +136,12 @@ describe("init_from: continued pretraining", () => {
     await bad({ init_from: "cont@7" }, "init_from", /cont@7/);
     await bad({ init_from: "plain" }, "init_from", /no PyTorch weights.*python -m selfsup_trainer import/);
     await bad({ init_from: "cont", objective: "mlm+nsp" }, "objective", /mlm, simcse, mlm\+simcse/);
+    // An image encoder cannot continue on text, even with weights.
+    await importEncoder(t.secret, "tiny-image-encoder", "pixels", (m) => ({
+      ...m,
+      weights: "model.onnx",
+    }));
+    await bad({ init_from: "pixels@1" }, "init_from", /pixels@1 is an image encoder; the dataset holds text/);
     // Another tenant's version does not resolve.
     const other = await newTenant(["admin"]);
     const otherCorpus = await readySet(other.secret, CORPUS, { modality: "text", format: "txt" });
