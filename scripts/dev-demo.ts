@@ -1,9 +1,11 @@
 // `make dev`, first run only: a demo that shows the whole loop. Imports the committed fixture encoders
 // as `demo@1` (text), `digits@1` (image) and `power@1` (time series), so /v1/embeddings answers within
 // seconds, uploads the committed public-domain corpus
-// (tests/fixtures/corpus, Moby-Dick), queues a short tiny-preset MLM job that the local trainer turns
-// into `demo@2`, then compares both versions with linear and kNN probes (and a TF-IDF baseline) on a
-// small labeled set of real quotes (Debian fortunes, tests/fixtures/probe). Later runs do nothing.
+// (tests/fixtures/corpus, Moby-Dick) and a small labeled set of real quotes (Debian fortunes,
+// tests/fixtures/probe), queues a short tiny-preset MLM job that the local trainer turns into `demo@2`
+// with `promote: "if_better"` on those quotes — so `demo` (alias latest) never silently gets worse a
+// few minutes after start — then compares both versions with linear and kNN probes (and a TF-IDF
+// baseline). Later runs do nothing.
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { table } from "../cli/format";
@@ -52,6 +54,13 @@ const corpus = await uploadDataset(client, baseUrl, path.join(ROOT, "tests/fixtu
   purpose: "pretrain",
   stateDir: path.join(ROOT, ".selfsup"),
 });
+const probeFile = path.join(ROOT, ".selfsup/demo-fortunes.jsonl");
+writeFortunesJsonl(probeFile);
+const labeled = await uploadDataset(client, baseUrl, probeFile, {
+  name: "fortunes (demo)",
+  purpose: "probe",
+  stateDir: path.join(ROOT, ".selfsup"),
+});
 const job = await unwrap(
   client.POST("/v1/pretraining/jobs", {
     body: {
@@ -59,7 +68,17 @@ const job = await unwrap(
       objective: "mlm",
       model: "demo",
       preset: "tiny",
-      hyperparameters: { steps: 120, batch_size: 16, max_tokens: 64, vocab_size: 2000, checkpoint_every: 40 },
+      // eval_every 0: the quotes are scored once at the end, which is all promotion needs.
+      hyperparameters: {
+        steps: 120,
+        batch_size: 16,
+        max_tokens: 64,
+        vocab_size: 2000,
+        checkpoint_every: 40,
+        eval_every: 0,
+      },
+      eval: { dataset: labeled.id },
+      promote: "if_better",
       max_attempts: 3,
     },
   }),
@@ -69,7 +88,17 @@ for (;;) {
   await new Promise((r) => setTimeout(r, 5000));
   const j = await unwrap(client.GET("/v1/pretraining/jobs/{id}", { params: { path: { id: job.id } } }));
   if (j.status === "succeeded") {
-    say(`job ${job.id} succeeded: ${j.modelVersion} is now demo@latest`);
+    const p = j.promotion;
+    const pct1 = (x: number | null | undefined) => (typeof x === "number" ? `${(x * 100).toFixed(1)}%` : "n/a");
+    if (!p || p.promoted) {
+      say(
+        `job ${job.id} succeeded: ${j.modelVersion} is now demo@latest (linear probe ${pct1(p?.candidate.linear)} vs ${p?.incumbent?.ref ?? "—"} ${pct1(p?.incumbent?.linear)})`,
+      );
+    } else {
+      say(
+        `job ${job.id} succeeded: ${j.modelVersion} registered, but its linear probe ${pct1(p.candidate.linear)} did not beat ${p.incumbent?.ref} ${pct1(p.incumbent?.linear)}, so demo@latest stays ${p.incumbent?.ref}`,
+      );
+    }
     break;
   }
   if (j.status === "failed" || j.status === "cancelled") {
@@ -78,13 +107,6 @@ for (;;) {
   }
 }
 
-const probeFile = path.join(ROOT, ".selfsup/demo-fortunes.jsonl");
-writeFortunesJsonl(probeFile);
-const labeled = await uploadDataset(client, baseUrl, probeFile, {
-  name: "fortunes (demo)",
-  purpose: "probe",
-  stateDir: path.join(ROOT, ".selfsup"),
-});
 const evaluation = await unwrap(
   client.POST("/v1/evaluations", { body: { models: ["demo@1", "demo@2"], data: { dataset: labeled.id } } }),
 );
