@@ -271,6 +271,27 @@ describe("promote: if_better", () => {
   });
 });
 
+describe("trainer /complete runs the graph like an import", () => {
+  it("refuses a manifest whose dims the graph does not return (422 naming dims); the job keeps its lease", async () => {
+    await post(t.secret, { dataset: t.corpus, objective: "mlm", model: "liar", hyperparameters: { steps: 10 } });
+    const c = await claim(t.trainer);
+    const a = await artifact({}, { dims: 64 });
+    for (const [name, bytes] of Object.entries(a.files)) {
+      await env.ARTIFACTS.put(`jobs/${t.tenantId}/${c.job.id}/attempt-1/artifacts/${name}`, bytes);
+    }
+    const res = await api(`/v1/trainer/jobs/${c.job.id}/complete`, {
+      method: "POST",
+      key: t.trainer,
+      json: { lease_token: c.lease.token, manifest: a.manifest },
+    });
+    const p = await expectProblem(res, 422);
+    expect(p.errors?.map((e) => e.path)).toContain("dims");
+    expect(p.detail).toMatch(/64/);
+    expect((await getJob(t.secret, c.job.id)).status).toBe("running");
+    await finish(t.trainer, t.tenantId, c, await artifact());
+  });
+});
+
 describe("stale error text", () => {
   it("an earlier attempt's error is cleared when the job succeeds (kept in the events)", async () => {
     const made = await post(t.secret, {
