@@ -64,12 +64,13 @@ describe("presigned model import", () => {
     for (const [name, u] of Object.entries(pending.uploads)) {
       expect(u.method).toBe("PUT");
       const key = await putSigned(u.url, files[name] as Uint8Array);
-      expect(key).toBe(`models/${tenantId}/minilm/${pending.id}/${name}`);
+      expect(key).toBe(`staging/models/${tenantId}/minilm/${pending.id}/${name}`);
     }
     // A JSON content type with no body is fine.
     const done = await complete(secret, pending.id, "minilm", { headers: { "content-type": "application/json" } });
     expect(done.status, await done.clone().text()).toBe(201);
     const v = await done.json<{
+      id: string;
       version: number;
       ref: string;
       source: string;
@@ -92,6 +93,16 @@ describe("presigned model import", () => {
       });
       expect(e.status, await e.clone().text()).toBe(200);
     }
+    // The checked bytes were copied to keys no URL is signed for; the staging objects are gone, and a
+    // PUT URL still valid after /complete cannot change what the version serves.
+    const vid = v.id;
+    expect((await env.ARTIFACTS.list({ prefix: `staging/models/${tenantId}/` })).objects).toHaveLength(0);
+    const late = await putSigned(pending.uploads["model.onnx"]?.url as string, new TextEncoder().encode("overwrite"));
+    const registered = await env.ARTIFACTS.get(`models/${tenantId}/minilm/${vid}/model.onnx`);
+    expect(await sha256Hex(new Uint8Array(await (registered as R2ObjectBody).arrayBuffer()))).toBe(
+      manifest.files["model.onnx"]?.sha256,
+    );
+    await env.ARTIFACTS.delete(late);
     // Completing again answers the same version and registers nothing more.
     const again = await complete(secret, pending.id);
     expect(again.status).toBe(200);

@@ -57,9 +57,9 @@ export const registerV1ModelsImportsCreate = (app: Router) =>
     const manifest = parseManifest(c.req.valid("json").manifest);
     await checkModelModality(db, auth.tenantId, name, manifest.modality);
     const id = newId("imp");
-    // Registered versions keep their files where they were uploaded: the key names the import, so
-    // no two imports (or versions) share an object.
-    const prefix = `models/${auth.tenantId}/${name}/${id}`;
+    // Uploads land under a staging prefix; /complete copies the checked versions to keys no URL is
+    // signed for, so a PUT URL still valid after /complete cannot change a registered file.
+    const prefix = `staging/models/${auth.tenantId}/${name}/${id}`;
     const uploads: Record<string, z.infer<typeof Put>> = {};
     for (const file of Object.keys(manifest.files)) {
       uploads[file] = { ...(await presign("PUT", `${prefix}/${file}`)), method: "PUT" };
