@@ -6,6 +6,7 @@ import { sha256Hex } from "../api/lib/crypto";
 import { checkRuns } from "../api/services/artifacts";
 import { fitsIsolate } from "../api/services/encoder/sessions";
 import { type Manifest, parseManifest } from "../api/services/manifest";
+import { inspectOnnx } from "../api/services/onnx_inspect";
 import { type FixtureManifest, fixtureBytes, fixtureManifest } from "./fixture";
 import { api, count, expectProblem, newTenant } from "./helpers";
 
@@ -165,5 +166,16 @@ describe("import runs each graph once before registering", () => {
     const refused = await checkRuns(huge, async (name) => fixtureBytes(name));
     expect(refused[0]?.path).toBe("variants");
     expect(refused[0]?.message).toMatch(/no variant fits.*int8 \(\d+\.\d MiB\), fp32/);
+  });
+
+  it("inspectOnnx reads input/output types and shapes and the external-data extent (as Python's onnx does)", () => {
+    // Expected values printed by `onnx.load(..., load_external_data=False)` on the same file.
+    const s = inspectOnnx(fixtureBytes("model.onnx"));
+    expect(s.inputInfo).toEqual([
+      { name: "input_ids", elemType: 7, shape: ["batch", "sequence"] },
+      { name: "attention_mask", elemType: 7, shape: ["batch", "sequence"] },
+    ]);
+    expect(s.outputInfo).toEqual([{ name: "embeddings", elemType: 1, shape: ["batch", "Divembeddings_dim_1"] }]);
+    expect(s.externalDataEnd).toEqual({ "model.onnx.data": fixtureBytes("model.onnx.data").byteLength });
   });
 });
