@@ -23,8 +23,12 @@ const route = createRoute({
   description:
     "Send `manifest` (the manifest JSON) and every file it lists as repeated `files` parts, e.g. " +
     "`curl -F manifest=@manifest.json -F files=@model.onnx -F files=@model.onnx.data -F files=@tokenizer.json`. " +
-    "Sizes, SHA-256 and the ONNX signature are checked before anything is stored; the new version becomes `latest`. " +
-    `At most ${IMPORT_MAX_BYTES / 1024 / 1024} MiB per request.`,
+    "Before anything is stored: sizes and SHA-256, the ONNX structure (inputs by name, output dims, external-data " +
+    "extents), tokenizer.json truncation equal to `max_tokens`, and every variant that fits the Worker's 128 MB " +
+    "isolate loaded and run once on a probe input that must return `dims` finite values (a variant too big to load, " +
+    "e.g. all-MiniLM-L6-v2 fp32, gets the structural check and its int8 variant runs); each problem is a 422 naming " +
+    "the file or field. The new version becomes `latest`. " +
+    `At most ${IMPORT_MAX_BYTES / 1024 / 1024} MiB per request; larger encoders go through \`POST /v1/models/{name}/imports\`.`,
   security: bearer,
   middleware: [
     requireScope("train"),
