@@ -5,11 +5,13 @@ SHELL := /bin/bash
 .PHONY: help dev test test-api test-trainer check lint types db-generate
 
 help:
-	@echo "make dev    # run the platform locally (API on http://127.0.0.1:8787)"
+	@echo "make dev    # run the platform locally (API on http://127.0.0.1:\$$PORT, default 8787)"
 	@echo "make test   # run every test suite"
 
+# exec: make's child is dev.sh itself, so the SIGTERM make forwards to its child on a TERM reaches
+# the script that stops wrangler, workerd, the trainer and the demo.
 dev:
-	@bash scripts/dev.sh
+	@exec bash scripts/dev.sh
 
 # The trainer suite first: it builds gpu-trainer/.venv, which the end-to-end tests start `serve` from.
 test: test-trainer check
