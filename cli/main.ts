@@ -2,34 +2,16 @@
 // `--json` for scripts; API errors print the problem detail and exit 1.
 import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
-import { parseArgs } from "node:util";
 import { createSelfsupClient, type SelfsupClient, SelfsupError, unwrap } from "../client";
+import { type ApiTarget, apiTarget, COMMANDS, HELP, parseCommandLine, throughput, UsageError, usageOf } from "./args";
 import { EmbedUsageError, embedCommand } from "./embed";
 import { confusionMatrix, duration, ProgressBar, table } from "./format";
 import { uploadDataset } from "./upload";
 
-const HELP = `selfsup — self-supervised pretraining, embeddings and probes
-
-Usage: selfsup <command> [options]        (API: $SELFSUP_API_URL, key: $SELFSUP_API_KEY or .selfsup/dev-key)
-
-  datasets upload FILE [--name N] [--purpose pretrain|probe] [--modality text|image|timeseries]
-        [--format F]   (guessed from the file name: .txt .jsonl .zip .tar .idx .csv, optionally .gz)
-  datasets list | show ID | delete ID
-  train --dataset ID --objective OBJ --model NAME [--preset tiny] [--steps N] [--batch-size N]
-        [--lr X] [--set key=value]... [--eval-dataset ID] [--watch]
-        OBJ: text mlm|simcse|mlm+simcse|mlm+nsp · image simclr|mae · timeseries masked|temporal|contrastive
-  jobs list | show ID | cancel ID | watch ID
-  embed --model REF TEXT... | --image FILE... | --series JSON...
-  probe --model REF --dataset ID [--kind linear|knn] [--split 0.2]
-  evaluate --dataset ID REF...
-  models list | show NAME | alias NAME ALIAS VERSION [--reason TEXT] | history NAME ALIAS
-  keys create --name N --scopes embed,train | list | revoke ID
-
-Options: --json (machine-readable output), --api URL, --key KEY, -h/--help`;
-
 type Ctx = {
   client: SelfsupClient;
   baseUrl: string;
+  target: ApiTarget;
   json: boolean;
   flags: Record<string, string | boolean | string[] | undefined>;
 };
@@ -44,43 +26,52 @@ function need(ctx: Ctx, name: string): string {
   return v;
 }
 
-class UsageError extends Error {}
+/** How long --watch keeps retrying an API it cannot reach (e.g. `make dev` restarting). */
+const WATCH_OUTAGE_MS = 10 * 60 * 1000;
 
-const STRING_OPTIONS = [
-  "api",
-  "modality",
-  "key",
-  "name",
-  "purpose",
-  "format",
-  "dataset",
-  "objective",
-  "model",
-  "preset",
-  "steps",
-  "batch-size",
-  "lr",
-  "checkpoint-every",
-  "max-tokens",
-  "vocab-size",
-  "eval-dataset",
-  "reason",
-  "scopes",
-  "kind",
-  "split",
-  "seed",
-];
+/** A failure that is worth waiting out: no connection, or the API answering 5xx while it restarts. */
+function transient(e: unknown): boolean {
+  if (e instanceof SelfsupError) return e.status >= 500;
+  return e instanceof TypeError; // fetch's "fetch failed" (ECONNREFUSED, ECONNRESET, …)
+}
+
+const causeOf = (e: unknown) => {
+  const cause = (e as { cause?: { code?: string; message?: string } }).cause;
+  return cause?.code ?? cause?.message ?? (e as Error).message;
+};
 
 async function watchJob(ctx: Ctx, id: string) {
   const bar = new ProgressBar("training ");
+  let downSince: number | null = null;
   for (;;) {
-    const job = await unwrap(ctx.client.GET("/v1/pretraining/jobs/{id}", { params: { path: { id } } }));
+    let job: Awaited<ReturnType<typeof getJob>>;
+    try {
+      job = await getJob(ctx, id);
+    } catch (e) {
+      if (!transient(e)) throw e;
+      const now = Date.now();
+      if (downSince === null) {
+        downSince = now;
+        process.stderr.write(
+          `\nAPI at ${ctx.baseUrl} unreachable (${e instanceof SelfsupError ? `HTTP ${e.status}` : causeOf(e)}); ` +
+            "retrying every 2 s (the job keeps running on the trainer)\n",
+        );
+      } else if (now - downSince > WATCH_OUTAGE_MS) {
+        throw e;
+      }
+      await new Promise((r) => setTimeout(r, 2000));
+      continue;
+    }
+    if (downSince !== null) {
+      process.stderr.write(`API at ${ctx.baseUrl} is back after ${duration((Date.now() - downSince) / 1000)}\n`);
+      downSince = null;
+    }
     const m = job.metrics ?? {};
     const loss = typeof m.loss === "number" ? ` loss ${m.loss.toFixed(3)}` : "";
-    const tps = typeof m.tokens_per_second === "number" ? ` ${Math.round(m.tokens_per_second)} tok/s` : "";
+    const rate = typeof m.tokens_per_second === "number" ? ` ${throughput(job.modality, m.tokens_per_second)}` : "";
     bar.update(
       job.progress.fraction,
-      `step ${job.progress.step}/${job.progress.total}${loss}${tps} ETA ${duration(job.progress.etaSeconds)} [${job.status}]`,
+      `step ${job.progress.step}/${job.progress.total}${loss}${rate} ETA ${duration(job.progress.etaSeconds)} [${job.status}]`,
     );
     if (!["queued", "running"].includes(job.status)) {
       process.stderr.write("\n");
@@ -89,6 +80,9 @@ async function watchJob(ctx: Ctx, id: string) {
     await new Promise((r) => setTimeout(r, 2000));
   }
 }
+
+const getJob = (ctx: Ctx, id: string) =>
+  unwrap(ctx.client.GET("/v1/pretraining/jobs/{id}", { params: { path: { id } } }));
 
 function jobSummary(job: {
   id: string;
@@ -111,42 +105,34 @@ function jobSummary(job: {
   };
 }
 
+/** The API this invocation talks to, for error messages. */
+let called: ApiTarget | null = null;
+
 async function run(argv: string[]) {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    strict: false,
-    options: {
-      json: { type: "boolean" },
-      help: { type: "boolean", short: "h" },
-      watch: { type: "boolean" },
-      image: { type: "boolean" },
-      series: { type: "boolean" },
-      set: { type: "string", multiple: true },
-      ...Object.fromEntries(STRING_OPTIONS.map((o) => [o, { type: "string" as const }])),
-    },
-  });
-  const [group, action, ...rest] = positionals;
-  if (values.help || !group) {
-    process.stdout.write(`${HELP}\n`);
+  const { command, positionals: rest, values, help } = parseCommandLine(argv);
+  if (help) {
+    const names = COMMANDS[command] ? [command] : Object.keys(COMMANDS).filter((c) => c.startsWith(`${command} `));
+    process.stdout.write(`${names.length > 0 ? usageOf(names) : HELP}\n`);
     return;
   }
-  const baseUrl =
-    (typeof values.api === "string" ? values.api : process.env.SELFSUP_API_URL) ?? "http://127.0.0.1:8787";
+  const target = apiTarget(values);
+  const baseUrl = target.url;
   const keyFile = path.resolve(".selfsup/dev-key");
   const apiKey =
     (typeof values.key === "string" ? values.key : process.env.SELFSUP_API_KEY) ??
     (existsSync(keyFile) ? readFileSync(keyFile, "utf8").trim() : "");
   if (!apiKey) throw new UsageError("no API key: set SELFSUP_API_KEY, pass --key, or run `make dev` once");
+  called = target;
   const ctx: Ctx = {
     client: createSelfsupClient({ baseUrl, apiKey }),
     baseUrl,
+    target,
     json: Boolean(values.json),
     flags: values,
   };
   const c = ctx.client;
 
-  switch (`${group} ${action ?? ""}`.trim()) {
+  switch (command) {
     case "datasets upload": {
       const file = rest[0];
       if (!file) throw new UsageError("datasets upload needs a FILE");
@@ -226,6 +212,11 @@ async function run(argv: string[]) {
       return out(ctx, r, () => table(r.data.map(jobSummary)));
     }
     case "jobs show": {
+      if (values.watch) {
+        const w = await watchJob(ctx, need1(rest));
+        if (w.status !== "succeeded") process.exitCode = 1;
+        return out(ctx, w, () => table([jobSummary(w)]));
+      }
       const j = await unwrap(c.GET("/v1/pretraining/jobs/{id}", { params: { path: { id: need1(rest) } } }));
       const curve = j.lossCurve
         .slice(-10)
@@ -241,10 +232,8 @@ async function run(argv: string[]) {
       const j = await unwrap(c.POST("/v1/pretraining/jobs/{id}/cancel", { params: { path: { id: need1(rest) } } }));
       return out(ctx, j, () => `${j.id} ${j.status}${j.status === "running" ? " (stops at its next heartbeat)" : ""}`);
     }
-    case "embed":
-    case `embed ${action}`: {
-      const args = [action, ...rest].filter((t): t is string => typeof t === "string");
-      const r = await embedCommand(c, need(ctx, "model"), args, values);
+    case "embed": {
+      const r = await embedCommand(c, need(ctx, "model"), rest, values);
       return out(ctx, r.response, () => r.human);
     }
     case "models list": {
@@ -327,9 +316,11 @@ async function run(argv: string[]) {
       const k = await unwrap(c.DELETE("/v1/keys/{id}", { params: { path: { id: need1(rest) } } }));
       return out(ctx, k, () => `revoked ${k.id}`);
     }
+    case "probe":
+    case "evaluate":
+      return runProbeCommands(ctx, command, rest);
     default:
-      if (group === "probe" || group === "evaluate") return runProbeCommands(ctx, group, [action, ...rest]);
-      throw new UsageError(`unknown command: ${positionals.join(" ")}`);
+      throw new UsageError(`unknown command: ${command}`, HELP);
   }
 }
 
@@ -394,14 +385,30 @@ export async function main(argv = process.argv.slice(2)) {
   try {
     await run(argv);
   } catch (e) {
+    const api = called ? `${called.url} (from ${called.source})` : "";
     if (e instanceof SelfsupError) {
-      process.stderr.write(`error ${e.status}: ${e.message}\n`);
+      process.stderr.write(`error ${e.status} from ${api}: ${e.message}\n`);
       for (const fe of e.problem?.errors ?? []) process.stderr.write(`  ${fe.path}: ${fe.message}\n`);
       if (e.problem?.requestId) process.stderr.write(`  (request id ${e.problem.requestId})\n`);
-    } else if (e instanceof UsageError || e instanceof EmbedUsageError) {
-      process.stderr.write(`${e.message}\n\n${HELP}\n`);
+      if (e.status === 401) {
+        process.stderr.write(
+          "  this API does not know the key; if `make dev` runs on another PORT, the CLI may be calling another\n" +
+            "  server: set SELFSUP_API_URL (make dev writes its URL to .selfsup/dev-url), or pass --api/--key\n",
+        );
+      }
+    } else if (e instanceof UsageError) {
+      process.stderr.write(`${e.message}\n\n${e.usage ?? HELP}\n`);
+    } else if (e instanceof EmbedUsageError) {
+      process.stderr.write(`${e.message}\n\n${usageOf(["embed"])}\n`);
+    } else if (called && e instanceof TypeError) {
+      // fetch failed: nothing listens there (make dev not running, or on another PORT).
+      const cause = (e as { cause?: { code?: string; message?: string } }).cause;
+      process.stderr.write(
+        `error: cannot reach the API at ${api}: ${cause?.code ?? cause?.message ?? e.message}\n` +
+          "  is `make dev` running? It prints its URL and writes it to .selfsup/dev-url.\n",
+      );
     } else {
-      process.stderr.write(`error: ${(e as Error).message}\n`);
+      process.stderr.write(`error: ${(e as Error).message}${api ? ` (API ${api})` : ""}\n`);
     }
     process.exitCode = 1;
   }
