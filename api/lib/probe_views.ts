@@ -52,7 +52,8 @@ export const LabeledSetSchema = z
 export const PredictInputSchema = z
   .union(
     [
-      z.string(),
+      // An empty text is refused by the handler (its own message); spec-only bound.
+      z.string().openapi({ minLength: 1 }),
       z.array(z.string()).min(1, "send at least one input"),
       z.array(z.number()).min(1),
       z.array(z.array(z.number())).min(1),

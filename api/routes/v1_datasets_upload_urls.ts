@@ -1,7 +1,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { UploadTargetSchema } from "../lib/dataset_views";
 import { conflict, errorResponses } from "../lib/errors";
-import { bearer, jsonBody, jsonResponse, type Router } from "../lib/openapi";
+import { bearer, jsonResponse, type Router } from "../lib/openapi";
 import { requireScope } from "../middleware/auth";
 import { findDataset, uploadTarget } from "../services/datasets";
 
@@ -14,15 +14,21 @@ const route = createRoute({
   middleware: [requireScope("train")] as const,
   request: {
     params: z.object({ id: z.string() }),
-    body: jsonBody(
-      z.object({
-        parts: z
-          .array(z.number().int().min(1).max(10_000))
-          .max(10_000)
-          .optional()
-          .openapi({ example: [3, 4, 5] }),
-      }),
-    ),
+    // Optional: no body (or no `parts`) asks for every URL again.
+    body: {
+      required: false,
+      content: {
+        "application/json": {
+          schema: z.object({
+            parts: z
+              .array(z.number().int().min(1).max(10_000))
+              .max(10_000)
+              .optional()
+              .openapi({ example: [3, 4, 5], description: "Only these part numbers (default: all)." }),
+          }),
+        },
+      },
+    },
   },
   responses: {
     200: jsonResponse(UploadTargetSchema, "Where to send the (remaining) bytes."),
@@ -35,5 +41,5 @@ export const registerV1DatasetsUploadUrls = (app: Router) =>
     const d = await findDataset(c.get("services").db, c.get("auth").tenantId, c.req.valid("param").id);
     if (d.status !== "uploading")
       throw conflict(`Dataset ${d.id} is ${d.status}; only an unfinished upload takes bytes.`);
-    return c.json(await uploadTarget(c.get("services").presign, d, c.req.valid("json").parts), 200);
+    return c.json(await uploadTarget(c.get("services").presign, d, c.req.valid("json")?.parts), 200);
   });

@@ -20,12 +20,15 @@ import { resolveVersion } from "../services/registry";
 
 const Input = z
   .union(
+    // The bounds below are what the handler enforces (its own messages); they are spec-only here.
     [
-      z.string(),
-      z.array(z.string()),
-      z.array(z.number()),
-      z.array(z.array(z.number())),
-      z.array(z.array(z.array(z.number()))),
+      z.string().openapi({ minLength: 1 }),
+      z.array(z.string().openapi({ minLength: 1 })).openapi({ minItems: 1, maxItems: MAX_INPUTS }),
+      z.array(z.number()).openapi({ minItems: 1 }),
+      z.array(z.array(z.number()).openapi({ minItems: 1 })).openapi({ minItems: 1, maxItems: MAX_INPUTS }),
+      z
+        .array(z.array(z.array(z.number()).openapi({ minItems: 1 })).openapi({ minItems: 1 }))
+        .openapi({ minItems: 1, maxItems: MAX_INPUTS }),
     ],
     {
       error:

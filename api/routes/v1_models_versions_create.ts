@@ -49,10 +49,13 @@ const route = createRoute({
       required: true,
       content: {
         "multipart/form-data": {
-          schema: z.object({
-            manifest: z.any().openapi({ type: "string", description: "manifest.json (text or file)" }),
-            files: z.any().openapi({ type: "array", items: { type: "string", format: "binary" } }),
-          }),
+          schema: z
+            .object({
+              manifest: z.any().openapi({ type: "string", description: "manifest.json (text or file)" }),
+              files: z.any().openapi({ type: "array", items: { type: "string", format: "binary" } }),
+            })
+            // z.any() reads as optional, but the route refuses a form without either.
+            .openapi({ required: ["manifest", "files"] }),
         },
       },
     },

@@ -19,9 +19,12 @@ const Token = z
   })
   .openapi("Token");
 
-const TextInputs = z.union([z.string(), z.array(z.string()).min(1, { error: "must not be empty" }).max(MAX_INPUTS)], {
-  error: "must be a string or an array of strings",
-});
+// Empty texts are refused by the handler (with its own message); `minLength` says so in the spec only.
+const NonEmptyText = z.string().openapi({ minLength: 1 });
+const TextInputs = z.union(
+  [NonEmptyText, z.array(NonEmptyText).min(1, { error: "must not be empty" }).max(MAX_INPUTS)],
+  { error: "must be a string or an array of strings" },
+);
 
 const route = createRoute({
   method: "post",
@@ -36,17 +39,21 @@ const route = createRoute({
   middleware: [requireScope("embed")] as const,
   request: {
     body: jsonBody(
-      z.object({
-        model: z.string().min(1).openapi({ example: "demo" }),
-        input: TextInputs.optional().openapi({
-          example: "Call me Ishmael.",
-          description: "The text(s) to tokenize, named as in /v1/embeddings. Send exactly one of `input` and `inputs`.",
-        }),
-        inputs: TextInputs.optional().openapi({
-          description: "The same as `input` (TEI's name for it). Send exactly one of `input` and `inputs`.",
-        }),
-        truncate: z.boolean().default(true),
-      }),
+      z
+        .object({
+          model: z.string().min(1).openapi({ example: "demo" }),
+          input: TextInputs.optional().openapi({
+            example: "Call me Ishmael.",
+            description:
+              "The text(s) to tokenize, named as in /v1/embeddings. Send exactly one of `input` and `inputs`.",
+          }),
+          inputs: TextInputs.optional().openapi({
+            description: "The same as `input` (TEI's name for it). Send exactly one of `input` and `inputs`.",
+          }),
+          truncate: z.boolean().default(true),
+        })
+        // Exactly one of the two (the handler's check), said in the spec.
+        .openapi({ oneOf: [{ required: ["input"] }, { required: ["inputs"] }] }),
     ),
   },
   responses: {
