@@ -1,7 +1,10 @@
 // A dataset above the single-PUT limit goes up as an R2 multipart upload through presigned UploadPart
 // URLs (wrangler dev's S3 endpoint verifies them like R2 does), survives an interruption by resuming
-// with the parts already sent, and is checked at /complete.
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+// with the parts already sent, and is checked at /complete. Presigned URLs write a staging key: a
+// PUT through one after /complete or DELETE changes no tracked bytes (read back with `wrangler r2`).
+import { execFileSync } from "node:child_process";
+import { createHash } from "node:crypto";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -80,4 +83,72 @@ describe("multipart dataset upload", () => {
     const all = await unwrap(client.GET("/v1/datasets"));
     expect(all.data).toHaveLength(1);
   }, 300_000);
+
+  it("a presigned PUT after /complete or DELETE replaces no checked bytes and recreates no object", async () => {
+    const headers = { authorization: `Bearer ${server.key}`, "content-type": "application/json" };
+    const api = (p: string, init: RequestInit = {}) => fetch(`${server.url}${p}`, { ...init, headers });
+    /** The bytes of `key` in wrangler dev's local R2, or null when there is no such object. */
+    const stored = (key: string): Buffer | null => {
+      const out = path.join(work, `get-${Math.random().toString(36).slice(2)}`);
+      try {
+        execFileSync(
+          path.join(ROOT, "node_modules/.bin/wrangler"),
+          [
+            "r2",
+            "object",
+            "get",
+            `selfsup-artifacts/${key}`,
+            "--file",
+            out,
+            "--local",
+            "--persist-to",
+            server.persistDir,
+          ],
+          { cwd: ROOT, stdio: "ignore", env: { ...process.env, CI: "true", WRANGLER_SEND_METRICS: "false" } },
+        );
+      } catch {
+        return null;
+      }
+      return existsSync(out) ? readFileSync(out) : null;
+    };
+    const bytes = Buffer.from("Call me Ishmael.\nSome years ago.\n");
+    const other = Buffer.from("x".repeat(bytes.length));
+    const declare = async () => {
+      const res = await api("/v1/datasets", {
+        method: "POST",
+        body: JSON.stringify({
+          name: "late",
+          modality: "text",
+          purpose: "pretrain",
+          format: "txt",
+          bytes: bytes.length,
+          sha256: createHash("sha256").update(bytes).digest("hex"),
+        }),
+      });
+      expect(res.status).toBe(201);
+      return (await res.json()) as { id: string; upload: { url: string } };
+    };
+    const put = (url: string, body: Buffer) => fetch(url, { method: "PUT", body: new Uint8Array(body) });
+
+    const d = await declare();
+    const signed = decodeURIComponent(new URL(d.upload.url).pathname.split("/selfsup-artifacts/")[1] ?? "");
+    expect(signed).toMatch(/^staging\/datasets\//);
+    const final = signed.slice("staging/".length);
+    expect((await put(d.upload.url, bytes)).status).toBe(200);
+    expect((await api(`/v1/datasets/${d.id}/complete`, { method: "POST" })).status).toBe(200);
+    expect(stored(final)).toEqual(bytes);
+    // The URL still works for its 15 minutes; it writes only the staging key.
+    expect((await put(d.upload.url, other)).status).toBe(200);
+    expect(stored(final)).toEqual(bytes);
+    const row = (await (await api(`/v1/datasets/${d.id}`)).json()) as { status: string };
+    expect(row.status).toBe("ready");
+
+    const gone = await declare();
+    expect((await put(gone.upload.url, bytes)).status).toBe(200);
+    expect((await api(`/v1/datasets/${gone.id}`, { method: "DELETE" })).status).toBe(200);
+    expect((await put(gone.upload.url, bytes)).status).toBe(200);
+    const goneKey = decodeURIComponent(new URL(gone.upload.url).pathname.split("/selfsup-artifacts/")[1] ?? "");
+    expect(stored(goneKey.slice("staging/".length))).toBeNull();
+    expect((await api(`/v1/datasets/${gone.id}/complete`, { method: "POST" })).status).toBe(404);
+  }, 120_000);
 });
