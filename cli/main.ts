@@ -107,9 +107,12 @@ function jobSummary(job: {
 
 /** The API this invocation talks to, for error messages. */
 let called: ApiTarget | null = null;
+/** The command being run, so that a missing argument prints that command's usage. */
+let running = "";
 
 async function run(argv: string[]) {
   const { command, positionals: rest, values, help } = parseCommandLine(argv);
+  running = command;
   if (help) {
     const names = COMMANDS[command] ? [command] : Object.keys(COMMANDS).filter((c) => c.startsWith(`${command} `));
     process.stdout.write(`${names.length > 0 ? usageOf(names) : HELP}\n`);
@@ -397,7 +400,7 @@ export async function main(argv = process.argv.slice(2)) {
         );
       }
     } else if (e instanceof UsageError) {
-      process.stderr.write(`${e.message}\n\n${e.usage ?? HELP}\n`);
+      process.stderr.write(`${e.message}\n\n${e.usage ?? (COMMANDS[running] ? usageOf([running]) : HELP)}\n`);
     } else if (e instanceof EmbedUsageError) {
       process.stderr.write(`${e.message}\n\n${usageOf(["embed"])}\n`);
     } else if (called && e instanceof TypeError) {

@@ -78,7 +78,7 @@ step() {
 
 echo "==> trainer environment (gpu-trainer/.venv)"
 step bash gpu-trainer/scripts/env.sh
-# Rewritten only when it changes: wrangler dev restarts when .dev.vars is touched.
+# Written only when its content changes, so a file that something may watch keeps its mtime.
 node scripts/local-s3.mjs --dev-vars > "$STATE/dev-vars.tmp"
 cmp -s "$STATE/dev-vars.tmp" .dev.vars || cp "$STATE/dev-vars.tmp" .dev.vars
 rm -f "$STATE/dev-vars.tmp"
