@@ -56,6 +56,12 @@ def build_parser() -> argparse.ArgumentParser:
     pre.add_argument("--compile", action="store_true", help="torch.compile the model")
     pre.add_argument("--resume", default=None, help="checkpoint (or run folder) to continue")
     pre.add_argument("--tokenizer", default=None, help="reuse this tokenizer.json")
+    pre.add_argument(
+        "--init",
+        default=None,
+        help="text: continue pretraining an artifact folder with encoder.safetensors (e.g. one "
+        "written by `import`): its architecture, tokenizer and weights; lr defaults to 1e-5",
+    )
     pre.add_argument("--stop-at", type=int, default=None, help="stop after N steps, no export")
     pre.add_argument(
         "--set", action="append", default=[], metavar="KEY=VALUE", help="any config key"
@@ -130,6 +136,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = config_from_args(args)
         extra = {"tokenizer": args.tokenizer} if config.modality == "text" else {}
+        if args.init:
+            if config.modality != "text":
+                raise ValueError("--init continues text encoders only")
+            extra["init"] = Path(args.init)
         manifest = pipeline_for(config.modality).pretrain(
             config,
             Path(args.data),

@@ -36,6 +36,11 @@ DEFAULT_MASK_RATE = {"mlm": 0.15, "mlm+simcse": 0.15, "mlm+nsp": 0.15, "mae": 0.
 NORMALIZATIONS = ("per_series", "dataset", "none")
 MAX_SERIES_LENGTH = 4096
 
+# Learning rates when none is given: a fresh encoder, or a pretrained one continued on a new corpus
+# (a from-scratch rate wrecks a pretrained encoder in a few steps). bench/text_quality.py measured.
+LR_FROM_SCRATCH = 5e-4
+LR_CONTINUED = 1e-5
+
 POOLINGS = ("mean", "cls")
 # Applied to the pooled vector inside the exported graph (postprocess.py): "center" subtracts the
 # training corpus's mean embedding, "whiten" also decorrelates (BERT-whitening), "none" leaves it.
@@ -71,7 +76,7 @@ class TrainConfig:
     batch_size: int = 32
     grad_accum: int = 1
     # Optimisation.
-    lr: float = 5e-4
+    lr: float | None = None  # None: LR_FROM_SCRATCH, or LR_CONTINUED with init_from
     weight_decay: float = 0.01
     warmup_ratio: float = 0.06
     schedule: str = "cosine"
@@ -117,6 +122,8 @@ class TrainConfig:
                 setattr(self, key, value)
         if self.mask_rate is None:
             self.mask_rate = DEFAULT_MASK_RATE.get(self.objective, 0.15)
+        if self.lr is None:
+            self.lr = LR_FROM_SCRATCH
         if self.architecture == "auto" and self.modality in ARCHITECTURES:
             first = ARCHITECTURES[self.modality][0]
             image = "vit" if self.objective == "mae" else "resnet"

@@ -14,7 +14,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from .bert import BertShape
-from .config import TrainConfig
+from .config import LR_CONTINUED, TrainConfig
 
 WEIGHTS = "encoder.safetensors"
 
@@ -69,7 +69,8 @@ def read_version(folder: Path) -> dict[str, Any]:
 
 
 def configure_from(config: TrainConfig, manifest: dict[str, Any]) -> None:
-    """Take the version's architecture, pooling and max_tokens into ``config`` (in place)."""
+    """Take the version's architecture, pooling and max_tokens into ``config`` (in place), and
+    the continued-pretraining learning rate unless one was given."""
     arch = manifest["architecture"]
     config.architecture = arch["kind"]
     if arch["kind"] == "bert":
@@ -86,6 +87,8 @@ def configure_from(config: TrainConfig, manifest: dict[str, Any]) -> None:
         setattr(config, key, int(arch[key]))
     config.pooling = manifest.get("pooling", config.pooling)
     config.max_tokens = int(manifest["max_tokens"])
+    if config.lr is None:
+        config.lr = LR_CONTINUED
 
 
 def architecture_block(config: TrainConfig, encoder: nn.Module, vocab_size: int) -> dict[str, Any]:

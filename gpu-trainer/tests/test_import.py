@@ -14,7 +14,7 @@ import onnxruntime as ort
 import pytest
 import torch
 from conftest import CORPUS, REPO
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from tokenizers import Tokenizer
 
 from selfsup_trainer.bert import BertEncoder, BertShape
@@ -23,6 +23,9 @@ from selfsup_trainer.importer import PROBE_TEXTS, import_folder
 from selfsup_trainer.pipeline import pretrain
 from selfsup_trainer.tokenizer import SpecialIds
 from selfsup_trainer.weights import load_weights
+
+sys.path.insert(0, str(REPO / "gpu-trainer" / "scripts"))
+from tiny_bert import tiny_bert_folder
 
 
 def extract_minilm(dest: Path) -> Path:
@@ -103,29 +106,11 @@ def test_bert_vocab_special_ids(minilm):
     assert (ids.pad, ids.cls, ids.sep, ids.mask, ids.first_piece) == (0, 101, 102, 103, 999)
 
 
-def tiny_bert_folder(dest: Path, minilm_src: Path) -> Path:
-    """A random 2-layer/32 BERT in Hugging Face layout with MiniLM's real tokenizer: quick to
-    continue-pretrain in a test."""
-    dest.mkdir(parents=True)
-    shape = BertShape(2, 32, 2, 64, 30522, 128)
-    torch.manual_seed(0)
-    weights = {f"bert.{k}": v for k, v in BertEncoder(shape).state_dict().items()}
-    save_file({k: v.contiguous() for k, v in weights.items()}, str(dest / "model.safetensors"))
-    config = {
-        "model_type": "bert", "num_hidden_layers": 2, "hidden_size": 32, "num_attention_heads": 2,
-        "intermediate_size": 64, "vocab_size": 30522, "max_position_embeddings": 128,
-    }  # fmt: skip
-    (dest / "config.json").write_text(json.dumps(config))
-    (dest / "sentence_bert_config.json").write_text(json.dumps({"max_seq_length": 64}))
-    (dest / "tokenizer.json").write_bytes((minilm_src / "tokenizer.json").read_bytes())
-    return dest
-
-
 @pytest.mark.parametrize("objective", ["simcse", "mlm"])
-def test_continued_pretraining_starts_from_the_versions_weights(minilm, tmp_path, objective):
-    src, _, _ = minilm
+def test_continued_pretraining_starts_from_the_versions_weights(tmp_path, objective):
     version = tmp_path / "v1"
-    import_folder(tiny_bert_folder(tmp_path / "hf", src), version, log=lambda _: None)
+    tiny_bert_folder(tmp_path / "hf")
+    import_folder(tmp_path / "hf", version, log=lambda _: None)
     # lr 1e-12: the run moves nothing, so what it exports is exactly what it started from.
     config = TrainConfig(objective=objective, steps=3, batch_size=8, lr=1e-12, dropout=0.0)
     losses = []
