@@ -7,6 +7,7 @@ replica claims the job and resumes it from the last checkpoint it uploaded.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -121,6 +122,8 @@ class JobRunner:
         self.started = time.monotonic()
         self.first_step: int | None = None
         self.eval_path: Path | None = None
+        self.init_dir: Path | None = None
+        self.init_ref: str | None = None
         self.pipeline = pipeline_for(str(self.job["config"].get("modality", "text")))
         self.total_hint = int(self.job["config"].get("steps") or 1)
         # The step of the checkpoint the API knows about (so a stop does not upload it again).
@@ -164,6 +167,16 @@ class JobRunner:
             self.eval_path = download(
                 ev["url"], self.dir / f"eval.{ev['format']}", sha256=ev["sha256"]
             )
+        init = self.claim.get("init")
+        if init and resume is None:
+            # Continued pretraining: the version's weights and tokenizer, verified like the corpus.
+            self.init_dir = self.dir / "init"
+            self.init_dir.mkdir()
+            (self.init_dir / "manifest.json").write_text(json.dumps(init["manifest"]))
+            for name, f in init["files"].items():
+                download(f["url"], self.init_dir / name, sha256=f["sha256"])
+            self.init_ref = init["ref"]
+            self.log(f"job {self.job['id']}: continuing from {self.init_ref}")
         return TrainConfig.from_dict(dict(self.job["config"])), path, resume
 
     def beat(self, extra: dict[str, Any] | None = None) -> None:
@@ -258,6 +271,7 @@ class JobRunner:
                 log=self.log,
                 default_checkpoints=DEFAULT_CHECKPOINTS_PER_RUN,
                 eval_path=self.eval_path,  # probed on the final encoder itself
+                **({"init": self.init_dir, "init_ref": self.init_ref} if self.init_dir else {}),
             )
             if manifest is None:
                 raise Interrupted()
