@@ -9,7 +9,8 @@ import path from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { localS3Credentials } from "../../scripts/local-s3.mjs";
-import { type DevServer, startWranglerDev } from "./wrangler_dev";
+import { FIXTURE_DIR } from "../node/native";
+import { type DevServer, registerFolder, startWranglerDev } from "./wrangler_dev";
 
 const ROOT = path.join(import.meta.dirname, "../..");
 const VENV = path.join(ROOT, "gpu-trainer/.venv/bin");
@@ -20,6 +21,9 @@ let spec: Record<string, unknown>;
 
 beforeAll(async () => {
   server = await startWranglerDev(localS3Credentials());
+  // The spec's examples name model `demo`: with the fixture encoder behind it, embeddings, tokenize,
+  // model info and probes reach their handlers instead of stopping at a 404.
+  await registerFolder(server, "demo", FIXTURE_DIR);
   spec = (await (await fetch(`${server.url}/openapi.json`)).json()) as Record<string, unknown>;
 });
 
@@ -67,8 +71,8 @@ describe("the OpenAPI document", () => {
       server.url,
       "--header",
       `Authorization: Bearer ${server.key}`,
-      "--checks",
-      "all",
+      // Every check runs (schemathesis' default); an explicit --checks would override the
+      // per-operation settings of schemathesis.toml.
       // The trainer protocol needs a leased job; DELETE /v1/keys/{id} would revoke this run's key
       // (see schemathesis.toml).
       "--exclude-path-regex",
@@ -109,4 +113,34 @@ describe("the OpenAPI document", () => {
     const list = await fetch(`${server.url}/v1/keys`, { headers: { authorization: `Bearer ${server.key}` } });
     expect(((await list.json()) as { data: unknown[] }).data.length).toBeGreaterThan(1);
   }, 200_000);
+
+  it("tokenize responses match their schema, `offsets` tuples included (validated here: schemathesis cannot read prefixItems)", async () => {
+    const res = await fetch(`${server.url}/v1/tokenize`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${server.key}`, "content-type": "application/json" },
+      body: JSON.stringify({ model: "demo", input: ["Call me Ishmael.", "Whale!"] }),
+    });
+    expect(res.status).toBe(200);
+    const specFile = path.join(work, "tokenize-spec.json");
+    const bodyFile = path.join(work, "tokenize-body.json");
+    writeFileSync(specFile, JSON.stringify(spec));
+    writeFileSync(bodyFile, await res.text());
+    // The whole document as the root resource, so the schema's $refs to components resolve.
+    const code = [
+      "import json, sys",
+      "from jsonschema import Draft202012Validator",
+      "doc = json.load(open(sys.argv[1]))",
+      "doc['$ref'] = '#/paths/~1v1~1tokenize/post/responses/200/content/application~1json/schema'",
+      "errors = [e.message for e in Draft202012Validator(doc).iter_errors(json.load(open(sys.argv[2])))]",
+      "bad = json.load(open(sys.argv[2]))",
+      "bad['data'][0]['offsets'][0] = ['0', 1]",
+      "caught = any(True for _ in Draft202012Validator(doc).iter_errors(bad))",
+      "print(json.dumps({'errors': errors, 'caught': caught}))",
+    ].join("\n");
+    const { stdout } = await run(path.join(VENV, "python"), ["-c", code, specFile, bodyFile]);
+    const out = JSON.parse(stdout) as { errors: string[]; caught: boolean };
+    expect(out.errors).toEqual([]);
+    // Only if the tuple's prefixItems are read: a string start offset must break the schema.
+    expect(out.caught).toBe(true);
+  });
 });
