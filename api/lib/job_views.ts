@@ -46,13 +46,10 @@ export const JobSchema = z
         data: z.record(z.string(), z.unknown()).nullable(),
       }),
     ),
-    initFrom: z
-      .string()
-      .nullable()
-      .openapi({
-        example: "minilm@1",
-        description: "The version this job continues (`init_from`, resolved at creation).",
-      }),
+    initFrom: z.string().nullable().openapi({
+      example: "minilm@1",
+      description: "The version this job continues (`init_from`, resolved at creation).",
+    }),
     promote: z.enum(PROMOTE_POLICIES),
     promotion: z
       .object({
