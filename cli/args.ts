@@ -71,6 +71,7 @@ export const COMMANDS: Record<string, Command> = {
     usage:
       "train --dataset ID --objective OBJ --model NAME [--preset tiny] [--steps N] [--batch-size N] [--lr X]\n" +
       "      [--checkpoint-every N] [--max-tokens N] [--vocab-size N] [--set key=value]... [--eval-dataset ID] [--watch]\n" +
+      "      [--init-from NAME@V] [--promote always|if_better]   (continue a version; move latest only if better)\n" +
       "      OBJ: text mlm|simcse|mlm+simcse|mlm+nsp · image simclr|mae · timeseries masked|temporal|contrastive",
     options: [
       "dataset",
@@ -86,6 +87,8 @@ export const COMMANDS: Record<string, Command> = {
       "set",
       "eval-dataset",
       "watch",
+      "init-from",
+      "promote",
     ],
   },
   "jobs list": { usage: "jobs list", options: [] },

@@ -201,6 +201,8 @@ async function run(argv: string[]) {
             preset: ((values.preset as string | undefined) ?? "tiny") as "tiny",
             hyperparameters: hp,
             ...(typeof evalDataset === "string" ? { eval: { dataset: evalDataset } } : {}),
+            ...(typeof values["init-from"] === "string" ? { init_from: values["init-from"] } : {}),
+            ...(typeof values.promote === "string" ? { promote: values.promote as "if_better" } : {}),
             max_attempts: 3,
           },
         }),

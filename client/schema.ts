@@ -675,8 +675,8 @@ export interface paths {
       requestBody: {
         content: {
           "multipart/form-data": {
-            manifest?: string;
-            files?: (Blob)[];
+            manifest: string;
+            files: (Blob)[];
           };
         };
       };
@@ -846,6 +846,201 @@ export interface paths {
     };
     put?: never;
     post?: never;
+    delete?: never;
+    patch?: never;
+  };
+  "/v1/models/{name}/imports": {
+    get?: never;
+    put?: never;
+    post: {
+      parameters: {
+        query?: never;
+        path: {
+          name: string;
+        };
+        header?: never;
+      };
+      requestBody: {
+        content: {
+          "application/json": {
+            manifest: {
+              [key: string]: unknown;
+            };
+          };
+        };
+      };
+      responses: {
+        201: {
+          headers: { [name: string]: unknown };
+          content: {
+            "application/json": components["schemas"]["ModelImport"];
+          };
+        };
+        400: {
+          headers: { [name: string]: unknown };
+          content: {
+            "application/problem+json": components["schemas"]["Problem"];
+          };
+        };
+        401: {
+          headers: { [name: string]: unknown };
+          content: {
+            "application/problem+json": components["schemas"]["Problem"];
+          };
+        };
+        403: {
+          headers: { [name: string]: unknown };
+          content: {
+            "application/problem+json": components["schemas"]["Problem"];
+          };
+        };
+        404: {
+          headers: { [name: string]: unknown };
+          content: {
+            "application/problem+json": components["schemas"]["Problem"];
+          };
+        };
+        409: {
+          headers: { [name: string]: unknown };
+          content: {
+            "application/problem+json": components["schemas"]["Problem"];
+          };
+        };
+        413: {
+          headers: { [name: string]: unknown };
+          content: {
+            "application/problem+json": components["schemas"]["Problem"];
+          };
+        };
+        415: {
+          headers: { [name: string]: unknown };
+          content: {
+            "application/problem+json": components["schemas"]["Problem"];
+          };
+        };
+        422: {
+          headers: { [name: string]: unknown };
+          content: {
+            "application/problem+json": components["schemas"]["Problem"];
+          };
+        };
+        429: {
+          headers: { [name: string]: unknown };
+          content: {
+            "application/problem+json": components["schemas"]["Problem"];
+          };
+        };
+        500: {
+          headers: { [name: string]: unknown };
+          content: {
+            "application/problem+json": components["schemas"]["Problem"];
+          };
+        };
+        503: {
+          headers: { [name: string]: unknown };
+          content: {
+            "application/problem+json": components["schemas"]["Problem"];
+          };
+        };
+      };
+    };
+    delete?: never;
+    patch?: never;
+  };
+  "/v1/models/{name}/imports/{id}/complete": {
+    get?: never;
+    put?: never;
+    post: {
+      parameters: {
+        query?: never;
+        path: {
+          name: string;
+          id: string;
+        };
+        header?: never;
+      };
+      requestBody?: never;
+      responses: {
+        200: {
+          headers: { [name: string]: unknown };
+          content: {
+            "application/json": components["schemas"]["ModelVersion"];
+          };
+        };
+        201: {
+          headers: { [name: string]: unknown };
+          content: {
+            "application/json": components["schemas"]["ModelVersion"];
+          };
+        };
+        400: {
+          headers: { [name: string]: unknown };
+          content: {
+            "application/problem+json": components["schemas"]["Problem"];
+          };
+        };
+        401: {
+          headers: { [name: string]: unknown };
+          content: {
+            "application/problem+json": components["schemas"]["Problem"];
+          };
+        };
+        403: {
+          headers: { [name: string]: unknown };
+          content: {
+            "application/problem+json": components["schemas"]["Problem"];
+          };
+        };
+        404: {
+          headers: { [name: string]: unknown };
+          content: {
+            "application/problem+json": components["schemas"]["Problem"];
+          };
+        };
+        409: {
+          headers: { [name: string]: unknown };
+          content: {
+            "application/problem+json": components["schemas"]["Problem"];
+          };
+        };
+        413: {
+          headers: { [name: string]: unknown };
+          content: {
+            "application/problem+json": components["schemas"]["Problem"];
+          };
+        };
+        415: {
+          headers: { [name: string]: unknown };
+          content: {
+            "application/problem+json": components["schemas"]["Problem"];
+          };
+        };
+        422: {
+          headers: { [name: string]: unknown };
+          content: {
+            "application/problem+json": components["schemas"]["Problem"];
+          };
+        };
+        429: {
+          headers: { [name: string]: unknown };
+          content: {
+            "application/problem+json": components["schemas"]["Problem"];
+          };
+        };
+        500: {
+          headers: { [name: string]: unknown };
+          content: {
+            "application/problem+json": components["schemas"]["Problem"];
+          };
+        };
+        503: {
+          headers: { [name: string]: unknown };
+          content: {
+            "application/problem+json": components["schemas"]["Problem"];
+          };
+        };
+      };
+    };
     delete?: never;
     patch?: never;
   };
@@ -1606,7 +1801,7 @@ export interface paths {
         };
         header?: never;
       };
-      requestBody: {
+      requestBody?: {
         content: {
           "application/json": {
             parts?: (number)[];
@@ -1798,6 +1993,8 @@ export interface paths {
               dataset: string;
             };
             max_attempts?: number;
+            init_from?: string;
+            promote?: "always" | "if_better";
           };
         };
       };
@@ -2770,11 +2967,7 @@ export interface paths {
       };
       requestBody: {
         content: {
-          "application/json": {
-            model: string;
-            inputs: string | (string)[];
-            truncate?: boolean;
-          };
+          "application/json": unknown | unknown;
         };
       };
       responses: {
@@ -3547,6 +3740,12 @@ export interface components {
         path: string;
         message: string;
       })[];
+      error: {
+        message: string;
+        type: string;
+        code: string;
+        param: string | null;
+      };
     };
     ApiKey: {
       id: string;
@@ -3579,6 +3778,7 @@ export interface components {
       source: "import" | "training";
       jobId: string | null;
       datasetId: string | null;
+      initFrom: string | null;
       aliases: (string)[];
       files: {
         [key: string]: {
@@ -3590,6 +3790,18 @@ export interface components {
         [key: string]: unknown;
       };
       createdAt: string;
+    };
+    ModelImport: {
+      id: string;
+      model: string;
+      expiresAt: string;
+      uploads: {
+        [key: string]: {
+          method: "PUT";
+          url: string;
+          expiresAt: string;
+        };
+      };
     };
     AliasEvent: {
       alias: string;
@@ -3675,6 +3887,23 @@ export interface components {
           [key: string]: unknown;
         } | null;
       })[];
+      initFrom: string | null;
+      promote: "always" | "if_better";
+      promotion: {
+        policy: "always" | "if_better";
+        candidate: {
+          ref: string;
+          linear: number | null;
+          error?: string;
+        };
+        incumbent: {
+          ref: string;
+          linear: number | null;
+          error?: string;
+        } | null;
+        promoted: boolean;
+        evalDataset: string;
+      } | null;
       attempts: number;
       maxAttempts: number;
       error: string | null;
@@ -3700,6 +3929,7 @@ export interface components {
       max_tokens?: number;
       dropout?: number;
       pooling?: "mean" | "cls";
+      postprocess?: "none" | "center" | "whiten";
       checkpoint_every?: number;
       eval_every?: number;
       architecture?: "auto" | "transformer" | "vit" | "resnet" | "patch_transformer";
@@ -3754,6 +3984,21 @@ export interface components {
         step: number;
         sha256: string;
         bytes: number;
+      } | null;
+      init: {
+        ref: string;
+        manifest: {
+          [key: string]: unknown;
+        };
+        files: {
+          [key: string]: {
+            method: "GET" | "PUT";
+            url: string;
+            expiresAt: string;
+            sha256: string;
+            bytes: number;
+          };
+        };
       } | null;
     };
     ModelInfo: {

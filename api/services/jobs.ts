@@ -20,6 +20,7 @@ export const ARCHITECTURES: Record<Modality, readonly string[]> = {
 const MODALITY_FIELDS: Record<string, readonly Modality[]> = {
   simcse_temperature: ["text"],
   mlm_fraction: ["text"],
+  postprocess: ["text"],
   vocab_size: ["text"],
   max_tokens: ["text"],
   image_size: ["image"],
@@ -74,6 +75,14 @@ export const Hyperparameters = z
     max_tokens: z.number().int().min(8).max(8192).optional(),
     dropout: z.number().min(0).lt(1).optional(),
     pooling: z.enum(["mean", "cls"]).optional(),
+    postprocess: z
+      .enum(["none", "center", "whiten"])
+      .optional()
+      .openapi({
+        description:
+          "text: fitted on the corpus and baked into the exported graph so cosine similarity works — center " +
+          "(default) subtracts the mean embedding, whiten also decorrelates (BERT-whitening), none leaves it.",
+      }),
     checkpoint_every: z.number().int().min(0).max(10_000_000).optional(),
     eval_every: z.number().int().min(0).max(10_000_000).optional(),
     architecture: z.enum(["auto", "transformer", "vit", "resnet", "patch_transformer"]).optional().openapi({
