@@ -17,6 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .model import pool
+
 
 @dataclass
 class BertShape:
@@ -188,12 +190,7 @@ class BertEncoder(nn.Module):
 
     def pool(self, states: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """[batch, seq, hidden] -> [batch, hidden] unit vectors."""
-        if self.pooling == "cls":
-            pooled = states[:, 0]
-        else:
-            mask = attention_mask.to(states.dtype).unsqueeze(-1)
-            pooled = (states * mask).sum(1) / mask.sum(1).clamp(min=1.0)
-        return F.normalize(pooled, p=2.0, dim=-1)
+        return pool(states, attention_mask, self.pooling)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """[batch, seq] ids and mask -> [batch, hidden] L2-normalised embeddings."""

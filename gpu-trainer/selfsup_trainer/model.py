@@ -113,12 +113,7 @@ class Encoder(nn.Module):
 
     def pool(self, states: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """[batch, seq, hidden] -> [batch, hidden] unit vectors."""
-        if self.pooling == "cls":
-            pooled = states[:, 0]
-        else:
-            mask = attention_mask.to(states.dtype).unsqueeze(-1)
-            pooled = (states * mask).sum(1) / mask.sum(1).clamp(min=1.0)
-        return F.normalize(pooled, p=2.0, dim=-1)
+        return pool(states, attention_mask, self.pooling)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """
@@ -130,6 +125,16 @@ class Encoder(nn.Module):
             [batch, hidden] L2-normalised embeddings (the exported ``embeddings`` output).
         """
         return self.pool(self.hidden_states(input_ids, attention_mask), attention_mask)
+
+
+def pool(states: torch.Tensor, attention_mask: torch.Tensor, pooling: str) -> torch.Tensor:
+    """Masked mean (or [CLS]) of [batch, seq, hidden] states -> [batch, hidden] unit vectors."""
+    if pooling == "cls":
+        pooled = states[:, 0]
+    else:
+        mask = attention_mask.to(states.dtype).unsqueeze(-1)
+        pooled = (states * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+    return F.normalize(pooled, p=2.0, dim=-1)
 
 
 def _init_weights(module: nn.Module) -> None:
