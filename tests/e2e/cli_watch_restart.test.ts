@@ -4,30 +4,19 @@
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { uploadDataset } from "../../cli/upload";
 import { createSelfsupClient, unwrap } from "../../client";
 import { localS3Credentials } from "../../scripts/local-s3.mjs";
+import { freePort } from "./wrangler_dev";
 
 const ROOT = path.join(import.meta.dirname, "../..");
 const WRANGLER = path.join(ROOT, "node_modules/.bin/wrangler");
 const CORPUS = path.join(ROOT, "tests/fixtures/corpus/moby-dick-excerpt.txt");
 const persistDir = mkdtempSync(path.join(tmpdir(), "selfsup-watch-"));
 const ENV = { ...process.env, CI: "true", WRANGLER_SEND_METRICS: "false" };
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const addr = srv.address();
-      srv.close(() => resolve(typeof addr === "object" && addr ? addr.port : 0));
-    });
-  });
-}
 
 const d1 = (args: string[]) =>
   execFileSync(WRANGLER, ["d1", ...args, "--local", "--persist-to", persistDir], {

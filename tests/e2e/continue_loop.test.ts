@@ -9,7 +9,7 @@ import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { writeFortunesJsonl } from "../../scripts/fortunes-jsonl";
 import { cosine } from "../math";
-import { type Platform, ROOT, startPlatform } from "./platform";
+import { type Platform, type Promotion, ROOT, startPlatform } from "./platform";
 
 const run = promisify(execFile);
 const PYTHON = path.join(ROOT, "gpu-trainer/.venv/bin/python");
@@ -31,11 +31,7 @@ type Job = {
   error: string | null;
   modelVersion: string | null;
   initFrom: string | null;
-  promotion: {
-    candidate: { ref: string; linear: number | null };
-    incumbent: { ref: string; linear: number | null } | null;
-    promoted: boolean;
-  } | null;
+  promotion: Promotion | null;
 };
 
 const api = async <T>(method: string, url: string, body?: unknown): Promise<T> => {

@@ -8,24 +8,13 @@
 // `make dev` and its database are not touched. PORT is a free port.
 import { type ChildProcess, spawn } from "node:child_process";
 import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import { freePort } from "./wrangler_dev";
 
 const ROOT = path.join(import.meta.dirname, "../..");
 const PRIVATE = new Set([".selfsup", ".wrangler", ".dev.vars", "scripts", "wrangler.toml", ".git", "dist"]);
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const addr = srv.address();
-      srv.close(() => resolve(typeof addr === "object" && addr ? addr.port : 0));
-    });
-  });
-}
 
 type Proc = { pid: number; ppid: number; cmd: string };
 

@@ -11,6 +11,13 @@ import { type DevServer, startWranglerDev } from "./wrangler_dev";
 export const ROOT = path.join(import.meta.dirname, "../..");
 const run = promisify(execFile);
 
+/** A job's `promotion` (promote: "if_better"), as the end-to-end tests read it. */
+export type Promotion = {
+  candidate: { ref: string; linear: number | null };
+  incumbent: { ref: string; linear: number | null } | null;
+  promoted: boolean;
+};
+
 export type Platform = {
   server: DevServer;
   work: string;

@@ -4,7 +4,7 @@
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { writeFortunesJsonl } from "../../scripts/fortunes-jsonl";
-import { type Platform, ROOT, startPlatform } from "./platform";
+import { type Platform, type Promotion, ROOT, startPlatform } from "./platform";
 import { registerFolder } from "./wrangler_dev";
 
 let p: Platform;
@@ -22,11 +22,7 @@ type Job = {
   status: string;
   error: string | null;
   modelVersion: string | null;
-  promotion: {
-    candidate: { ref: string; linear: number | null };
-    incumbent: { ref: string; linear: number | null } | null;
-    promoted: boolean;
-  } | null;
+  promotion: Promotion | null;
   events: { kind: string }[];
 };
 

@@ -12,7 +12,8 @@ const WRANGLER = path.join(ROOT, "node_modules/.bin/wrangler");
 
 export type DevServer = { url: string; key: string; persistDir: string; log: () => string; stop(): Promise<void> };
 
-async function freePort(): Promise<number> {
+/** A port nothing listens on right now (the OS picks it). */
+export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = createServer();
     srv.once("error", reject);
