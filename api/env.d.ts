@@ -6,6 +6,10 @@ interface SelfsupSecrets {
   S3_SECRET_ACCESS_KEY: string;
   /** Optional override of the 60 s trainer lease. */
   TRAINER_LEASE_SECONDS?: string;
+  /** Optional embedding knobs (wrangler vars), parsed once by api/settings.ts. */
+  EMBED_PRECISION?: string;
+  EMBED_BATCH_TOKENS?: string;
+  EMBED_MAX_BATCH_ROWS?: string;
 }
 interface Env extends SelfsupSecrets {}
 declare namespace Cloudflare {

@@ -1,7 +1,13 @@
 import type { Scope } from "../db/schema";
-import type { Services } from "./middleware/init";
+import type { Db } from "./db";
+import type { Presign } from "./lib/s3";
+import type { Storage } from "./services/storage";
+import type { Settings } from "./settings";
 
 export type AuthContext = { keyId: string; tenantId: string; scopes: Scope[] };
+
+/** What `init` puts on every request's context. */
+export type Services = { db: Db; storage: Storage; presign: Presign; settings: Settings };
 
 export type AppEnv = {
   Bindings: Env;

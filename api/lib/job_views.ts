@@ -1,7 +1,7 @@
 import { z } from "@hono/zod-openapi";
 import { asc, eq } from "drizzle-orm";
 import { JOB_STATUSES, jobEvents, models, modelVersions, PROMOTE_POLICIES } from "../../db/schema";
-import type { Db } from "../middleware/init";
+import type { Db } from "../db";
 import type { JobRow } from "../services/jobs";
 import { refOfVersion } from "../services/registry";
 import { iso, Timestamp } from "./schemas";

@@ -115,19 +115,6 @@ const route = createRoute({
   },
 });
 
-/** The deployment's default precision (`EMBED_PRECISION` var: auto | int8 | fp32). */
-export function deploymentPrecision(env: unknown): Precision | "auto" {
-  const v = (env as Record<string, unknown>).EMBED_PRECISION;
-  return v === "fp32" || v === "int8" ? v : "auto";
-}
-
-/** Deployment knobs (wrangler vars): EMBED_BATCH_TOKENS overrides the micro-batch token budget, EMBED_MAX_BATCH_ROWS caps rows per run. */
-export function deploymentBatching(env: unknown): { tokens?: number; maxRows?: number } {
-  const e = env as Record<string, unknown>;
-  const num = (v: unknown) => (typeof v === "string" && /^[0-9]+$/.test(v) && Number(v) > 0 ? Number(v) : undefined);
-  return { tokens: num(e.EMBED_BATCH_TOKENS), maxRows: num(e.EMBED_MAX_BATCH_ROWS) };
-}
-
 /** A text model's `input`: the text/token-id forms (checked), or a 400 for series-shaped input. */
 function textForms(input: unknown): EmbeddingInput {
   const ok =
@@ -192,7 +179,7 @@ export const registerV1EmbeddingsCreate = (app: Router) =>
     checkDimensions(manifest, ref, body.dimensions);
     // An explicit request is honoured (400 below when missing); the deployment's preference only
     // where the version has that variant.
-    const preferred = deploymentPrecision(c.env);
+    const preferred = c.var.services.settings.precision;
     const precision = body.precision !== "auto" ? body.precision : choosePrecision(manifest, preferred);
     if (!(precision in manifest.variants)) {
       throw badRequest(
@@ -200,7 +187,7 @@ export const registerV1EmbeddingsCreate = (app: Router) =>
         [{ path: "precision", message: `no ${precision} variant` }],
       );
     }
-    const batching = deploymentBatching(c.env);
+    const batching = c.var.services.settings.batching;
     const enc = await getEncoder(storage, { id: version.id, manifest, files: version.files }, precision);
     let vectors: Float32Array[];
     let promptTokens: number;

@@ -25,7 +25,6 @@ import {
 import { loadExamples, probeInputKey, readdress, runtimeEmbed } from "../services/probes";
 import { formatRef } from "../services/refs";
 import { resolveVersion, type VersionRow } from "../services/registry";
-import { deploymentPrecision } from "./v1_embeddings_create";
 
 /** Model versions per evaluation: each embeds the whole set, so the synchronous work grows with it. */
 export const MAX_EVALUATION_MODELS = 4;
@@ -115,7 +114,7 @@ export const registerV1EvaluationsCreate = (app: Router) =>
       const table: EvaluationResults["table"] = [];
       let labels: string[] = [];
       for (const { name, version } of versions) {
-        const precision = choosePrecision(version.manifest as Manifest, deploymentPrecision(c.env));
+        const precision = choosePrecision(version.manifest as Manifest, c.var.services.settings.precision);
         const { vectors, stats } = await embedWithCache(
           storage,
           `${version.id}/${precision}`,

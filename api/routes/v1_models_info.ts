@@ -8,7 +8,6 @@ import { budgetFor, choosePrecision, variantBytes } from "../services/encoder/se
 import type { Manifest } from "../services/manifest";
 import { formatRef } from "../services/refs";
 import { resolveVersion } from "../services/registry";
-import { deploymentBatching, deploymentPrecision } from "./v1_embeddings_create";
 
 const route = createRoute({
   method: "get",
@@ -92,10 +91,10 @@ export const registerV1ModelsInfo = (app: Router) =>
     const { ref } = c.req.valid("param");
     const { model, version } = await resolveVersion(db, c.get("auth").tenantId, ref);
     const m = version.manifest as Manifest;
-    const preferred = deploymentPrecision(c.env);
+    const preferred = c.var.services.settings.precision;
     const precision = choosePrecision(m, preferred !== "auto" && preferred in m.variants ? preferred : "auto");
     const precisions = Object.keys(m.variants) as ("fp32" | "int8")[];
-    const override = deploymentBatching(c.env).tokens;
+    const override = c.var.services.settings.batching.tokens;
     return c.json(
       {
         object: "model.info" as const,

@@ -20,7 +20,6 @@ import { checkExamples, DEFAULT_SPLIT, fitProbe, MAX_PROBE_EXAMPLES, planSplit, 
 import { loadExamples, probeInputKey, runtimeEmbed, storeWeights, weightsKey } from "../services/probes";
 import { formatRef } from "../services/refs";
 import { resolveVersion } from "../services/registry";
-import { deploymentPrecision } from "./v1_embeddings_create";
 
 export const ProbeRequest = z
   .object({
@@ -79,7 +78,7 @@ export const registerV1ProbesCreate = (app: Router) =>
       const options = body.options ?? {};
       checkExamples(body.kind, split.train, split.test, options);
 
-      const precision = choosePrecision(version.manifest as Manifest, deploymentPrecision(c.env));
+      const precision = choosePrecision(version.manifest as Manifest, c.var.services.settings.precision);
       const { vectors, stats } = await embedWithCache(
         storage,
         `${version.id}/${precision}`,

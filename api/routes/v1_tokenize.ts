@@ -7,7 +7,6 @@ import { choosePrecision, getEncoder } from "../services/encoder/sessions";
 import type { Manifest } from "../services/manifest";
 import { formatRef } from "../services/refs";
 import { resolveVersion } from "../services/registry";
-import { deploymentPrecision } from "./v1_embeddings_create";
 
 const Token = z
   .object({
@@ -107,7 +106,10 @@ export const registerV1Tokenize = (app: Router) =>
     const enc = await getEncoder(
       storage,
       { id: version.id, manifest, files: version.files },
-      choosePrecision(manifest, deploymentPrecision(c.env) === "fp32" && "fp32" in manifest.variants ? "fp32" : "auto"),
+      choosePrecision(
+        manifest,
+        c.var.services.settings.precision === "fp32" && "fp32" in manifest.variants ? "fp32" : "auto",
+      ),
     );
     const tokenizer = enc.tokenizer;
     if (!tokenizer) throw badRequest(`model: ${ref} has no tokenizer.json; it takes token ids only.`);

@@ -13,7 +13,6 @@ import { ManifestSchema } from "../services/manifest";
 import { decidePromotion } from "../services/promotion";
 import { formatRef } from "../services/refs";
 import { refOfVersion, registerVersionStatements, resolveVersion } from "../services/registry";
-import { deploymentPrecision } from "./v1_embeddings_create";
 
 const route = createRoute({
   method: "post",
@@ -85,7 +84,7 @@ export const registerV1TrainerComplete = (app: Router) =>
       promotion = await decidePromotion(
         { db, storage, bucket: c.env.ARTIFACTS, tenantId },
         job.evalDatasetId,
-        deploymentPrecision(c.env),
+        c.var.services.settings.precision,
         {
           ref: `${job.modelName}@${next}`,
           version: { id: versionId, modality: job.modality, dims: manifest.dims, manifest: registered, files },

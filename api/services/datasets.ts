@@ -1,8 +1,8 @@
 import { and, eq, isNull } from "drizzle-orm";
 import { datasets, type Modality } from "../../db/schema";
+import type { Db } from "../db";
 import { notFound } from "../lib/errors";
 import type { Presign } from "../lib/s3";
-import type { Db } from "../middleware/init";
 import { type CheckResult, checkTextDataset, TEXT_FORMATS, type TextFormat } from "./dataset_check";
 import { checkImageDataset, IMAGE_FORMATS, type ImageFormat } from "./dataset_check_image";
 import { checkSeriesDataset, SERIES_FORMATS, type SeriesFormat } from "./dataset_check_series";

@@ -1,8 +1,8 @@
 import { z } from "@hono/zod-openapi";
 import { and, eq } from "drizzle-orm";
 import { type Modality, trainingJobs } from "../../db/schema";
+import type { Db } from "../db";
 import { ApiError, conflict, notFound, unprocessable } from "../lib/errors";
-import type { Db } from "../middleware/init";
 import { resolveVersion } from "./registry";
 
 export const OBJECTIVES: Record<Modality, readonly string[]> = {

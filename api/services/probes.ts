@@ -3,8 +3,8 @@
 // in R2. Knows nothing of Hono.
 import { and, desc, eq } from "drizzle-orm";
 import { models, modelVersions, probes } from "../../db/schema";
+import type { Db } from "../db";
 import { ApiError, badRequest, conflict, notFound, unprocessable } from "../lib/errors";
-import type { Db } from "../middleware/init";
 import { ArchiveError } from "./archive/bytes";
 import { type RecordSource, RecordsError, readRecords, readTextRecords } from "./dataset_records";
 import { findDataset } from "./datasets";

@@ -1,8 +1,8 @@
 import { and, asc, desc, eq, type SQL, sql } from "drizzle-orm";
 import { aliasEvents, type Modality, modelAliases, models, modelVersions, type VersionFile } from "../../db/schema";
+import type { Db } from "../db";
 import { newId } from "../lib/crypto";
 import { conflict, notFound } from "../lib/errors";
-import type { Db } from "../middleware/init";
 import { parseModelRef } from "./refs";
 
 export type ModelRow = typeof models.$inferSelect;
