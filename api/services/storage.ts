@@ -1,8 +1,11 @@
 import { sha256Hex } from "../lib/crypto";
 
-/** Thin R2 wrapper that records and verifies SHA-256, so nothing unverified becomes registered. */
+/**
+ * Thin R2 wrapper that records and verifies SHA-256, so nothing unverified becomes registered. Routes
+ * reach R2 only through it; `bucket` is for services that stream ranges or pinned versions.
+ */
 export class Storage {
-  constructor(private readonly bucket: R2Bucket) {}
+  constructor(readonly bucket: R2Bucket) {}
 
   /** Stores `body` under `key`; R2 itself rejects the write when the content's SHA-256 differs. */
   async putVerified(key: string, body: ArrayBuffer | Uint8Array, sha256: string, contentType?: string) {
@@ -26,6 +29,14 @@ export class Storage {
 
   head(key: string) {
     return this.bucket.head(key);
+  }
+
+  createMultipart(key: string, options?: R2MultipartOptions) {
+    return this.bucket.createMultipartUpload(key, options);
+  }
+
+  resumeMultipart(key: string, uploadId: string) {
+    return this.bucket.resumeMultipartUpload(key, uploadId);
   }
 
   async delete(keys: string[]) {
