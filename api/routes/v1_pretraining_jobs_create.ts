@@ -1,6 +1,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { and, eq } from "drizzle-orm";
-import { jobEvents, MODALITIES, models, PROMOTE_POLICIES, trainingJobs } from "../../db/schema";
+import { jobEvents, models, PROMOTE_POLICIES, trainingJobs } from "../../db/schema";
+import { Hyperparameters, MIN_HELDOUT, MODALITIES, type Modality, OBJECTIVES, PRESETS } from "../contract";
 import { newId } from "../lib/crypto";
 import { badRequest, conflict, errorResponses, unprocessable } from "../lib/errors";
 import { JobSchema, jobView } from "../lib/job_views";
@@ -8,17 +9,12 @@ import { bearer, jsonBody, jsonResponse, type Router } from "../lib/openapi";
 import { ModelName } from "../lib/schemas";
 import { requireScope } from "../middleware/auth";
 import { findDataset } from "../services/datasets";
-import { checkJobConfig, Hyperparameters, OBJECTIVES, PRESETS, resolveInitFrom } from "../services/jobs";
+import { checkJobConfig, resolveInitFrom } from "../services/jobs";
 
-/**
- * The trainer's minimum set sizes: images hold out at least 12 (MIN_HELDOUT in
- * gpu-trainer/selfsup_trainer/vision/data.py) and need as many to train; series hold out at
- * least 2 (heldout_split in series/data.py). Smaller sets would pass here and fail on the trainer.
- */
-const MIN_PRETRAIN_RECORDS: Partial<Record<(typeof MODALITIES)[number], { count: number; noun: string }>> = {
-  image: { count: 24, noun: "images" },
-  timeseries: { count: 4, noun: "series" },
-};
+/** Nouns for the minimum-size message (MIN_HELDOUT held out, as many again to train). */
+const RECORD_NOUNS: Record<Modality, string> = { text: "records", image: "images", timeseries: "series" };
+
+const objectivesText = MODALITIES.map((m) => `${m}: ${OBJECTIVES[m].join(", ")}`).join("; ");
 
 const route = createRoute({
   method: "post",
@@ -33,9 +29,7 @@ const route = createRoute({
         dataset: z.string().openapi({ example: "ds_mi1x2y3zAbCdEfGhIjKl" }),
         objective: z.string().openapi({
           example: "mlm",
-          description:
-            "Must fit the dataset's modality (422 otherwise). text: mlm, simcse, mlm+simcse, mlm+nsp; image: simclr, mae; " +
-            "timeseries: masked, temporal, contrastive.",
+          description: `Must fit the dataset's modality (422 otherwise). ${objectivesText}.`,
         }),
         model: ModelName.openapi({ description: "Register the result as a new version of this model." }),
         preset: z.enum(PRESETS).default("tiny"),
@@ -87,13 +81,14 @@ export const registerV1PretrainingJobsCreate = (app: Router) =>
         { path: "dataset", message: "purpose must be pretrain" },
       ]);
     }
-    const minimum = MIN_PRETRAIN_RECORDS[dataset.modality];
+    const heldout = MIN_HELDOUT[dataset.modality];
+    const minimum = heldout === null ? 0 : 2 * heldout;
     const records = (dataset.stats as { records?: unknown } | null)?.records;
-    if (minimum !== undefined && typeof records === "number" && records < minimum.count) {
-      const noun = minimum.noun;
+    if (typeof records === "number" && records < minimum) {
+      const noun = RECORD_NOUNS[dataset.modality];
       throw unprocessable(
-        `dataset: ${dataset.id} has ${records} ${noun}; pretraining needs at least ${minimum.count} (some are held out for evaluation and the export parity gates). Upload a larger set.`,
-        [{ path: "dataset", message: `has ${records} ${noun}, needs at least ${minimum.count}` }],
+        `dataset: ${dataset.id} has ${records} ${noun}; pretraining needs at least ${minimum} (some are held out for evaluation and the export parity gates). Upload a larger set.`,
+        [{ path: "dataset", message: `has ${records} ${noun}, needs at least ${minimum}` }],
       );
     }
     const valid = OBJECTIVES[dataset.modality];
