@@ -1,4 +1,5 @@
 import { createRoute, z } from "@hono/zod-openapi";
+import { sql } from "drizzle-orm";
 import { errorResponses } from "../lib/errors";
 import { jsonResponse, type Router } from "../lib/openapi";
 
@@ -20,6 +21,6 @@ const route = createRoute({
 
 export const registerHealth = (app: Router) =>
   app.openapi(route, async (c) => {
-    await c.env.DB.prepare("select 1").first();
+    await c.get("services").db.run(sql`select 1`);
     return c.json({ status: "ok" as const, database: "ok" as const, time: new Date().toISOString() }, 200);
   });

@@ -2,7 +2,6 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { and, eq, lt, or } from "drizzle-orm";
 import type { MiddlewareHandler } from "hono";
 import { datasets } from "../../db/schema";
-import { DatasetSchema, datasetView, issuePath } from "../lib/dataset_views";
 import { badRequest, conflict, errorResponses, unprocessable } from "../lib/errors";
 import { bearer, jsonResponse, type Router } from "../lib/openapi";
 import { requireScope } from "../middleware/auth";
@@ -17,6 +16,7 @@ import {
   promoteObject,
   stagingKey,
 } from "../services/datasets";
+import { DatasetSchema, datasetView, issuePath } from "./views/dataset_views";
 
 /** A check still marked running after this long died with its request; another may start. */
 const STALE_CHECK_MS = 10 * 60 * 1000;
@@ -69,8 +69,8 @@ const route = createRoute({
 
 export const registerV1DatasetsComplete = (app: Router) =>
   app.openapi(route, async (c) => {
-    const { db } = c.get("services");
-    const bucket = c.env.ARTIFACTS;
+    const { db, storage } = c.get("services");
+    const bucket = storage.bucket;
     const d = await findDataset(db, c.get("auth").tenantId, c.req.valid("param").id);
     if (d.status === "ready") return c.json(datasetView(d), 200);
     if (d.status === "invalid") throw conflict(`Dataset ${d.id} is invalid; upload it again as a new dataset.`);

@@ -3,11 +3,11 @@ import { eq } from "drizzle-orm";
 import { bodyLimit } from "hono/body-limit";
 import { datasets } from "../../db/schema";
 import { sha256Hex } from "../lib/crypto";
-import { DatasetSchema, datasetView } from "../lib/dataset_views";
 import { ApiError, conflict, errorResponses } from "../lib/errors";
 import { bearer, jsonResponse, type Router } from "../lib/openapi";
 import { requireScope } from "../middleware/auth";
 import { findDataset, stagingKey } from "../services/datasets";
+import { DatasetSchema, datasetView } from "./views/dataset_views";
 
 export const CONTENT_MAX_BYTES = 100 * 1000 * 1000;
 
@@ -44,7 +44,7 @@ const route = createRoute({
 
 export const registerV1DatasetsContent = (app: Router) =>
   app.openapi(route, async (c) => {
-    const { db } = c.get("services");
+    const { db, storage } = c.get("services");
     const d = await findDataset(db, c.get("auth").tenantId, c.req.valid("param").id);
     if (d.status !== "uploading")
       throw conflict(`Dataset ${d.id} is ${d.status}; only an uploading dataset takes content.`);
@@ -65,10 +65,11 @@ export const registerV1DatasetsContent = (app: Router) =>
       });
     }
     // Like a presigned PUT it lands on the staging key; /complete checks it and moves it.
-    await c.env.ARTIFACTS.put(stagingKey(d.objectKey), body, { sha256: d.sha256 });
+    await storage.bucket.put(stagingKey(d.objectKey), body, { sha256: d.sha256 });
     // Sizes above the presigned single-PUT limit were given a multipart upload; this body replaces it.
     if (d.uploadId) {
-      await c.env.ARTIFACTS.resumeMultipartUpload(stagingKey(d.objectKey), d.uploadId)
+      await storage
+        .resumeMultipart(stagingKey(d.objectKey), d.uploadId)
         .abort()
         .catch(() => {});
       await db.update(datasets).set({ uploadId: null, updatedAt: Date.now() }).where(eq(datasets.id, d.id));

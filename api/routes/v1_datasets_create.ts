@@ -1,11 +1,11 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { datasets } from "../../db/schema";
 import { newId } from "../lib/crypto";
-import { DatasetSchema, datasetView, UploadTargetSchema } from "../lib/dataset_views";
 import { errorResponses, unprocessable } from "../lib/errors";
 import { bearer, jsonBody, jsonResponse, type Router } from "../lib/openapi";
 import { requireScope } from "../middleware/auth";
 import { FORMATS, MAX_DATASET_BYTES, planUpload, stagingKey, uploadTarget } from "../services/datasets";
+import { DatasetSchema, datasetView, UploadTargetSchema } from "./views/dataset_views";
 
 const route = createRoute({
   method: "post",
@@ -68,16 +68,16 @@ export const registerV1DatasetsCreate = (app: Router) =>
         { path: "format", message: `cannot hold labels; ${fix}` },
       ]);
     }
-    const { db } = c.get("services");
+    const { db, storage, presign } = c.get("services");
     const auth = c.get("auth");
     const id = newId("ds");
     const objectKey = `datasets/${auth.tenantId}/${id}/data.${body.format}`;
-    // Multipart uploads are created through the binding; only their UploadPart calls are presigned.
+    // Multipart uploads are created through the R2 binding; only their UploadPart calls are presigned.
     const uploadId =
       planUpload(body.bytes).kind === "multipart"
-        ? (await c.env.ARTIFACTS.createMultipartUpload(stagingKey(objectKey))).uploadId
+        ? (await storage.createMultipart(stagingKey(objectKey))).uploadId
         : null;
-    const upload = await uploadTarget(c.get("services").presign, { objectKey, bytes: body.bytes, uploadId });
+    const upload = await uploadTarget(presign, { objectKey, bytes: body.bytes, uploadId });
     const [row] = await db
       .insert(datasets)
       .values({ id, tenantId: auth.tenantId, ...body, objectKey, uploadId, status: "uploading" })

@@ -1,11 +1,11 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { and, eq, inArray, or } from "drizzle-orm";
 import { datasets, trainingJobs } from "../../db/schema";
-import { DatasetSchema, datasetView } from "../lib/dataset_views";
 import { conflict, errorResponses } from "../lib/errors";
 import { bearer, jsonResponse, type Router } from "../lib/openapi";
 import { requireScope } from "../middleware/auth";
 import { findDataset, stagingKey } from "../services/datasets";
+import { DatasetSchema, datasetView } from "./views/dataset_views";
 
 const route = createRoute({
   method: "delete",
@@ -20,7 +20,7 @@ const route = createRoute({
 
 export const registerV1DatasetsDelete = (app: Router) =>
   app.openapi(route, async (c) => {
-    const { db } = c.get("services");
+    const { db, storage } = c.get("services");
     const d = await findDataset(db, c.get("auth").tenantId, c.req.valid("param").id);
     const active = await db.query.trainingJobs.findFirst({
       where: and(
@@ -31,12 +31,13 @@ export const registerV1DatasetsDelete = (app: Router) =>
     if (active)
       throw conflict(`Job ${active.id} (${active.status}) uses dataset ${d.id}; cancel it or wait for it to finish.`);
     if (d.uploadId)
-      await c.env.ARTIFACTS.resumeMultipartUpload(stagingKey(d.objectKey), d.uploadId)
+      await storage
+        .resumeMultipart(stagingKey(d.objectKey), d.uploadId)
         .abort()
         .catch(() => {});
     // A presigned PUT still valid after this lands on the staging key only: garbage nothing reads,
     // as every reader finds the dataset through its (now deleted) row and reads the final key.
-    await c.env.ARTIFACTS.delete([d.objectKey, stagingKey(d.objectKey)]);
+    await storage.delete([d.objectKey, stagingKey(d.objectKey)]);
     await db.update(datasets).set({ deletedAt: Date.now(), uploadId: null }).where(eq(datasets.id, d.id));
     return c.json(datasetView(d), 200);
   });

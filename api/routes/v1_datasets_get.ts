@@ -1,9 +1,9 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import { DatasetSchema, datasetView } from "../lib/dataset_views";
 import { errorResponses } from "../lib/errors";
 import { bearer, jsonResponse, type Router } from "../lib/openapi";
 import { requireScope } from "../middleware/auth";
 import { findDataset } from "../services/datasets";
+import { DatasetSchema, datasetView } from "./views/dataset_views";
 
 const route = createRoute({
   method: "get",

@@ -1,10 +1,10 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { and, desc, eq, isNull } from "drizzle-orm";
 import { DATASET_STATUSES, datasets } from "../../db/schema";
-import { DatasetSchema, datasetView } from "../lib/dataset_views";
 import { errorResponses } from "../lib/errors";
 import { bearer, jsonResponse, type Router } from "../lib/openapi";
 import { requireScope } from "../middleware/auth";
+import { DatasetSchema, datasetView } from "./views/dataset_views";
 
 const route = createRoute({
   method: "get",

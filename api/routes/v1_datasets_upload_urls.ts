@@ -1,9 +1,9 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import { UploadTargetSchema } from "../lib/dataset_views";
 import { conflict, errorResponses } from "../lib/errors";
 import { bearer, jsonResponse, type Router } from "../lib/openapi";
 import { requireScope } from "../middleware/auth";
 import { findDataset, uploadTarget } from "../services/datasets";
+import { UploadTargetSchema } from "./views/dataset_views";
 
 const route = createRoute({
   method: "post",

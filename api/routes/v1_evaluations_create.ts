@@ -2,9 +2,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { evaluations } from "../../db/schema";
 import { newId } from "../lib/crypto";
 import { badRequest, errorResponses, unprocessable } from "../lib/errors";
-import { type BaselineKind, type EvaluationResults, EvaluationSchema, evaluationView } from "../lib/evaluation_views";
 import { bearer, jsonBody, jsonResponse, type Router } from "../lib/openapi";
-import { LabeledSetSchema, ProbeOptionsSchema, SplitSchema } from "../lib/probe_views";
 import { unionAwareHook } from "../lib/union_errors";
 import { requireScope } from "../middleware/auth";
 import { type ModalItem, rawFeatures } from "../services/encoder/modal";
@@ -25,6 +23,8 @@ import {
 import { loadExamples, probeInputKey, readdress, runtimeEmbed } from "../services/probes";
 import { formatRef } from "../services/refs";
 import { resolveVersion, type VersionRow } from "../services/registry";
+import { type BaselineKind, type EvaluationResults, EvaluationSchema, evaluationView } from "./views/evaluation_views";
+import { LabeledSetSchema, ProbeOptionsSchema, SplitSchema } from "./views/probe_views";
 
 /** Model versions per evaluation: each embeds the whole set, so the synchronous work grows with it. */
 export const MAX_EVALUATION_MODELS = 4;
@@ -88,7 +88,7 @@ export const registerV1EvaluationsCreate = (app: Router) =>
         versions.push({ name, version });
       }
       const lead = versions[0] as { name: string; version: VersionRow };
-      const ctx = { db, storage, bucket: c.env.ARTIFACTS, tenantId: auth.tenantId };
+      const ctx = { db, storage, bucket: storage.bucket, tenantId: auth.tenantId };
       const data = await loadExamples(ctx, lead.version, lead.name, body.data, "data");
       const testSpec = body.test ?? { split: DEFAULT_SPLIT, seed: 0 };
       const isSplit = !Array.isArray(testSpec) && "split" in testSpec;

@@ -2,9 +2,9 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { and, eq } from "drizzle-orm";
 import { evaluations } from "../../db/schema";
 import { errorResponses, notFound } from "../lib/errors";
-import { EvaluationSchema, evaluationView } from "../lib/evaluation_views";
 import { bearer, jsonResponse, type Router } from "../lib/openapi";
 import { requireScope } from "../middleware/auth";
+import { EvaluationSchema, evaluationView } from "./views/evaluation_views";
 
 const route = createRoute({
   method: "get",

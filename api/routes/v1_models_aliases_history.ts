@@ -2,11 +2,11 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { and, desc, eq } from "drizzle-orm";
 import { aliasEvents, modelVersions } from "../../db/schema";
 import { errorResponses } from "../lib/errors";
-import { AliasEventSchema } from "../lib/model_views";
 import { bearer, jsonResponse, type Router } from "../lib/openapi";
 import { AliasName, iso, ModelName } from "../lib/schemas";
 import { requireScope } from "../middleware/auth";
 import { findModel } from "../services/registry";
+import { AliasEventSchema } from "./views/model_views";
 
 const route = createRoute({
   method: "get",

@@ -3,7 +3,6 @@ import { and, eq, isNull, sql } from "drizzle-orm";
 import { modelImports, models, modelVersions } from "../../db/schema";
 import { newId } from "../lib/crypto";
 import { ApiError, conflict, errorResponses, notFound, unprocessable } from "../lib/errors";
-import { VersionSchema, versionView } from "../lib/model_views";
 import { bearer, jsonResponse, type Router } from "../lib/openapi";
 import { ModelName } from "../lib/schemas";
 import { requireScope } from "../middleware/auth";
@@ -11,6 +10,7 @@ import { checkStoredArtifacts, versionFiles } from "../services/artifacts";
 import { ObjectChanged, type ObjectVersion, promoteObject } from "../services/datasets";
 import { parseManifest } from "../services/manifest";
 import { aliasesOf, checkModelModality, registerVersionStatements } from "../services/registry";
+import { VersionSchema, versionView } from "./views/model_views";
 
 const route = createRoute({
   method: "post",
@@ -57,7 +57,7 @@ export const registerV1ModelsImportsComplete = (app: Router) =>
 
     const manifest = parseManifest(pending.manifest);
     await checkModelModality(db, auth.tenantId, name, manifest.modality);
-    const bucket = c.env.ARTIFACTS;
+    const bucket = storage.bucket;
     // The version of each staged object is pinned before hashing: the copy below reads exactly that
     // version, so bytes PUT after this point are either the checked ones or make the copy fail.
     const staged = new Map<string, ObjectVersion>();

@@ -2,9 +2,9 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { asc, count, eq } from "drizzle-orm";
 import { modelAliases, models, modelVersions } from "../../db/schema";
 import { errorResponses } from "../lib/errors";
-import { ModelSchema, modelView } from "../lib/model_views";
 import { bearer, jsonResponse, type Router } from "../lib/openapi";
 import { requireScope } from "../middleware/auth";
+import { ModelSchema, modelView } from "./views/model_views";
 
 const route = createRoute({
   method: "get",

@@ -4,13 +4,13 @@ import { bodyLimit } from "hono/body-limit";
 import { models, modelVersions } from "../../db/schema";
 import { newId } from "../lib/crypto";
 import { ApiError, badRequest, conflict, errorResponses, unprocessable, zodFieldErrors } from "../lib/errors";
-import { VersionSchema, versionView } from "../lib/model_views";
 import { bearer, jsonResponse, type Router } from "../lib/openapi";
 import { ModelName } from "../lib/schemas";
 import { requireScope } from "../middleware/auth";
 import { type ArtifactFile, checkArtifacts, versionFiles } from "../services/artifacts";
 import { ManifestSchema } from "../services/manifest";
 import { registerVersionStatements } from "../services/registry";
+import { VersionSchema, versionView } from "./views/model_views";
 
 // Workers accept request bodies up to 100 MB; bigger artifacts come through the trainer's signed uploads.
 export const IMPORT_MAX_BYTES = 100 * 1024 * 1024;

@@ -1,10 +1,10 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { errorResponses } from "../lib/errors";
-import { VersionSchema, versionView } from "../lib/model_views";
 import { bearer, jsonResponse, type Router } from "../lib/openapi";
 import { ModelName } from "../lib/schemas";
 import { requireScope } from "../middleware/auth";
 import { aliasesOf, resolveVersion } from "../services/registry";
+import { VersionSchema, versionView } from "./views/model_views";
 
 const route = createRoute({
   method: "get",

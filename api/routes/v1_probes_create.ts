@@ -3,14 +3,6 @@ import { probes } from "../../db/schema";
 import { newId } from "../lib/crypto";
 import { errorResponses } from "../lib/errors";
 import { bearer, jsonBody, jsonResponse, type Router } from "../lib/openapi";
-import {
-  LabeledSetSchema,
-  ProbeOptionsSchema,
-  ProbeSchema,
-  probeView,
-  SplitSchema,
-  type StoredProbe,
-} from "../lib/probe_views";
 import { unionAwareHook } from "../lib/union_errors";
 import { requireScope } from "../middleware/auth";
 import { choosePrecision } from "../services/encoder/sessions";
@@ -20,6 +12,14 @@ import { checkExamples, DEFAULT_SPLIT, fitProbe, MAX_PROBE_EXAMPLES, planSplit, 
 import { loadExamples, probeInputKey, runtimeEmbed, storeWeights, weightsKey } from "../services/probes";
 import { formatRef } from "../services/refs";
 import { resolveVersion } from "../services/registry";
+import {
+  LabeledSetSchema,
+  ProbeOptionsSchema,
+  ProbeSchema,
+  probeView,
+  SplitSchema,
+  type StoredProbe,
+} from "./views/probe_views";
 
 export const ProbeRequest = z
   .object({
@@ -67,7 +67,7 @@ export const registerV1ProbesCreate = (app: Router) =>
       const body = c.req.valid("json");
       const { model, version } = await resolveVersion(db, auth.tenantId, body.model);
       const ref = formatRef(model.name, version.version);
-      const ctx = { db, storage, bucket: c.env.ARTIFACTS, tenantId: auth.tenantId };
+      const ctx = { db, storage, bucket: storage.bucket, tenantId: auth.tenantId };
       const train = await loadExamples(ctx, version, ref, body.train, "train");
       const testSpec = body.test ?? { split: DEFAULT_SPLIT, seed: 0 };
       const isSplit = !Array.isArray(testSpec) && "split" in testSpec;

@@ -1,9 +1,9 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { errorResponses } from "../lib/errors";
 import { bearer, jsonResponse, type Router } from "../lib/openapi";
-import { ProbeSchema, probeView } from "../lib/probe_views";
 import { requireScope } from "../middleware/auth";
 import { findProbe } from "../services/probes";
+import { ProbeSchema, probeView } from "./views/probe_views";
 
 const route = createRoute({
   method: "get",

@@ -1,7 +1,6 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { errorResponses } from "../lib/errors";
 import { bearer, jsonBody, jsonResponse, type Router } from "../lib/openapi";
-import { PredictInputSchema } from "../lib/probe_views";
 import { unionAwareHook } from "../lib/union_errors";
 import { requireScope } from "../middleware/auth";
 import { choosePrecision, type Precision } from "../services/encoder/sessions";
@@ -10,6 +9,7 @@ import { embedWithCache } from "../services/probe/embeddings";
 import { predictFromWeights, toMatrix, tooLarge } from "../services/probe/fit";
 import { findProbe, loadWeights, parsePredictInputs, probeInputKey, runtimeEmbed } from "../services/probes";
 import { formatRef } from "../services/refs";
+import { PredictInputSchema } from "./views/probe_views";
 
 /** Inputs per predict call, the same cap as /v1/embeddings. */
 export const MAX_PREDICT_INPUTS = 2048;

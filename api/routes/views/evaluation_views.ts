@@ -1,6 +1,6 @@
 import { z } from "@hono/zod-openapi";
-import type { evaluations } from "../../db/schema";
-import { iso, Timestamp } from "./schemas";
+import type { evaluations } from "../../../db/schema";
+import { iso, Timestamp } from "../../lib/schemas";
 
 const Cell = z.object({ accuracy: z.number(), macro_f1: z.number() });
 

@@ -1,10 +1,10 @@
 import { z } from "@hono/zod-openapi";
-import { DEFAULT_FOLDS, DEFAULT_SPLIT, MAX_PROBE_EXAMPLES } from "../services/probe/fit";
-import { DEFAULT_K, DEFAULT_TEMPERATURE } from "../services/probe/knn";
-import { DEFAULT_C_GRID, DEFAULT_MAX_ITER, DEFAULT_TOL } from "../services/probe/logreg";
-import type { ProbeRow } from "../services/probes";
-import { formatRef } from "../services/refs";
-import { iso, Timestamp } from "./schemas";
+import { iso, Timestamp } from "../../lib/schemas";
+import { DEFAULT_FOLDS, DEFAULT_SPLIT, MAX_PROBE_EXAMPLES } from "../../services/probe/fit";
+import { DEFAULT_K, DEFAULT_TEMPERATURE } from "../../services/probe/knn";
+import { DEFAULT_C_GRID, DEFAULT_MAX_ITER, DEFAULT_TOL } from "../../services/probe/logreg";
+import type { ProbeRow } from "../../services/probes";
+import { formatRef } from "../../services/refs";
 
 /** One probe input: text, an image (base64 or data URL), or a series (number[] or number[][] channels × time). */
 export const ProbeInputSchema = z

@@ -1,7 +1,7 @@
 import { z } from "@hono/zod-openapi";
-import { DATASET_STATUSES, type datasets, MODALITIES } from "../../db/schema";
-import type { DatasetIssue } from "../services/dataset_check";
-import { iso, Timestamp } from "./schemas";
+import { DATASET_STATUSES, type datasets, MODALITIES } from "../../../db/schema";
+import { iso, Timestamp } from "../../lib/schemas";
+import type { DatasetIssue } from "../../services/dataset_check";
 
 /** Where an issue is, as a problem's `errors[].path`: `line 7, column t5`, `member cat/1.png`, or `file`. */
 export function issuePath(e: DatasetIssue): string {

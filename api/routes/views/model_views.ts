@@ -1,7 +1,7 @@
 import { z } from "@hono/zod-openapi";
-import { formatRef } from "../services/refs";
-import type { ModelRow, VersionRow } from "../services/registry";
-import { iso, Timestamp } from "./schemas";
+import { iso, Timestamp } from "../../lib/schemas";
+import { formatRef } from "../../services/refs";
+import type { ModelRow, VersionRow } from "../../services/registry";
 
 export const VersionSchema = z
   .object({
