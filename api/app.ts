@@ -1,7 +1,7 @@
 import { HTTPException } from "hono/http-exception";
 import { ApiError, problemResponse } from "./lib/errors";
 import { newRouter } from "./lib/openapi";
-import { init } from "./middleware/init";
+import { init, requestIds } from "./middleware/init";
 import { registerDocs } from "./routes/docs";
 import { registerHealth } from "./routes/health";
 import { registerMetrics } from "./routes/metrics";
@@ -94,7 +94,7 @@ const pathPattern = (path: string) =>
 
 export function createApp() {
   const app = newRouter();
-  app.use("*", init);
+  app.use("*", requestIds, init);
   for (const register of ROUTES) register(app);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", {

@@ -1,4 +1,6 @@
-import { describe, expect, it } from "vitest";
+import { env } from "cloudflare:test";
+import { describe, expect, it, vi } from "vitest";
+import { createApp } from "../api/app";
 import { api, count, expectProblem, newTenant } from "./helpers";
 
 describe("health, spec and errors", () => {
@@ -112,6 +114,58 @@ describe("health, spec and errors", () => {
       await expectProblem(res, status);
       const body = JSON.parse(text) as OpenAiProblem;
       expect(body.error, text).toEqual({ message: body.detail, ...error });
+    }
+  });
+});
+
+describe("request ids", () => {
+  const fresh = /^req_[0-9a-z]+[0-9A-Za-z]{12}$/;
+
+  it("keeps a safe incoming x-request-id and names it in the header and in problem bodies", async () => {
+    const res = await api("/v1/nope", { headers: { "x-request-id": "trace-42_AB=" } });
+    expect(res.headers.get("x-request-id")).toBe("trace-42_AB=");
+    expect((await expectProblem(res, 404)).requestId).toBe("trace-42_AB=");
+    const ok = await api("/health");
+    expect(ok.headers.get("x-request-id")).toMatch(fresh);
+  });
+
+  it("never echoes a hostile incoming id: markup, spaces, 1000 characters get a fresh req_ id", async () => {
+    for (const hostile of [
+      "<script>alert(1)</script>",
+      "a".repeat(1000),
+      "a".repeat(65),
+      "id with spaces",
+      "a\tb",
+      "x;y",
+    ]) {
+      const res = await api("/v1/nope", { headers: { "x-request-id": hostile } });
+      const header = res.headers.get("x-request-id") ?? "";
+      expect(header, hostile).toMatch(fresh);
+      const text = await res.text();
+      expect(text).not.toContain(hostile);
+      expect(JSON.parse(text).requestId).toBe(header);
+    }
+    // Newlines cannot even be sent: the platform refuses them in a header value (no header splitting).
+    expect(() => new Headers({ "x-request-id": "a\r\nset-cookie: x=1" })).toThrow(TypeError);
+  });
+
+  it("a 500 names the request id in its body and in the error log, not the cause", async () => {
+    const app = createApp();
+    app.get("/boom", () => {
+      throw new Error("secret cause");
+    });
+    const logged: string[] = [];
+    const spy = vi.spyOn(console, "error").mockImplementation((line: string) => void logged.push(line));
+    try {
+      const res = await app.request("/boom", { headers: { "x-request-id": "<b>" } }, env);
+      const p = await expectProblem(res, 500);
+      expect(p.requestId).toMatch(fresh);
+      expect(res.headers.get("x-request-id")).toBe(p.requestId);
+      expect(p.detail).toContain(p.requestId);
+      expect(p.detail).not.toContain("secret cause");
+      expect(JSON.parse(logged[0] ?? "{}")).toMatchObject({ requestId: p.requestId, error: "Error: secret cause" });
+    } finally {
+      spy.mockRestore();
     }
   });
 });

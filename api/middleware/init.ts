@@ -1,4 +1,5 @@
 import { createMiddleware } from "hono/factory";
+import { requestId } from "hono/request-id";
 import { makeDb } from "../db";
 import { newId } from "../lib/crypto";
 import { makePresigner } from "../lib/s3";
@@ -6,10 +7,18 @@ import { Storage } from "../services/storage";
 import { parseSettings } from "../settings";
 import type { AppEnv } from "../types";
 
-/** Puts a request id and the typed services every handler uses on the context. */
+/** Longest incoming `x-request-id` kept; our own `req_` ids are 24 characters. */
+export const MAX_REQUEST_ID_LENGTH = 64;
+
+/**
+ * Names every request: an incoming `x-request-id` is kept only when it is at most 64 of
+ * `[A-Za-z0-9_=-]` (Hono's check), so a caller cannot put newlines, markup or kilobytes into our
+ * logs and problem bodies; anything else gets a fresh `req_` id.
+ */
+export const requestIds = requestId({ limitLength: MAX_REQUEST_ID_LENGTH, generator: () => newId("req") });
+
+/** Puts the typed services every handler uses on the context (after `requestIds`). */
 export const init = createMiddleware<AppEnv>(async (c, next) => {
-  const requestId = c.req.header("x-request-id")?.slice(0, 64) || newId("req");
-  c.set("requestId", requestId);
   c.set("services", {
     db: makeDb(c.env.DB),
     storage: new Storage(c.env.ARTIFACTS),
@@ -17,5 +26,4 @@ export const init = createMiddleware<AppEnv>(async (c, next) => {
     settings: parseSettings(c.env),
   });
   await next();
-  c.header("x-request-id", requestId);
 });
