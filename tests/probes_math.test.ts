@@ -1,7 +1,6 @@
 import { describe, expect, it } from "vitest";
 import "../api/services/probe/wasm_module";
 import { tfidfBaseline } from "../api/services/probe/baseline";
-import { blockedObjective } from "../api/services/probe/kernels";
 import { DEFAULT_TEMPERATURE, fitKnn, knnProba } from "../api/services/probe/knn";
 import { minimize } from "../api/services/probe/lbfgs";
 import {
@@ -9,14 +8,15 @@ import {
   crossValidateC,
   fitLinearProbe,
   fitLogReg,
-  objective,
   predictProba,
   takeRows,
 } from "../api/services/probe/logreg";
 import { fitStandardizer, type Matrix, rng, stratifiedFolds, stratifiedSplit } from "../api/services/probe/matrix";
 import { classificationMetrics } from "../api/services/probe/metrics";
-import { wasmObjective } from "../api/services/probe/wasm_kernel";
+import kernel from "../api/services/probe/wasm/logreg_kernel.wasm";
+import { denseObjective, useWasmKernel } from "../api/services/probe/wasm_kernel";
 import { digits, fortunes, type ReferenceSet } from "./probe_fixtures";
+import { referenceObjective, toClassMajor } from "./probe_reference";
 
 const accuracy = (pred: ArrayLike<number>, y: ArrayLike<number>) => {
   let ok = 0;
@@ -51,7 +51,7 @@ describe("logistic regression", () => {
   it("computes the gradient of its objective (finite differences)", () => {
     const X = randomMatrix(23, 5, 1);
     const y = Int32Array.from({ length: 23 }, (_, i) => i % 3);
-    const f = objective(X, y, 3, 0.1);
+    const f = referenceObjective(X, y, 3, 0.1);
     const theta = Float64Array.from({ length: 5 * 3 + 3 }, (_, i) => Math.sin(i));
     const g = new Float64Array(theta.length);
     f(theta, g);
@@ -215,53 +215,67 @@ describe("TF-IDF baseline", () => {
   });
 });
 
-describe("blocked kernel", () => {
+/** The WASM kernel's objective and gradient against the plain reference, to 12 digits. */
+function expectMatchesReference(
+  n: number,
+  d: number,
+  K: number,
+  seed: number,
+  lambda: number,
+  opts?: { maxResidentBytes?: number; chunkBytes?: number },
+) {
+  const X = randomMatrix(n, d, seed);
+  const y = Int32Array.from({ length: n }, (_, i) => (i * 7) % K);
+  const thetaRef = Float64Array.from({ length: d * K + K }, (_, i) => Math.cos(i) * 0.3);
+  // The same parameters, class-major.
+  const theta = toClassMajor(thetaRef, d, K);
+  const gRef = new Float64Array(theta.length);
+  const gWasm = new Float64Array(theta.length);
+  const fRef = referenceObjective(X, y, K, lambda)(thetaRef, gRef);
+  const fWasm = denseObjective(X, y, K, lambda, opts)(theta, gWasm);
+  expect(fWasm).toBeCloseTo(fRef, 12);
+  for (let j = 0; j < d; j++)
+    for (let k = 0; k < K; k++) expect(gWasm[k * d + j]).toBeCloseTo(gRef[j * K + k] as number, 12);
+  for (let k = 0; k < K; k++) expect(gWasm[d * K + k]).toBeCloseTo(gRef[d * K + k] as number, 12);
+}
+
+describe("WASM SIMD kernel", () => {
   it("computes the reference objective and gradient (odd K, rows not a multiple of 4)", () => {
     for (const [n, d, K] of [
       [23, 7, 3],
       [8, 5, 2],
       [1, 3, 5],
     ] as const) {
-      const X = randomMatrix(n, d, n);
-      const y = Int32Array.from({ length: n }, (_, i) => i % K);
-      const thetaRef = Float64Array.from({ length: d * K + K }, (_, i) => Math.cos(i));
-      // The same parameters, class-major.
-      const thetaBlk = new Float64Array(thetaRef.length);
-      for (let j = 0; j < d; j++) for (let k = 0; k < K; k++) thetaBlk[k * d + j] = thetaRef[j * K + k] as number;
-      thetaBlk.set(thetaRef.subarray(d * K), d * K);
-      const gRef = new Float64Array(thetaRef.length);
-      const gBlk = new Float64Array(thetaRef.length);
-      const fRef = objective(X, y, K, 0.3)(thetaRef, gRef);
-      const fBlk = blockedObjective(X, y, K, 0.3)(thetaBlk, gBlk);
-      expect(fBlk).toBeCloseTo(fRef, 12);
-      for (let j = 0; j < d; j++)
-        for (let k = 0; k < K; k++) expect(gBlk[k * d + j]).toBeCloseTo(gRef[j * K + k] as number, 12);
-      for (let k = 0; k < K; k++) expect(gBlk[d * K + k]).toBeCloseTo(gRef[d * K + k] as number, 12);
+      expectMatchesReference(n, d, K, n, 0.3);
     }
   });
-});
 
-describe("WASM SIMD kernel", () => {
-  it("computes the blocked JS objective and gradient (odd sizes padded)", () => {
+  it("computes the reference objective and gradient (odd sizes padded)", () => {
     for (const [n, d, K] of [
       [23, 7, 3],
       [8, 6, 2],
       [1, 3, 5],
       [64, 33, 10],
     ] as const) {
-      const X = randomMatrix(n, d, n + 100);
-      const y = Int32Array.from({ length: n }, (_, i) => (i * 7) % K);
-      const theta = Float64Array.from({ length: d * K + K }, (_, i) => Math.cos(i) * 0.3);
-      const gJs = new Float64Array(theta.length);
-      const gWasm = new Float64Array(theta.length);
-      const fJs = blockedObjective(X, y, K, 0.2)(theta, gJs);
-      const wasm = wasmObjective(X, y, K, 0.2);
-      expect(wasm).not.toBeNull();
-      const fWasm = (wasm as NonNullable<typeof wasm>)(theta, gWasm);
-      expect(fWasm).toBeCloseTo(fJs, 12);
-      gJs.forEach((g, i) => {
-        expect(gWasm[i]).toBeCloseTo(g, 12);
-      });
+      expectMatchesReference(n, d, K, n + 100, 0.2);
+    }
+  });
+
+  it("streams X in row blocks when it is over the resident limit, with the same result", () => {
+    // Nothing resident: every evaluation copies X in by blocks (rows of 10 padded dims = 80 bytes),
+    // the last one short: 4 MiB (all rows at once), 4 rows, 8 rows.
+    for (const chunkBytes of [undefined, 320, 640]) {
+      expectMatchesReference(23, 9, 3, 7, 0.1, { maxResidentBytes: 0, chunkBytes });
+      expectMatchesReference(1030, 9, 4, 8, 0.1, { maxResidentBytes: 0, chunkBytes });
+    }
+  });
+
+  it("says how to load the kernel when none was handed over", () => {
+    useWasmKernel(null);
+    try {
+      expect(() => denseObjective(randomMatrix(4, 2, 1), new Int32Array(4), 2, 0.1)).toThrow(/wasm_module/);
+    } finally {
+      useWasmKernel(kernel);
     }
   });
 });

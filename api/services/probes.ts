@@ -16,7 +16,6 @@ import type { Manifest } from "./manifest";
 import type { Embed, ProbeVersion } from "./probe/embeddings";
 import { type Example, MAX_PROBE_EXAMPLES, type ProbeInput, type ProbeWeights, tooLarge } from "./probe/fit";
 import type { Storage } from "./storage";
-import "./probe/wasm_module";
 
 export type LabeledSource = { input: unknown; label: string | number }[] | { dataset: string };
 /** Where probes read from: D1 for dataset rows, R2 for their bytes (whole objects and ranges). */

@@ -6,6 +6,8 @@ import { DEFAULT_K, DEFAULT_TEMPERATURE, fitKnn, knnProba } from "./knn";
 import { argmaxRows, DEFAULT_C_GRID, DEFAULT_MAX_ITER, DEFAULT_TOL, fitLinearProbe, predictProba } from "./logreg";
 import { type Matrix, standardizer, stratifiedFolds, stratifiedSplit } from "./matrix";
 import { classificationMetrics, type ProbeMetrics } from "./metrics";
+// Every fit in the Worker comes through here (baseline.ts too): load the dense WASM kernel once.
+import "./wasm_module";
 
 /** Train + test examples one synchronous call may embed and fit (a few seconds of work on a Worker). */
 export const MAX_PROBE_EXAMPLES = 4096;

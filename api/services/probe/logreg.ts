@@ -2,11 +2,13 @@
 // LogisticRegression(solver="lbfgs") fits, with the same objective scaling, so `C` means the same:
 //   f(W, b) = (1/n) Σ_i -log softmax(x_i W + b)[y_i] + (1 / (2 C n)) ||W||²   (the bias is not penalised)
 // It is strictly convex, so any solver that reaches the tolerance lands on the same optimum.
-import { blockedObjective, classMajorToRowMajor } from "./kernels";
+// The objective is defined once (softmax.ts); dense rows evaluate it in the WASM kernel
+// (wasm_kernel.ts), sparse ones in sparse.ts.
 import { minimize } from "./lbfgs";
 import { fitStandardizer, type Matrix } from "./matrix";
+import { softmaxRow } from "./softmax";
 import { type Csr, csrObjective, csrScores, csrTakeRows, isCsr } from "./sparse";
-import { wasmObjective } from "./wasm_kernel";
+import { classMajorToRowMajor, denseObjective } from "./wasm_kernel";
 
 /** Dense rows (embeddings) or sparse ones (TF-IDF). */
 export type Design = Matrix | Csr;
@@ -41,107 +43,6 @@ export const DEFAULT_TOL = 1e-6;
 export const defaultMemory = (params: number) => Math.max(5, Math.min(50, Math.floor((16 * 2 ** 20) / (16 * params))));
 export const DEFAULT_MAX_ITER = 1000;
 
-/**
- * The objective and its gradient with W as d × K: the plain reference the blocked kernel
- * (kernels.ts, what fits use) is tested against.
- */
-export function objective(X: Matrix, y: Int32Array, K: number, lambda: number) {
-  const { rows: n, cols: d, data } = X;
-  const z = new Float64Array(4 * K);
-  return (theta: Float64Array, grad: Float64Array): number => {
-    const W = theta; // first d*K entries
-    const bOff = d * K;
-    grad.fill(0);
-    let loss = 0;
-    for (let i0 = 0; i0 < n; i0 += 4) {
-      const rowsHere = Math.min(4, n - i0);
-      for (let r = 0; r < rowsHere; r++) for (let k = 0; k < K; k++) z[r * K + k] = theta[bOff + k] as number;
-      if (rowsHere === 4) {
-        const o0 = i0 * d;
-        const o1 = o0 + d;
-        const o2 = o1 + d;
-        const o3 = o2 + d;
-        for (let j = 0; j < d; j++) {
-          const x0 = data[o0 + j] as number;
-          const x1 = data[o1 + j] as number;
-          const x2 = data[o2 + j] as number;
-          const x3 = data[o3 + j] as number;
-          const wj = j * K;
-          for (let k = 0; k < K; k++) {
-            const w = W[wj + k] as number;
-            z[k] = (z[k] as number) + x0 * w;
-            z[K + k] = (z[K + k] as number) + x1 * w;
-            z[2 * K + k] = (z[2 * K + k] as number) + x2 * w;
-            z[3 * K + k] = (z[3 * K + k] as number) + x3 * w;
-          }
-        }
-      } else {
-        for (let r = 0; r < rowsHere; r++) {
-          const o = (i0 + r) * d;
-          for (let j = 0; j < d; j++) {
-            const x = data[o + j] as number;
-            for (let k = 0; k < K; k++) z[r * K + k] = (z[r * K + k] as number) + x * (W[j * K + k] as number);
-          }
-        }
-      }
-      // Softmax in place: z becomes p - onehot(y), the gradient of the row's loss w.r.t. its scores.
-      for (let r = 0; r < rowsHere; r++) {
-        const off = r * K;
-        let max = -Infinity;
-        for (let k = 0; k < K; k++) max = Math.max(max, z[off + k] as number);
-        let sum = 0;
-        for (let k = 0; k < K; k++) {
-          const e = Math.exp((z[off + k] as number) - max);
-          z[off + k] = e;
-          sum += e;
-        }
-        const yi = y[i0 + r] as number;
-        loss += Math.log(sum) - Math.log(z[off + yi] as number);
-        for (let k = 0; k < K; k++) z[off + k] = (z[off + k] as number) / sum;
-        z[off + yi] = (z[off + yi] as number) - 1;
-        for (let k = 0; k < K; k++) grad[bOff + k] = (grad[bOff + k] as number) + (z[off + k] as number);
-      }
-      if (rowsHere === 4) {
-        const o0 = i0 * d;
-        const o1 = o0 + d;
-        const o2 = o1 + d;
-        const o3 = o2 + d;
-        for (let j = 0; j < d; j++) {
-          const x0 = data[o0 + j] as number;
-          const x1 = data[o1 + j] as number;
-          const x2 = data[o2 + j] as number;
-          const x3 = data[o3 + j] as number;
-          const wj = j * K;
-          for (let k = 0; k < K; k++) {
-            grad[wj + k] =
-              (grad[wj + k] as number) +
-              x0 * (z[k] as number) +
-              x1 * (z[K + k] as number) +
-              x2 * (z[2 * K + k] as number) +
-              x3 * (z[3 * K + k] as number);
-          }
-        }
-      } else {
-        for (let r = 0; r < rowsHere; r++) {
-          const o = (i0 + r) * d;
-          for (let j = 0; j < d; j++) {
-            const x = data[o + j] as number;
-            for (let k = 0; k < K; k++) grad[j * K + k] = (grad[j * K + k] as number) + x * (z[r * K + k] as number);
-          }
-        }
-      }
-    }
-    let reg = 0;
-    for (let i = 0; i < bOff; i++) {
-      const w = W[i] as number;
-      reg += w * w;
-      grad[i] = (grad[i] as number) / n + lambda * w;
-    }
-    for (let k = 0; k < K; k++) grad[bOff + k] = (grad[bOff + k] as number) / n;
-    return loss / n + 0.5 * lambda * reg;
-  };
-}
-
 export function fitLogReg(
   X: Design,
   y: Int32Array,
@@ -151,11 +52,8 @@ export function fitLogReg(
   const d = X.cols;
   const lambda = 1 / (opts.C * X.rows);
   const x0 = opts.init ? Float64Array.from(opts.init) : new Float64Array(d * K + K);
-  // Sparse rows keep W as d × K; dense ones go through the WASM SIMD kernel when it is loaded (else
-  // the blocked JS one), both class-major (K × d).
-  const f = isCsr(X)
-    ? csrObjective(X, y, K, lambda)
-    : (wasmObjective(X, y, K, lambda) ?? blockedObjective(X, y, K, lambda));
+  // Sparse rows keep W as d × K; dense ones go through the WASM SIMD kernel, class-major (K × d).
+  const f = isCsr(X) ? csrObjective(X, y, K, lambda) : denseObjective(X, y, K, lambda);
   const res = minimize(f, x0, {
     gtol: opts.tol ?? DEFAULT_TOL,
     maxIter: opts.maxIter ?? DEFAULT_MAX_ITER,
@@ -194,18 +92,6 @@ export function predictProba(model: LogRegModel, X: Design): Float64Array {
     softmaxRow(out, p, K);
   }
   return out;
-}
-
-export function softmaxRow(v: Float64Array, off: number, K: number) {
-  let max = -Infinity;
-  for (let k = 0; k < K; k++) max = Math.max(max, v[off + k] as number);
-  let sum = 0;
-  for (let k = 0; k < K; k++) {
-    const e = Math.exp((v[off + k] as number) - max);
-    v[off + k] = e;
-    sum += e;
-  }
-  for (let k = 0; k < K; k++) v[off + k] = (v[off + k] as number) / sum;
 }
 
 /** Row-wise argmax of an n × K matrix; ties go to the lower class index. */

@@ -1,5 +1,7 @@
 // Compressed sparse rows for raw-feature baselines (TF-IDF has thousands of columns, a few dozen
 // non-zeros per row): the logistic-regression objective and scores without densifying.
+import { penalize, softmaxGradient } from "./softmax";
+
 export type Csr = { rows: number; cols: number; indptr: Int32Array; indices: Int32Array; values: Float64Array };
 
 export const isCsr = (x: unknown): x is Csr => typeof x === "object" && x !== null && "indptr" in x;
@@ -41,7 +43,7 @@ export function csrScores(X: Csr, W: Float64Array, b: Float64Array, K: number): 
   return out;
 }
 
-/** The same objective as logreg.ts's dense one: mean log-loss + (λ/2)||W||², gradient in place. */
+/** The objective of softmax.ts over sparse rows (W as d × K), gradient in place. */
 export function csrObjective(X: Csr, y: Int32Array, K: number, lambda: number) {
   const { rows: n, cols: d } = X;
   const z = new Float64Array(K);
@@ -58,18 +60,7 @@ export function csrObjective(X: Csr, y: Int32Array, K: number, lambda: number) {
         const wj = (X.indices[q] as number) * K;
         for (let k = 0; k < K; k++) z[k] = (z[k] as number) + v * (theta[wj + k] as number);
       }
-      let max = -Infinity;
-      for (let k = 0; k < K; k++) max = Math.max(max, z[k] as number);
-      let sum = 0;
-      for (let k = 0; k < K; k++) {
-        const e = Math.exp((z[k] as number) - max);
-        z[k] = e;
-        sum += e;
-      }
-      const yi = y[i] as number;
-      loss += Math.log(sum) - Math.log(z[yi] as number);
-      for (let k = 0; k < K; k++) z[k] = (z[k] as number) / sum;
-      z[yi] = (z[yi] as number) - 1;
+      loss += softmaxGradient(z, 0, K, y[i] as number);
       for (let k = 0; k < K; k++) grad[bOff + k] = (grad[bOff + k] as number) + (z[k] as number);
       for (let q = start; q < end; q++) {
         const v = X.values[q] as number;
@@ -77,13 +68,6 @@ export function csrObjective(X: Csr, y: Int32Array, K: number, lambda: number) {
         for (let k = 0; k < K; k++) grad[wj + k] = (grad[wj + k] as number) + v * (z[k] as number);
       }
     }
-    let reg = 0;
-    for (let i = 0; i < bOff; i++) {
-      const w = theta[i] as number;
-      reg += w * w;
-      grad[i] = (grad[i] as number) / n + lambda * w;
-    }
-    for (let k = 0; k < K; k++) grad[bOff + k] = (grad[bOff + k] as number) / n;
-    return loss / n + 0.5 * lambda * reg;
+    return penalize(theta, grad, bOff, K, n, lambda, loss);
   };
 }

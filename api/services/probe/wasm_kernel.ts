@@ -1,8 +1,10 @@
-// The dense objective with its two matrix products in our WASM SIMD kernel
-// (wasm/logreg_kernel.wat): X is copied once per fit into the kernel's memory, padded (rows to a
-// multiple of 4, dims and classes to even); each evaluation copies W in, runs `scores`, does the softmax here, runs `gradw`.
-// Parameters are class-major (W as K × d, then b), like kernels.ts's blocked JS objective.
+// The dense logistic-regression objective: its two matrix products run in our WASM SIMD kernel
+// (wasm/logreg_kernel.wat), the softmax and the penalty here (softmax.ts, shared with the sparse
+// objective). Parameters are class-major (W as K × d, then b) so each class's weights are
+// contiguous for the kernel; `classMajorToRowMajor` turns them into the d × K layout models store.
+// This is the only dense kernel: tests/probe_reference.ts holds the plain JS one it is checked against.
 import type { Matrix } from "./matrix";
+import { penalize, softmaxGradient } from "./softmax";
 
 type KernelExports = {
   memory: WebAssembly.Memory;
@@ -13,30 +15,53 @@ type KernelExports = {
 let kernelModule: WebAssembly.Module | null = null;
 
 /**
- * Hands the compiled kernel over: a `.wasm` import in Workers (workerd compiles no WASM from bytes
- * at run time), `new WebAssembly.Module(bytes)` under Node.
+ * Hands the compiled kernel over: wasm_module.ts does it in Workers (a `.wasm` import; workerd
+ * compiles no WASM from bytes at run time); Node code passes `new WebAssembly.Module(bytes)` of
+ * the committed `wasm/logreg_kernel.wasm`.
  */
 export function useWasmKernel(module: WebAssembly.Module | null) {
   kernelModule = module;
 }
 
-/** Largest padded X the kernel takes (it holds a copy next to the JS one, in a 128 MB isolate). */
+/**
+ * Largest padded X the kernel keeps resident (a copy next to the JS one, in a 128 MB isolate).
+ * A larger X streams through a buffer of `WASM_CHUNK_BYTES` on every evaluation instead.
+ */
 export const WASM_MAX_X_BYTES = 48 * 1024 * 1024;
+export const WASM_CHUNK_BYTES = 4 * 1024 * 1024;
 
 const even = (v: number) => v + (v & 1);
 
-export function wasmObjective(X: Matrix, y: Int32Array, K: number, lambda: number) {
-  if (!kernelModule) return null;
+/**
+ * The objective and its gradient (class-major) for L-BFGS. X is copied into the kernel's memory
+ * once per fit, padded (rows to a multiple of 4, dims and classes to even), when it fits
+ * `maxResidentBytes`; otherwise blocks of rows (`chunkBytes` each, at least 4 rows) are copied in
+ * per evaluation.
+ *
+ * @throws Error when no kernel was handed over with `useWasmKernel` (import wasm_module.ts).
+ */
+export function denseObjective(
+  X: Matrix,
+  y: Int32Array,
+  K: number,
+  lambda: number,
+  opts: { maxResidentBytes?: number; chunkBytes?: number } = {},
+) {
+  if (!kernelModule) {
+    throw new Error(
+      "the logistic-regression WASM kernel is not loaded: import api/services/probe/wasm_module (Workers), or call useWasmKernel(new WebAssembly.Module(bytes of wasm/logreg_kernel.wasm)) (Node)",
+    );
+  }
   const { rows: n, cols: d } = X;
-  const np = (n + 3) & ~3;
   const dp = even(d);
   const kp = even(K);
-  const xBytes = np * dp * 8;
-  if (xBytes > WASM_MAX_X_BYTES) return null;
+  const np = (n + 3) & ~3;
+  const resident = np * dp * 8 <= (opts.maxResidentBytes ?? WASM_MAX_X_BYTES);
+  const block = resident ? np : Math.max(4, Math.floor((opts.chunkBytes ?? WASM_CHUNK_BYTES) / (dp * 8)) & ~3);
   const wOff = 0;
   const xOff = kp * dp * 8;
-  const zOff = xOff + xBytes;
-  const oOff = zOff + np * kp * 8;
+  const zOff = xOff + block * dp * 8;
+  const oOff = zOff + block * kp * 8;
   const total = oOff + kp * dp * 8;
   const k = new WebAssembly.Instance(kernelModule, {}).exports as unknown as KernelExports;
   const pages = Math.ceil(total / 65536) - k.memory.buffer.byteLength / 65536;
@@ -45,49 +70,44 @@ export function wasmObjective(X: Matrix, y: Int32Array, K: number, lambda: numbe
   const W = mem.subarray(wOff / 8, xOff / 8);
   const Z = mem.subarray(zOff / 8, oOff / 8);
   const O = mem.subarray(oOff / 8, total / 8);
-  if (dp === d) mem.set(X.data, xOff / 8);
-  else for (let i = 0; i < n; i++) mem.set(X.data.subarray(i * d, (i + 1) * d), xOff / 8 + i * dp);
+  // Rows [start, start + rows) into the X buffer; padding columns stay zero (never written).
+  const load = (start: number, rows: number) => {
+    if (dp === d) mem.set(X.data.subarray(start * d, (start + rows) * d), xOff / 8);
+    else
+      for (let i = 0; i < rows; i++) mem.set(X.data.subarray((start + i) * d, (start + i + 1) * d), xOff / 8 + i * dp);
+  };
+  if (resident) load(0, n);
 
   return (theta: Float64Array, grad: Float64Array): number => {
     const bOff = K * d;
     for (let c = 0; c < K; c++) W.set(theta.subarray(c * d, (c + 1) * d), c * dp);
-    k.scores(xOff, wOff, zOff, np, dp, kp);
-    let loss = 0;
     for (let c = 0; c < K; c++) grad[bOff + c] = 0;
-    for (let i = 0; i < n; i++) {
-      const off = i * kp;
-      let max = -Infinity;
-      for (let c = 0; c < K; c++) {
-        const s = (Z[off + c] as number) + (theta[bOff + c] as number);
-        Z[off + c] = s;
-        if (s > max) max = s;
-      }
-      let sum = 0;
-      for (let c = 0; c < K; c++) {
-        const e = Math.exp((Z[off + c] as number) - max);
-        Z[off + c] = e;
-        sum += e;
-      }
-      const yi = y[i] as number;
-      loss += Math.log(sum) - Math.log(Z[off + yi] as number);
-      const inv = 1 / sum;
-      for (let c = 0; c < K; c++) Z[off + c] = (Z[off + c] as number) * inv;
-      Z[off + yi] = (Z[off + yi] as number) - 1;
-      for (let c = 0; c < K; c++) grad[bOff + c] = (grad[bOff + c] as number) + (Z[off + c] as number);
-      for (let c = K; c < kp; c++) Z[off + c] = 0;
-    }
-    if (np > n) Z.fill(0, n * kp, np * kp);
     O.fill(0);
-    k.gradw(xOff, zOff, oOff, np, dp, kp);
-    let reg = 0;
-    for (let c = 0; c < K; c++) {
-      for (let j = 0; j < d; j++) {
-        const w = theta[c * d + j] as number;
-        reg += w * w;
-        grad[c * d + j] = (O[c * dp + j] as number) / n + lambda * w;
+    let loss = 0;
+    for (let start = 0; start < n; start += block) {
+      const rows = Math.min(block, n - start);
+      const rp = (rows + 3) & ~3;
+      if (!resident) load(start, rows);
+      k.scores(xOff, wOff, zOff, rp, dp, kp);
+      for (let i = 0; i < rows; i++) {
+        const off = i * kp;
+        for (let c = 0; c < K; c++) Z[off + c] = (Z[off + c] as number) + (theta[bOff + c] as number);
+        loss += softmaxGradient(Z, off, K, y[start + i] as number);
+        for (let c = 0; c < K; c++) grad[bOff + c] = (grad[bOff + c] as number) + (Z[off + c] as number);
+        for (let c = K; c < kp; c++) Z[off + c] = 0;
       }
+      // Padding rows (and, when streaming, stale rows of the previous block) weigh nothing.
+      if (rp > rows) Z.fill(0, rows * kp, rp * kp);
+      k.gradw(xOff, zOff, oOff, rp, dp, kp);
     }
-    for (let c = 0; c < K; c++) grad[bOff + c] = (grad[bOff + c] as number) / n;
-    return loss / n + 0.5 * lambda * reg;
+    for (let c = 0; c < K; c++) grad.set(O.subarray(c * dp, c * dp + d), c * d);
+    return penalize(theta, grad, bOff, K, n, lambda, loss);
   };
+}
+
+/** Class-major parameters (K × d, then b) to the d × K layout models are stored in. */
+export function classMajorToRowMajor(theta: Float64Array, d: number, K: number): Float64Array {
+  const W = new Float64Array(d * K);
+  for (let k = 0; k < K; k++) for (let j = 0; j < d; j++) W[j * K + k] = theta[k * d + j] as number;
+  return W;
 }

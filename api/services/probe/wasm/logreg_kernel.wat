@@ -1,11 +1,12 @@
 ;; The two matrix products of a logistic-regression objective evaluation, in WASM SIMD (f64x2):
 ;;   scores: Z[i, k] = X[i, :] · W[k, :]          (n × kp)
 ;;   gradw:  O[k, :] += Σ_i G[i, k] · X[i, :]      (kp × dp)
-;; Float64 like the JS kernel, so results agree to rounding. Pointers are byte offsets into the
+;; Float64 like the plain JS reference (tests/probe_reference.ts), so results agree to rounding. Pointers are byte offsets into the
 ;; exported memory; n must be a multiple of 4, dp and kp even (the caller pads with zeros). Both
 ;; take 4 rows x 2 classes at a time: each loaded vector feeds two or four multiply-adds, and
 ;; scores keeps 8 independent sums to hide the add latency.
-;; Build: wat2wasm logreg_kernel.wat -o logreg_kernel.wasm  (wabt 1.0.32: apt-get install -y wabt)
+;; Build: node scripts/build-wasm.mjs (wabt's wat2wasm from npm, SIMD on); tests/node/wasm_fresh.test.ts
+;; fails when the committed .wasm is not what this file compiles to.
 (module
   (memory (export "memory") 1)
 
