@@ -4,7 +4,8 @@
 // file like the ones /v1/embeddings takes (and the embedding cache keys on).
 import { zlibSync } from "fflate";
 import type { datasets } from "../../db/schema";
-import { ByteReader, collect, crc32 } from "./archive/bytes";
+import { crc32 } from "../lib/crc32";
+import { ByteReader, collect } from "./archive/bytes";
 import { readIdxBytes } from "./archive/idx";
 import type { ArchiveMember } from "./archive/member";
 import { tarMembers } from "./archive/tar";

@@ -1,5 +1,5 @@
 // Byte-level plumbing shared by the archive readers: a pull reader over a chunk stream (so a reader
-// holds one member at a time, never the whole archive), CRC-32, and bounded collection.
+// holds one member at a time, never the whole archive) and bounded collection.
 
 /** A structural problem with an archive or one of its members; `message` is shown to the uploader. */
 export class ArchiveError extends Error {
@@ -126,24 +126,6 @@ export async function collect(
     at += p.byteLength;
   }
   return out;
-}
-
-let CRC_TABLE: Uint32Array | null = null;
-
-/** Running CRC-32 (IEEE, as zip and gzip use): pass the previous value to continue across chunks. */
-export function crc32(bytes: Uint8Array, crc = 0): number {
-  if (!CRC_TABLE) {
-    CRC_TABLE = new Uint32Array(256);
-    for (let n = 0; n < 256; n++) {
-      let c = n;
-      for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-      CRC_TABLE[n] = c >>> 0;
-    }
-  }
-  const t = CRC_TABLE;
-  let c = ~crc >>> 0;
-  for (let i = 0; i < bytes.length; i++) c = (t[(c ^ (bytes[i] as number)) & 0xff] as number) ^ (c >>> 8);
-  return ~c >>> 0;
 }
 
 /** Gunzips a chunk stream with the runtime's native decompressor. */

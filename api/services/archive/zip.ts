@@ -4,7 +4,8 @@
 // deflated members; zip64 sizes and offsets. A member may never inflate past the size the central
 // directory declares (a lying member is how zip bombs get past size checks).
 import { Inflate } from "fflate";
-import { ArchiveError, type ByteReader, crc32 } from "./bytes";
+import { crc32 } from "../../lib/crc32";
+import { ArchiveError, type ByteReader } from "./bytes";
 import type { ArchiveMember } from "./member";
 
 export type ZipEntry = {

@@ -4,6 +4,7 @@
 // expanded, alpha dropped, 16-bit → round(v / 257), low bit depths scaled by bit replication).
 
 import { unzlibSync } from "fflate";
+import { crc32 as crcOf } from "../../lib/crc32";
 import { checkPixels, ImageDecodeError, MAX_IMAGE_PIXELS } from "./errors";
 
 export type Decoded8 = { width: number; height: number; channels: 1 | 3; data: Uint8Array };
@@ -35,20 +36,8 @@ const ADAM7 = [
   [0, 1, 1, 2],
 ] as const;
 
-let crcTable: Uint32Array | null = null;
-export function crc32(bytes: Uint8Array, start = 0, end = bytes.length): number {
-  if (!crcTable) {
-    crcTable = new Uint32Array(256);
-    for (let n = 0; n < 256; n++) {
-      let c = n;
-      for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-      crcTable[n] = c >>> 0;
-    }
-  }
-  let c = 0xffffffff;
-  for (let i = start; i < end; i++) c = (crcTable[(c ^ (bytes[i] as number)) & 0xff] as number) ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
-}
+/** CRC-32 of `bytes[start, end)`, the range form the chunk walk (and the PNG-building tests) use. */
+export const crc32 = (bytes: Uint8Array, start = 0, end = bytes.length): number => crcOf(bytes.subarray(start, end));
 
 type Header = { width: number; height: number; depth: number; colour: number; interlace: number };
 
