@@ -65,7 +65,7 @@ export const registerV1DatasetsContent = (app: Router) =>
       });
     }
     // Like a presigned PUT it lands on the staging key; /complete checks it and moves it.
-    await storage.bucket.put(stagingKey(d.objectKey), body, { sha256: d.sha256 });
+    await storage.putVerified(stagingKey(d.objectKey), body, d.sha256);
     // Sizes above the presigned single-PUT limit were given a multipart upload; this body replaces it.
     if (d.uploadId) {
       await storage
