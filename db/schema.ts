@@ -171,6 +171,8 @@ export const trainingJobs = sqliteTable(
     modality: text("modality", { enum: MODALITIES }).notNull(),
     objective: text("objective").notNull(),
     preset: text("preset").notNull(),
+    // The job's hyperparameters only (objective, preset and modality are the columns above; migration
+    // 0003 stripped the copies older rows held). The claim answer joins them for the trainer.
     config: text("config", { mode: "json" }).$type<Record<string, unknown>>().notNull(),
     status: text("status", { enum: JOB_STATUSES }).notNull().default("queued"),
     progress: text("progress", { mode: "json" }).$type<{ step: number; total: number; etaSeconds?: number }>(),

@@ -57,8 +57,8 @@ async function artifact(
 }
 
 /** The fixture plus PyTorch weights (a stand-in safetensors file): a version jobs can continue. */
-const continuable = () =>
-  artifact({ "encoder.safetensors": enc.encode("stand-in safetensors") }, { weights: "encoder.safetensors" });
+const continuable = (extra: Partial<FixtureManifest> = {}) =>
+  artifact({ "encoder.safetensors": enc.encode("stand-in safetensors") }, { weights: "encoder.safetensors", ...extra });
 
 /**
  * The fixture's graph with a tokenizer that knows only its special tokens: every word is [UNK], so
@@ -182,7 +182,8 @@ describe("init_from: continued pretraining", () => {
       expect(decodeURIComponent(new URL(f.url).pathname)).toContain(`/models/${tenant.tenantId}/base/`);
     }
     // The trained version keeps the weights (so it can be continued again) and records its lineage.
-    const done = await finish(trainer, tenant.tenantId, c, await continuable());
+    // The manifest names the job's objective (the fixture was trained with mlm; this job is simcse).
+    const done = await finish(trainer, tenant.tenantId, c, await continuable({ objective: "simcse" }));
     expect(done).toMatchObject({ status: "succeeded", modelVersion: "base@3", initFrom: "base@1" });
     const v = await (await api("/v1/models/base/versions/3", { key: tenant.secret })).json<{ initFrom: string }>();
     expect(v.initFrom).toBe("base@1");

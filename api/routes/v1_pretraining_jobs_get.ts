@@ -1,9 +1,9 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { errorResponses } from "../lib/errors";
-import { JobSchema, jobView } from "../lib/job_views";
 import { bearer, jsonResponse, type Router } from "../lib/openapi";
 import { requireScope } from "../middleware/auth";
 import { findJob } from "../services/jobs";
+import { JobSchema, jobView } from "./views/job_views";
 
 const route = createRoute({
   method: "get",

@@ -1,10 +1,10 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import { and, desc, eq } from "drizzle-orm";
-import { JOB_STATUSES, trainingJobs } from "../../db/schema";
+import { JOB_STATUSES } from "../../db/schema";
 import { errorResponses } from "../lib/errors";
-import { JobSchema, jobView } from "../lib/job_views";
 import { bearer, jsonResponse, type Router } from "../lib/openapi";
 import { requireScope } from "../middleware/auth";
+import { listJobs } from "../services/jobs";
+import { JobSchema, jobView } from "./views/job_views";
 
 const route = createRoute({
   method: "get",
@@ -24,14 +24,7 @@ export const registerV1PretrainingJobsList = (app: Router) =>
   app.openapi(route, async (c) => {
     const { db } = c.get("services");
     const { status } = c.req.valid("query");
-    const rows = await db
-      .select()
-      .from(trainingJobs)
-      .where(
-        and(eq(trainingJobs.tenantId, c.get("auth").tenantId), status ? eq(trainingJobs.status, status) : undefined),
-      )
-      .orderBy(desc(trainingJobs.createdAt))
-      .limit(200);
+    const rows = await listJobs(db, c.get("auth").tenantId, status);
     const data = await Promise.all(rows.map((j) => jobView(db, j, false)));
     return c.json({ object: "list" as const, data }, 200);
   });

@@ -1,11 +1,9 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import { and, eq, sql } from "drizzle-orm";
-import { jobEvents, trainingJobs } from "../../db/schema";
 import { errorResponses } from "../lib/errors";
-import { JobSchema, jobView } from "../lib/job_views";
 import { bearer, jsonBody, jsonResponse, type Router } from "../lib/openapi";
 import { requireScope } from "../middleware/auth";
-import { findJob, findLeasedJob } from "../services/jobs";
+import { failJob } from "../services/job_leases";
+import { JobSchema, jobView } from "./views/job_views";
 
 const route = createRoute({
   method: "post",
@@ -33,29 +31,6 @@ const route = createRoute({
 export const registerV1TrainerFail = (app: Router) =>
   app.openapi(route, async (c) => {
     const { db } = c.get("services");
-    const body = c.req.valid("json");
-    const tenantId = c.get("auth").tenantId;
-    const job = await findLeasedJob(db, tenantId, c.req.valid("param").id, body.lease_token);
-    const retry = body.release || (body.retryable && job.attempts < job.maxAttempts);
-    const leased = and(eq(trainingJobs.id, job.id), eq(trainingJobs.leaseToken, body.lease_token));
-    await db.batch([
-      db
-        .update(trainingJobs)
-        .set({
-          status: retry ? "queued" : "failed",
-          error: body.error,
-          leaseToken: null,
-          leaseOwner: null,
-          leaseExpiresAt: null,
-          finishedAt: retry ? null : Date.now(),
-          ...(body.release ? { attempts: sql`max(${trainingJobs.attempts} - 1, 0)` } : {}),
-        })
-        .where(leased),
-      db.insert(jobEvents).values({
-        jobId: job.id,
-        kind: body.release ? "released" : retry ? "retry" : "failed",
-        data: { error: body.error },
-      }),
-    ]);
-    return c.json(await jobView(db, await findJob(db, tenantId, job.id), true), 200);
+    const job = await failJob(db, c.get("auth").tenantId, c.req.valid("param").id, c.req.valid("json"));
+    return c.json(await jobView(db, job, true), 200);
   });

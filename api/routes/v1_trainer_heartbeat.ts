@@ -1,10 +1,9 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import { and, eq } from "drizzle-orm";
-import { jobEvents, trainingJobs } from "../../db/schema";
-import { badRequest, conflict, errorResponses } from "../lib/errors";
+import { errorResponses } from "../lib/errors";
 import { bearer, jsonBody, jsonResponse, type Router } from "../lib/openapi";
 import { requireScope } from "../middleware/auth";
-import { checkpointKey, findLeasedJob, leaseSeconds } from "../services/jobs";
+import { heartbeat } from "../services/job_leases";
+import { leaseSeconds } from "../services/jobs";
 
 const Numbers = z.record(z.string(), z.number().refine(Number.isFinite, "must be finite"));
 
@@ -55,77 +54,7 @@ const route = createRoute({
 
 export const registerV1TrainerHeartbeat = (app: Router) =>
   app.openapi(route, async (c) => {
-    const { db } = c.get("services");
-    const body = c.req.valid("json");
-    const job = await findLeasedJob(db, c.get("auth").tenantId, c.req.valid("param").id, body.lease_token);
-    const leased = and(
-      eq(trainingJobs.id, job.id),
-      eq(trainingJobs.leaseToken, body.lease_token),
-      eq(trainingJobs.status, "running"),
-    );
-    const now = Date.now();
-
-    if (job.cancelRequestedAt !== null) {
-      await db.batch([
-        db
-          .update(trainingJobs)
-          .set({ status: "cancelled", finishedAt: now, leaseToken: null, leaseExpiresAt: null })
-          .where(leased),
-        db.insert(jobEvents).values({ jobId: job.id, kind: "cancelled", step: body.step }),
-      ]);
-      return c.json({ cancel: true, leaseExpiresAt: null }, 200);
-    }
-    if (body.checkpoint_step !== undefined) {
-      const head = await c.env.ARTIFACTS.head(checkpointKey(job, body.checkpoint_step));
-      if (!head) {
-        throw badRequest("checkpoint_step: no checkpoint was uploaded; PUT it to the URL from /uploads first.", [
-          { path: "checkpoint_step", message: "checkpoint object not found" },
-        ]);
-      }
-      if (head.size !== body.checkpoint_bytes) {
-        throw badRequest(
-          `checkpoint_bytes: the stored checkpoint is ${head.size} bytes, not ${body.checkpoint_bytes}.`,
-          [{ path: "checkpoint_bytes", message: `stored object is ${head.size} bytes` }],
-        );
-      }
-    }
-    const expires = now + leaseSeconds(c.env) * 1000;
-    const [updated] = await db.batch([
-      db
-        .update(trainingJobs)
-        .set({
-          leaseExpiresAt: expires,
-          progress: { step: body.step, total: body.total_steps, etaSeconds: body.eta_seconds },
-          ...(body.metrics ? { metrics: { ...(job.metrics ?? {}), ...body.metrics, ...(body.eval ?? {}) } } : {}),
-          ...(body.checkpoint_step !== undefined
-            ? {
-                checkpointKey: checkpointKey(job, body.checkpoint_step),
-                checkpointStep: body.checkpoint_step,
-                checkpointSha256: body.checkpoint_sha256,
-                checkpointBytes: body.checkpoint_bytes,
-              }
-            : {}),
-        })
-        .where(leased)
-        .returning({ id: trainingJobs.id }),
-      ...(body.metrics
-        ? [db.insert(jobEvents).values({ jobId: job.id, kind: "metrics", step: body.step, data: body.metrics })]
-        : []),
-      ...(body.eval
-        ? [db.insert(jobEvents).values({ jobId: job.id, kind: "eval", step: body.step, data: body.eval })]
-        : []),
-      ...(body.checkpoint_step !== undefined
-        ? [db.insert(jobEvents).values({ jobId: job.id, kind: "checkpoint", step: body.checkpoint_step })]
-        : []),
-    ] as const);
-    if (updated.length === 0) throw conflict(`The lease on job ${job.id} changed while reporting; stop working on it.`);
-    // The previous checkpoint is superseded; keep storage to one per job (best effort).
-    if (
-      body.checkpoint_step !== undefined &&
-      job.checkpointKey &&
-      job.checkpointKey !== checkpointKey(job, body.checkpoint_step)
-    ) {
-      c.executionCtx.waitUntil(c.env.ARTIFACTS.delete(job.checkpointKey).catch(() => {}));
-    }
-    return c.json({ cancel: false, leaseExpiresAt: new Date(expires).toISOString() }, 200);
+    const ctx = { ...c.get("services"), background: (work: Promise<unknown>) => c.executionCtx.waitUntil(work) };
+    const id = c.req.valid("param").id;
+    return c.json(await heartbeat(ctx, c.get("auth").tenantId, id, c.req.valid("json"), leaseSeconds(c.env)), 200);
   });

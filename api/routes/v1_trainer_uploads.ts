@@ -2,7 +2,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { errorResponses } from "../lib/errors";
 import { bearer, jsonBody, jsonResponse, type Router } from "../lib/openapi";
 import { requireScope } from "../middleware/auth";
-import { artifactPrefix, checkpointKey, findLeasedJob } from "../services/jobs";
+import { signUploads } from "../services/job_leases";
 
 const FileName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, "use a plain file name");
 
@@ -46,16 +46,6 @@ const route = createRoute({
 
 export const registerV1TrainerUploads = (app: Router) =>
   app.openapi(route, async (c) => {
-    const body = c.req.valid("json");
-    const job = await findLeasedJob(
-      c.get("services").db,
-      c.get("auth").tenantId,
-      c.req.valid("param").id,
-      body.lease_token,
-    );
-    const put = async (key: string) => ({ ...(await c.get("services").presign("PUT", key)), method: "PUT" as const });
-    const files: Record<string, { method: "PUT"; url: string; expiresAt: string }> = {};
-    for (const name of body.files) files[name] = await put(`${artifactPrefix(job)}/${name}`);
-    const checkpoint = body.checkpoint_step === undefined ? null : await put(checkpointKey(job, body.checkpoint_step));
-    return c.json({ checkpoint, files }, 200);
+    const id = c.req.valid("param").id;
+    return c.json(await signUploads(c.get("services"), c.get("auth").tenantId, id, c.req.valid("json")), 200);
   });

@@ -1,8 +1,19 @@
-import { and, eq } from "drizzle-orm";
-import { type Modality, trainingJobs } from "../../db/schema";
-import { ARCHITECTURES, type Hyperparameters, INIT_FROM_OBJECTIVES, MODALITY_FIELDS } from "../contract";
+import { and, desc, eq } from "drizzle-orm";
+import { type JobStatus, jobEvents, type Modality, models, type PromotePolicy, trainingJobs } from "../../db/schema";
+import {
+  ARCHITECTURES,
+  type Hyperparameters,
+  INIT_FROM_OBJECTIVES,
+  MIN_HELDOUT,
+  MODALITIES,
+  MODALITY_FIELDS,
+  OBJECTIVES,
+  type PRESETS,
+} from "../contract";
 import type { Db } from "../db";
-import { ApiError, conflict, notFound, unprocessable } from "../lib/errors";
+import { newId } from "../lib/crypto";
+import { ApiError, badRequest, conflict, notFound, unprocessable } from "../lib/errors";
+import { findDataset } from "./datasets";
 import { resolveVersion } from "./registry";
 
 /**
@@ -128,3 +139,129 @@ export const artifactPrefix = (job: Attempt) => `jobs/${job.tenantId}/${job.id}/
 // not have overwritten the one the job record points at.
 export const checkpointKey = (job: Attempt, step: number) =>
   `jobs/${job.tenantId}/${job.id}/attempt-${job.attempts}/checkpoint-${step}.tar`;
+
+/** What POST /v1/pretraining/jobs takes, defaults applied. */
+export type NewJob = {
+  dataset: string;
+  objective: string;
+  model: string;
+  preset: (typeof PRESETS)[number];
+  hyperparameters: Hyperparameters;
+  eval?: { dataset: string };
+  max_attempts: number;
+  init_from?: string;
+  promote: PromotePolicy;
+};
+
+/** Nouns for the minimum-size message (MIN_HELDOUT held out, as many again to train). */
+const RECORD_NOUNS: Record<Modality, string> = { text: "records", image: "images", timeseries: "series" };
+
+/**
+ * Queues a job after every check the trainer would otherwise fail on after claiming it: the dataset
+ * (ready, pretrain, large enough), the objective and hyperparameters against its modality, `init_from`,
+ * the eval set and the model name. The job's config holds the hyperparameters only; objective,
+ * preset and modality are its columns.
+ */
+export async function createJob(db: Db, auth: { tenantId: string; keyId: string }, body: NewJob): Promise<JobRow> {
+  const dataset = await findDataset(db, auth.tenantId, body.dataset);
+  if (dataset.status !== "ready") {
+    throw badRequest(`dataset: ${dataset.id} is ${dataset.status}; complete its upload until it is ready.`, [
+      { path: "dataset", message: `is ${dataset.status}, must be ready` },
+    ]);
+  }
+  if (dataset.purpose !== "pretrain") {
+    throw badRequest(`dataset: ${dataset.id} is a probe set; pretrain on a dataset with purpose "pretrain".`, [
+      { path: "dataset", message: "purpose must be pretrain" },
+    ]);
+  }
+  const heldout = MIN_HELDOUT[dataset.modality];
+  const minimum = heldout === null ? 0 : 2 * heldout;
+  const records = (dataset.stats as { records?: unknown } | null)?.records;
+  if (typeof records === "number" && records < minimum) {
+    const noun = RECORD_NOUNS[dataset.modality];
+    throw unprocessable(
+      `dataset: ${dataset.id} has ${records} ${noun}; pretraining needs at least ${minimum} (some are held out for evaluation and the export parity gates). Upload a larger set.`,
+      [{ path: "dataset", message: `has ${records} ${noun}, needs at least ${minimum}` }],
+    );
+  }
+  const valid = OBJECTIVES[dataset.modality];
+  if (!valid.includes(body.objective)) {
+    const owner = MODALITIES.find((m) => OBJECTIVES[m].includes(body.objective));
+    const message = `use one of ${valid.join(", ")}`;
+    // A real objective of another modality is a mismatch (422); an unknown name is a bad value (400).
+    if (owner) {
+      throw unprocessable(
+        `objective: \`${body.objective}\` is ${owner === "image" ? "an" : "a"} ${owner} objective, but dataset ${dataset.id} holds ${dataset.modality}; ${message}.`,
+        [{ path: "objective", message }],
+      );
+    }
+    throw badRequest(`objective: \`${body.objective}\` does not fit ${dataset.modality} data; ${message}.`, [
+      { path: "objective", message },
+    ]);
+  }
+  checkJobConfig(dataset.modality, body.objective, body.hyperparameters);
+  const init = body.init_from
+    ? await resolveInitFrom(db, auth.tenantId, body.init_from, dataset.modality, body.objective)
+    : null;
+  if (body.promote === "if_better" && !body.eval) {
+    throw unprocessable(
+      'promote: "if_better" compares linear-probe accuracy on the job\'s eval set; add `eval: {"dataset": "ds_…"}` (a ready probe set) or use "always".',
+      [{ path: "promote", message: "if_better needs eval.dataset" }],
+    );
+  }
+  if (body.hyperparameters.steps === undefined && body.hyperparameters.epochs === undefined) {
+    body.hyperparameters.epochs = 1;
+  }
+  if (body.eval) {
+    const probe = await findDataset(db, auth.tenantId, body.eval.dataset);
+    if (probe.modality !== dataset.modality) {
+      throw unprocessable(
+        `eval.dataset: ${probe.id} holds ${probe.modality}, but the job trains on ${dataset.modality}; pick a ${dataset.modality} probe set.`,
+        [{ path: "eval.dataset", message: `must be a ${dataset.modality} probe set` }],
+      );
+    }
+    if (probe.status !== "ready" || probe.purpose !== "probe") {
+      throw badRequest(`eval.dataset: ${probe.id} must be a ready ${dataset.modality} probe set.`, [
+        { path: "eval.dataset", message: "must be a ready probe set of the same modality" },
+      ]);
+    }
+  }
+  const existing = await db.query.models.findFirst({
+    where: and(eq(models.tenantId, auth.tenantId), eq(models.name, body.model)),
+  });
+  if (existing && existing.modality !== dataset.modality) {
+    throw conflict(
+      `Model \`${body.model}\` holds ${existing.modality} encoders; pick another name for a ${dataset.modality} one.`,
+    );
+  }
+  const id = newId("job");
+  await db.batch([
+    db.insert(trainingJobs).values({
+      id,
+      tenantId: auth.tenantId,
+      datasetId: dataset.id,
+      evalDatasetId: body.eval?.dataset ?? null,
+      modelName: body.model,
+      modality: dataset.modality,
+      objective: body.objective,
+      preset: body.preset,
+      config: body.hyperparameters,
+      maxAttempts: body.max_attempts,
+      initFromVersionId: init?.id ?? null,
+      promote: body.promote,
+      createdBy: auth.keyId,
+    }),
+    db.insert(jobEvents).values({ jobId: id, kind: "queued" }),
+  ]);
+  return findJob(db, auth.tenantId, id);
+}
+
+/** The tenant's jobs, newest first (at most 200), optionally of one status. */
+export function listJobs(db: Db, tenantId: string, status?: JobStatus): Promise<JobRow[]> {
+  return db
+    .select()
+    .from(trainingJobs)
+    .where(and(eq(trainingJobs.tenantId, tenantId), status ? eq(trainingJobs.status, status) : undefined))
+    .orderBy(desc(trainingJobs.createdAt))
+    .limit(200);
+}

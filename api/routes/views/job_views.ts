@@ -1,10 +1,10 @@
 import { z } from "@hono/zod-openapi";
 import { asc, eq } from "drizzle-orm";
-import { JOB_STATUSES, jobEvents, models, modelVersions, PROMOTE_POLICIES } from "../../db/schema";
-import type { Db } from "../db";
-import type { JobRow } from "../services/jobs";
-import { refOfVersion } from "../services/registry";
-import { iso, Timestamp } from "./schemas";
+import { JOB_STATUSES, jobEvents, models, modelVersions, PROMOTE_POLICIES } from "../../../db/schema";
+import type { Db } from "../../db";
+import { iso, Timestamp } from "../../lib/schemas";
+import type { JobRow } from "../../services/jobs";
+import { refOfVersion } from "../../services/registry";
 
 const Point = z.object({ step: z.number().int() }).catchall(z.number());
 
@@ -110,7 +110,6 @@ export async function jobView(db: Db, job: JobRow, detail: boolean): Promise<z.i
       .where(eq(modelVersions.id, job.modelVersionId));
     if (row) modelVersion = `${row.name}@${row.version}`;
   }
-  const { objective: _o, preset: _p, modality: _m, ...hyperparameters } = job.config;
   const step = job.progress?.step ?? 0;
   const total = job.progress?.total ?? (typeof job.config.steps === "number" ? job.config.steps : 0);
   const num = (d: Record<string, unknown> | null) =>
@@ -126,7 +125,7 @@ export async function jobView(db: Db, job: JobRow, detail: boolean): Promise<z.i
     modality: job.modality,
     objective: job.objective,
     preset: job.preset,
-    hyperparameters,
+    hyperparameters: job.config,
     progress: {
       step,
       total,
