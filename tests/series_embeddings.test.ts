@@ -3,8 +3,10 @@
 // parity with Python onnxruntime, input forms (univariate and multivariate), padding and
 // truncation, batching, usage, and the raw-value baseline of decision 0005.
 import { beforeAll, describe, expect, it } from "vitest";
-import { type ModalItem, modalItemKey, parseModalInput, rawFeatures, resample } from "../api/services/encoder/modal";
+import { type ModalItem, modalItemKey } from "../api/services/encoder/items";
+import { parseModalInput } from "../api/services/encoder/modal";
 import type { Manifest } from "../api/services/manifest";
+import { rawFeatures, resample } from "../api/services/probe/raw_features";
 import { cosine, decodeBase64Floats } from "./embeddings_fixture";
 import { api, expectProblem, newTenant } from "./helpers";
 import { encoderJson, encoderManifest, imageFixture, importEncoder, toBase64, worstBatchCosine } from "./modal_fixture";

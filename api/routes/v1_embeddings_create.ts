@@ -3,17 +3,11 @@ import { badRequest, errorResponses } from "../lib/errors";
 import { metrics } from "../lib/metrics";
 import { bearer, jsonBody, jsonResponse, type Router } from "../lib/openapi";
 import { requireScope } from "../middleware/auth";
-import { embedSequences, toBase64, truncateDims } from "../services/encoder/embed";
-import {
-  checkInputShape,
-  type EmbeddingInput,
-  imageInText,
-  MAX_INPUTS,
-  MAX_REQUEST_TOKENS,
-  prepareInputs,
-} from "../services/encoder/inputs";
-import { embedModalItems, parseModalInput } from "../services/encoder/modal";
-import { choosePrecision, getEncoder, type Precision } from "../services/encoder/sessions";
+import { toBase64, truncateDims } from "../services/encoder/embed";
+import { embedderFor } from "../services/encoder/embedders";
+import { MAX_INPUTS, MAX_REQUEST_TOKENS } from "../services/encoder/inputs";
+import { checkDimensions, requestPrecision } from "../services/encoder/options";
+import { getEncoder } from "../services/encoder/sessions";
 import type { Manifest } from "../services/manifest";
 import { formatRef } from "../services/refs";
 import { resolveVersion } from "../services/registry";
@@ -115,52 +109,6 @@ const route = createRoute({
   },
 });
 
-/** A text model's `input`: the text/token-id forms (checked), or a 400 for series-shaped input. */
-function textForms(input: unknown): EmbeddingInput {
-  const ok =
-    typeof input === "string" ||
-    (Array.isArray(input) &&
-      (input.every((x) => typeof x === "string") ||
-        input.every((x) => typeof x === "number") ||
-        input.every((x) => Array.isArray(x) && x.every((t) => typeof t === "number"))));
-  if (!ok) {
-    throw badRequest("input: this is a text model; send a string, an array of strings, or token-id arrays.", [
-      { path: "input", message: "a text model takes strings or token ids" },
-    ]);
-  }
-  const texts = typeof input === "string" ? [input] : (input as unknown[]);
-  texts.forEach((text, i) => {
-    const format = typeof text === "string" ? imageInText(text) : null;
-    if (!format) return;
-    // Tokenized as text it would embed base64 noise with a 200; the caller meant an image model.
-    const at = typeof input === "string" ? "input" : `input[${i}]`;
-    throw badRequest(
-      `${at}: this is a text model, but the input is a base64 ${format} image; send images to an image model (GET /v1/models lists each model's modality).`,
-      [{ path: at, message: `a text model does not take images (got ${format})` }],
-    );
-  });
-  checkInputShape(input as EmbeddingInput);
-  return input as EmbeddingInput;
-}
-
-/** `dimensions` is allowed only for Matryoshka-trained models, and only at a trained size. */
-export function checkDimensions(manifest: Manifest, ref: string, dimensions?: number) {
-  if (dimensions === undefined || dimensions === manifest.dims) return;
-  const trained = manifest.matryoshka_dims ?? [];
-  if (trained.length === 0) {
-    throw badRequest(
-      `dimensions: ${ref} was not trained for shortened embeddings (no matryoshka_dims in its manifest); omit dimensions.`,
-      [{ path: "dimensions", message: "the model was not trained for Matryoshka dimensions" }],
-    );
-  }
-  if (!trained.includes(dimensions)) {
-    const allowed = [...trained, manifest.dims].sort((a, b) => a - b).join(", ");
-    throw badRequest(`dimensions: ${ref} was trained for ${allowed}; got ${dimensions}.`, [
-      { path: "dimensions", message: `must be one of ${allowed}` },
-    ]);
-  }
-}
-
 export const registerV1EmbeddingsCreate = (app: Router) =>
   app.openapi(route, async (c) => {
     const { db, storage } = c.get("services");
@@ -174,37 +122,16 @@ export const registerV1EmbeddingsCreate = (app: Router) =>
     const ref = formatRef(model.name, version.version);
     const manifest = version.manifest as Manifest;
     // Input forms are checked before the model is loaded, so a wrong request costs no ORT session.
-    const modalItems = manifest.modality === "text" ? null : parseModalInput(manifest, body.input);
-    const textInput = modalItems ? null : textForms(body.input);
+    const embedder = embedderFor(manifest.modality);
+    const items = embedder.parse(manifest, body.input, "input");
     checkDimensions(manifest, ref, body.dimensions);
-    // An explicit request is honoured (400 below when missing); the deployment's preference only
-    // where the version has that variant.
-    const preferred = c.var.services.settings.precision;
-    const precision = body.precision !== "auto" ? body.precision : choosePrecision(manifest, preferred);
-    if (!(precision in manifest.variants)) {
-      throw badRequest(
-        `precision: ${ref} has no ${precision} weights (it has: ${Object.keys(manifest.variants).join(", ")}).`,
-        [{ path: "precision", message: `no ${precision} variant` }],
-      );
-    }
-    const batching = c.var.services.settings.batching;
+    const { settings } = c.var.services;
+    const precision = requestPrecision(manifest, ref, body.precision, settings.precision);
     const enc = await getEncoder(storage, { id: version.id, manifest, files: version.files }, precision);
-    let vectors: Float32Array[];
-    let promptTokens: number;
-    if (modalItems) {
-      const out = await embedModalItems(enc, modalItems, { truncate: body.truncate, maxRows: batching.maxRows });
-      vectors = out.vectors;
-      promptTokens = out.units;
-    } else {
-      const prepared = prepareInputs(textInput as EmbeddingInput, {
-        tokenizer: enc.tokenizer,
-        maxTokens: manifest.max_tokens ?? 512,
-        truncate: body.truncate,
-        vocabSize: enc.tokenizer?.vocabSize,
-      });
-      vectors = await embedSequences(enc, prepared.sequences, batching);
-      promptTokens = prepared.promptTokens;
-    }
+    const { vectors, units: promptTokens } = await embedder.embed(enc, items, {
+      truncate: body.truncate,
+      batching: settings.batching,
+    });
     metrics.tokens.inc({ precision }, promptTokens);
     metrics.inputs.inc({ precision }, vectors.length);
     const data = vectors.map((v, index) => {

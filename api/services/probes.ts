@@ -8,9 +8,11 @@ import { ApiError, badRequest, conflict, notFound, unprocessable } from "../lib/
 import { ArchiveError } from "./archive/bytes";
 import { type RecordSource, RecordsError, readRecords, readTextRecords } from "./dataset_records";
 import { findDataset } from "./datasets";
-import { embedSequences, toBase64 } from "./encoder/embed";
-import { prepareInputs } from "./encoder/inputs";
-import { embedModalItems, looksLikeText, modalItemKey, parseModalInput } from "./encoder/modal";
+import { toBase64 } from "./encoder/embed";
+import { embedderFor } from "./encoder/embedders";
+import { looksLikeText } from "./encoder/image";
+import { modalItemKey } from "./encoder/items";
+import { parseModalInput } from "./encoder/modal";
 import { getEncoder, type Precision } from "./encoder/sessions";
 import type { Manifest } from "./manifest";
 import type { Embed, ProbeVersion } from "./probe/embeddings";
@@ -178,29 +180,22 @@ export function runtimeEmbed(
   precision: Precision,
 ): Embed<{ input: ProbeInput; at?: string }> {
   const manifest = version.manifest as Manifest;
+  const embedder = embedderFor(manifest.modality);
   return async (inputs) => {
     const enc = await getEncoder(storage, { id: version.id, manifest, files: version.files }, precision);
     const out: Float32Array[] = [];
     for (let i = 0; i < inputs.length; i += EMBED_CHUNK) {
       const chunk = inputs.slice(i, i + EMBED_CHUNK);
-      if (manifest.modality === "text") {
-        const { sequences } = prepareInputs(
-          chunk.map((x) => x.input as string),
-          {
-            tokenizer: enc.tokenizer,
-            maxTokens: manifest.max_tokens ?? 512,
-            truncate: true,
-            vocabSize: enc.tokenizer?.vocabSize,
-          },
-        );
-        out.push(...(await embedSequences(enc, sequences)));
-        continue;
-      }
       try {
-        const items = chunk.map((x) => x.input as Exclude<ProbeInput, string>);
-        out.push(...(await embedModalItems(enc, items, { truncate: true, field: "input" })).vectors);
+        const { vectors } = await embedder.embed(
+          enc,
+          chunk.map((x) => x.input),
+          { truncate: true },
+        );
+        out.push(...vectors);
       } catch (e) {
-        throw readdress(e, chunk);
+        // Text inputs were checked one by one when they were read; their errors stay as they are.
+        throw manifest.modality === "text" ? e : readdress(e, chunk);
       }
     }
     return out;

@@ -1,17 +1,16 @@
-import { ApiError, badRequest } from "../../lib/errors";
+// Text inputs: OpenAI's `input` forms (strings or token ids) to token-id sequences.
+import { badRequest } from "../../lib/errors";
+import { MAX_INPUTS, tooLarge } from "./items";
 import type { TextTokenizer } from "./tokenizer";
 
-/** OpenAI's limit: at most 2048 inputs per request. */
-export const MAX_INPUTS = 2048;
+export { MAX_INPUTS };
+
 /** Total tokens per request (after truncation, special tokens included); OpenAI's is 300,000 too. */
 export const MAX_REQUEST_TOKENS = 300_000;
 
 export type EmbeddingInput = string | string[] | number[] | number[][];
 
 export type PreparedInputs = { sequences: number[][]; promptTokens: number };
-
-const tooLarge = (detail: string, path: string) =>
-  new ApiError(413, "too_large", detail, { errors: [{ path, message: detail }] });
 
 /**
  * Validates OpenAI's `input` forms and turns them into token-id sequences: strings through the

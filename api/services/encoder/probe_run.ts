@@ -4,7 +4,7 @@
 // claims, or that cannot take max_tokens positions is refused before it is registered.
 import { imagePreprocessing, type Manifest, MODAL_INPUTS, seriesPreprocessing } from "../manifest";
 import { embedSequences, runFloatBatch } from "./embed";
-import { embedModalItems } from "./modal";
+import { embedSeries } from "./series";
 import { createEncoder, type LoadedEncoder, type Precision, releaseEncoder, using } from "./sessions";
 
 const PROBE_TEXT = "The quick brown fox jumps over the lazy dog, and 42 whales sang. ";
@@ -63,7 +63,7 @@ async function run(manifest: Manifest, precision: Precision, files: VariantBytes
       const values = Array.from({ length: p.channels }, (_, c) =>
         Array.from({ length: p.max_length }, (_, t) => Math.sin(t / 5 + c)),
       );
-      vectors = (await embedModalItems(enc, [{ kind: "series", values }])).vectors;
+      vectors = (await embedSeries(enc, [{ kind: "series", values }])).vectors;
     }
     for (const v of vectors) {
       if (v.length !== manifest.dims)

@@ -1,7 +1,7 @@
 // One probe from labeled vectors: checks that say what to change, the fit (linear or kNN), test
 // metrics, and the weights to store. Pure: vectors in, plain objects out.
-import { ApiError, unprocessable } from "../../lib/errors";
-import type { ModalItem } from "../encoder/modal";
+import { unprocessable } from "../../lib/errors";
+import { type ModalItem, tooLarge } from "../encoder/items";
 import { DEFAULT_K, DEFAULT_TEMPERATURE, fitKnn, knnProba } from "./knn";
 import { argmaxRows, DEFAULT_C_GRID, DEFAULT_MAX_ITER, DEFAULT_TOL, fitLinearProbe, predictProba } from "./logreg";
 import { type Matrix, standardizer, stratifiedFolds, stratifiedSplit } from "./matrix";
@@ -54,8 +54,7 @@ export type ProbeWeights =
       y: number[];
     };
 
-export const tooLarge = (detail: string, path: string) =>
-  new ApiError(413, "too_large", detail, { errors: [{ path, message: detail }] });
+export { tooLarge };
 
 /** Sorted label names and each example's class index; the sort makes class order reproducible. */
 export function encodeLabels(labels: string[]): { names: string[]; y: Int32Array } {
