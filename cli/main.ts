@@ -2,108 +2,14 @@
 // `--json` for scripts; API errors print the problem detail and exit 1.
 import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
-import { createSelfsupClient, type SelfsupClient, SelfsupError, unwrap } from "../client";
-import { type ApiTarget, apiTarget, COMMANDS, HELP, parseCommandLine, throughput, UsageError, usageOf } from "./args";
+import { createSelfsupClient, SelfsupError, unwrap } from "../client";
+import { type ApiTarget, apiTarget, COMMANDS, HELP, parseCommandLine, UsageError, usageOf } from "./args";
+import { type Ctx, need, out } from "./context";
 import { EmbedUsageError, embedCommand } from "./embed";
-import { confusionMatrix, duration, ProgressBar, table } from "./format";
+import { table } from "./format";
+import { runProbeCommands } from "./probes";
 import { uploadDataset } from "./upload";
-
-type Ctx = {
-  client: SelfsupClient;
-  baseUrl: string;
-  target: ApiTarget;
-  json: boolean;
-  flags: Record<string, string | boolean | string[] | undefined>;
-};
-
-const out = (ctx: Ctx, data: unknown, human: () => string) => {
-  process.stdout.write(`${ctx.json ? JSON.stringify(data, null, 2) : human()}\n`);
-};
-
-function need(ctx: Ctx, name: string): string {
-  const v = ctx.flags[name];
-  if (typeof v !== "string" || v === "") throw new UsageError(`--${name} is required`);
-  return v;
-}
-
-/** How long --watch keeps retrying an API it cannot reach (e.g. `make dev` restarting). */
-const WATCH_OUTAGE_MS = 10 * 60 * 1000;
-
-/** A failure that is worth waiting out: no connection, or the API answering 5xx while it restarts. */
-function transient(e: unknown): boolean {
-  if (e instanceof SelfsupError) return e.status >= 500;
-  return e instanceof TypeError; // fetch's "fetch failed" (ECONNREFUSED, ECONNRESET, …)
-}
-
-const causeOf = (e: unknown) => {
-  const cause = (e as { cause?: { code?: string; message?: string } }).cause;
-  return cause?.code ?? cause?.message ?? (e as Error).message;
-};
-
-async function watchJob(ctx: Ctx, id: string) {
-  const bar = new ProgressBar("training ");
-  let downSince: number | null = null;
-  for (;;) {
-    let job: Awaited<ReturnType<typeof getJob>>;
-    try {
-      job = await getJob(ctx, id);
-    } catch (e) {
-      if (!transient(e)) throw e;
-      const now = Date.now();
-      if (downSince === null) {
-        downSince = now;
-        process.stderr.write(
-          `\nAPI at ${ctx.baseUrl} unreachable (${e instanceof SelfsupError ? `HTTP ${e.status}` : causeOf(e)}); ` +
-            "retrying every 2 s (the job keeps running on the trainer)\n",
-        );
-      } else if (now - downSince > WATCH_OUTAGE_MS) {
-        throw e;
-      }
-      await new Promise((r) => setTimeout(r, 2000));
-      continue;
-    }
-    if (downSince !== null) {
-      process.stderr.write(`API at ${ctx.baseUrl} is back after ${duration((Date.now() - downSince) / 1000)}\n`);
-      downSince = null;
-    }
-    const m = job.metrics ?? {};
-    const loss = typeof m.loss === "number" ? ` loss ${m.loss.toFixed(3)}` : "";
-    const rate = typeof m.tokens_per_second === "number" ? ` ${throughput(job.modality, m.tokens_per_second)}` : "";
-    bar.update(
-      job.progress.fraction,
-      `step ${job.progress.step}/${job.progress.total}${loss}${rate} ETA ${duration(job.progress.etaSeconds)} [${job.status}]`,
-    );
-    if (!["queued", "running"].includes(job.status)) {
-      process.stderr.write("\n");
-      return job;
-    }
-    await new Promise((r) => setTimeout(r, 2000));
-  }
-}
-
-const getJob = (ctx: Ctx, id: string) =>
-  unwrap(ctx.client.GET("/v1/pretraining/jobs/{id}", { params: { path: { id } } }));
-
-function jobSummary(job: {
-  id: string;
-  status: string;
-  model: string;
-  modelVersion: string | null;
-  objective: string;
-  preset: string;
-  progress: { step: number; total: number };
-  error: string | null;
-}) {
-  return {
-    id: job.id,
-    status: job.status,
-    model: job.modelVersion ?? job.model,
-    objective: job.objective,
-    preset: job.preset,
-    progress: `${job.progress.step}/${job.progress.total}`,
-    error: job.error ?? "",
-  };
-}
+import { causeOf, jobSummary, watchJob } from "./watch";
 
 /** The API this invocation talks to, for error messages. */
 let called: ApiTarget | null = null;
@@ -346,46 +252,6 @@ function need1(rest: string[]): string {
   return rest[0];
 }
 
-// Probes and evaluations print a metrics table and the confusion matrix.
-async function runProbeCommands(ctx: Ctx, group: string, args: (string | undefined)[]) {
-  const c = ctx.client;
-  const split = typeof ctx.flags.split === "string" ? Number(ctx.flags.split) : 0.2;
-  const seed = typeof ctx.flags.seed === "string" ? Number(ctx.flags.seed) : 0;
-  const data = { dataset: need(ctx, "dataset") };
-  if (group === "probe") {
-    const kind = (typeof ctx.flags.kind === "string" ? ctx.flags.kind : "linear") as "linear" | "knn";
-    const p = await unwrap(
-      c.POST("/v1/probes", { body: { model: need(ctx, "model"), kind, train: data, test: { split, seed } } }),
-    );
-    return out(ctx, p, () => {
-      const perClass = Object.entries(p.metrics.per_class).map(([label, m]) => ({ label, ...m }));
-      return [
-        `${p.id}  ${p.model}  ${p.kind}  train ${p.n_train} / test ${p.n_test}`,
-        `accuracy ${(p.metrics.accuracy * 100).toFixed(1)}%  macro-F1 ${(p.metrics.macro_f1 * 100).toFixed(1)}%`,
-        "",
-        table(perClass, ["label", "precision", "recall", "f1", "support"]),
-        "",
-        confusionMatrix(p.metrics.confusion.labels, p.metrics.confusion.matrix),
-      ].join("\n");
-    });
-  }
-  const models = args.filter((a): a is string => typeof a === "string");
-  if (models.length === 0) throw new UsageError("evaluate needs one or more model refs");
-  const e = await unwrap(c.POST("/v1/evaluations", { body: { models, data, test: { split, seed } } }));
-  const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
-  return out(ctx, e, () =>
-    table(
-      e.table.map((r) => ({
-        name: r.name,
-        linear: pct(r.linear.accuracy),
-        knn: pct(r.knn.accuracy),
-        "linear vs baseline": r.delta_vs_baseline ? `${(r.delta_vs_baseline.linear * 100).toFixed(1)} pt` : "",
-        "knn vs baseline": r.delta_vs_baseline ? `${(r.delta_vs_baseline.knn * 100).toFixed(1)} pt` : "",
-      })),
-    ),
-  );
-}
-
 export async function main(argv = process.argv.slice(2)) {
   try {
     await run(argv);
@@ -407,9 +273,8 @@ export async function main(argv = process.argv.slice(2)) {
       process.stderr.write(`${e.message}\n\n${usageOf(["embed"])}\n`);
     } else if (called && e instanceof TypeError) {
       // fetch failed: nothing listens there (make dev not running, or on another PORT).
-      const cause = (e as { cause?: { code?: string; message?: string } }).cause;
       process.stderr.write(
-        `error: cannot reach the API at ${api}: ${cause?.code ?? cause?.message ?? e.message}\n` +
+        `error: cannot reach the API at ${api}: ${causeOf(e)}\n` +
           "  is `make dev` running? It prints its URL and writes it to .selfsup/dev-url.\n",
       );
     } else {
