@@ -239,7 +239,7 @@ def main() -> None:
         (out / "tokenizer.json").write_text(json.dumps(tok))
     else:
         sys.path.insert(0, str(root / "gpu-trainer"))
-        from selfsup_trainer.tokenizer import train_tokenizer
+        from selfsup_trainer.text.tokenizer import train_tokenizer
 
         max_tokens = 128
         text = (root / "tests/fixtures/corpus/moby-dick-excerpt.txt").read_text()

@@ -39,8 +39,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "gpu-trainer"))
 
 from selfsup_trainer.config import TrainConfig  # noqa: E402
-from selfsup_trainer.importer import import_folder  # noqa: E402
-from selfsup_trainer.pipeline import pretrain  # noqa: E402
+from selfsup_trainer.text.importer import import_folder  # noqa: E402
+from selfsup_trainer.text.pipeline import pretrain  # noqa: E402
 
 FORTUNES = Path("/usr/share/games/fortunes")
 PYDOCS = Path("/usr/share/doc/python3.11/html/_sources")

@@ -22,25 +22,21 @@ from pathlib import Path
 
 import torch
 
+from selfsup_trainer.batches import epoch_batches, step_generator
 from selfsup_trainer.config import TrainConfig
-from selfsup_trainer.data import (
-    TokenizedCorpus,
-    epoch_batches,
-    pad_batch,
-    step_generator,
-)
 from selfsup_trainer.engine import train
-from selfsup_trainer.objectives import Pretext
-from selfsup_trainer.objectives.mlm import mask_tokens
-from selfsup_trainer.pipeline import split_documents
-from selfsup_trainer.tokenizer import train_tokenizer
+from selfsup_trainer.text.data import TokenizedCorpus, pad_batch
+from selfsup_trainer.text.mlm import mask_tokens
+from selfsup_trainer.text.pipeline import split_documents
+from selfsup_trainer.text.pretext import TextPretext
+from selfsup_trainer.text.tokenizer import train_tokenizer
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def ours(config: TrainConfig, corpus: TokenizedCorpus, warmup: int, tmp: Path) -> float:
     marks: list[tuple[float, int]] = []
-    pretext = Pretext(config, config.vocab_size)
+    pretext = TextPretext(config, config.vocab_size)
     result = train(
         pretext, corpus, corpus, config, config.steps or 0, tmp,
         callback=lambda info: marks.append((time.perf_counter(), info.tokens)),

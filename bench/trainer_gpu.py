@@ -4,7 +4,7 @@
 
 Sequences are the corpus's token stream cut into full 128-token rows ([CLS] ... [SEP]), so every
 row is the benchmark length and no padding enters the measurement. MFU uses the FLOPs formula in
-``selfsup_trainer.engine.flops_per_token`` against the H100 bf16 dense peak (989 TFLOP/s).
+``selfsup_trainer.mfu.flops_per_token`` against the H100 bf16 dense peak (989 TFLOP/s).
 Exits with status 2 and a message when CUDA is not available.
 """
 
@@ -20,16 +20,12 @@ import numpy as np
 import torch
 
 from selfsup_trainer.config import TrainConfig
-from selfsup_trainer.data import TokenizedCorpus
-from selfsup_trainer.engine import (
-    H100_BF16_PEAK_FLOPS,
-    flops_per_token,
-    non_embedding_parameters,
-    train,
-)
-from selfsup_trainer.objectives import Pretext
-from selfsup_trainer.pipeline import split_documents
-from selfsup_trainer.tokenizer import CLS_ID, SEP_ID, train_tokenizer
+from selfsup_trainer.engine import train
+from selfsup_trainer.mfu import H100_BF16_PEAK_FLOPS, flops_per_token
+from selfsup_trainer.text.data import TokenizedCorpus
+from selfsup_trainer.text.pipeline import split_documents
+from selfsup_trainer.text.pretext import TextPretext, non_embedding_parameters
+from selfsup_trainer.text.tokenizer import CLS_ID, SEP_ID, train_tokenizer
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -75,7 +71,7 @@ def main() -> int:
         args.batch_size * (args.steps + 1),
     )
     vocab = tokenizer.get_vocab_size()
-    pretext = Pretext(config, vocab)
+    pretext = TextPretext(config, vocab)
     n_params = non_embedding_parameters(pretext)
     marks: list[tuple[float, int]] = []
 

@@ -19,7 +19,7 @@ import torch
 from safetensors.torch import save_file
 from tokenizers import Tokenizer
 
-from selfsup_trainer.bert import BertEncoder, BertShape
+from selfsup_trainer.text.bert import BertEncoder, BertShape
 
 SHAPE = BertShape(layers=2, hidden=32, heads=2, intermediate=64, vocab_size=30522, max_position=128)
 

@@ -9,8 +9,8 @@ import time
 from pathlib import Path
 
 from .config import OBJECTIVES, PRESETS, TrainConfig, parse_override
-from .corpus import CorpusError
 from .export import ParityError
+from .text.corpus import CorpusError
 
 # Flags that map 1:1 onto config keys; anything else goes through --set key=value.
 FLAGS = {
@@ -166,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def import_command(args: argparse.Namespace) -> int:
     from .api_client import ApiClient, ApiError
-    from .importer import import_folder, register
+    from .text.importer import import_folder, register
 
     key = os.environ.get("SELFSUP_API_KEY", "")
     if args.name and not key:

@@ -3,49 +3,46 @@
 Flat on purpose: every field can be set from the CLI with ``--set key=value`` and is written
 verbatim to ``manifest.json``. Validation raises ``ValueError`` naming the key, the bad value and
 the fix, because the person reading it is usually looking at a CLI invocation or an API request.
+
+Objectives, architectures, preset names, limits and the ranges of every hyperparameter a job may
+set come from the API's contract (:mod:`.contract`); what only the trainer knows (preset
+dimensions, the internal ``bert`` architecture, checks across fields) is here.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
-PRESETS: dict[str, dict[str, int]] = {
+from . import contract
+from .contract import HYPERPARAMETERS, MAX_SERIES_LENGTH, MODALITY_FIELDS, OBJECTIVES
+
+# Preset names are the contract's; their dimensions are the trainer's own (tests/test_contract.py
+# checks that every contract preset has them).
+PRESET_SHAPES: dict[str, dict[str, int]] = {
     "tiny": {"layers": 2, "hidden": 128, "heads": 2, "intermediate": 512},
     "mini": {"layers": 4, "hidden": 256, "heads": 4, "intermediate": 1024},
     "small": {"layers": 4, "hidden": 512, "heads": 8, "intermediate": 2048},
     "base": {"layers": 12, "hidden": 768, "heads": 12, "intermediate": 3072},
 }
-
-# Objectives per modality (docs/decisions/0005-images-and-time-series.md).
-OBJECTIVES: dict[str, tuple[str, ...]] = {
-    "text": ("mlm", "simcse", "mlm+simcse", "mlm+nsp"),
-    "image": ("simclr", "mae"),
-    "timeseries": ("masked", "temporal", "contrastive"),
-}
+PRESETS = {name: PRESET_SHAPES[name] for name in contract.PRESET_NAMES if name in PRESET_SHAPES}
+# bert: post-LN BERT of an imported or continued version (text/bert.py); only via init_from, so
+# it is the trainer's alone and not in the contract's list.
 ARCHITECTURES: dict[str, tuple[str, ...]] = {
-    # bert: post-LN BERT of an imported or continued version (bert.py); only via init_from.
-    "text": ("transformer", "bert"),
-    "image": ("vit", "resnet"),
-    "timeseries": ("patch_transformer",),
+    m: (*names, "bert") if m == "text" else names for m, names in contract.ARCHITECTURES.items()
 }
+# Objectives that can continue a BERT (an imported or registered text encoder).
+BERT_OBJECTIVES = contract.INIT_FROM_OBJECTIVES["text"]
 # mask_rate when left unset: BERT's 15%, MAE's 75%, PatchTST's 40%.
 DEFAULT_MASK_RATE = {"mlm": 0.15, "mlm+simcse": 0.15, "mlm+nsp": 0.15, "mae": 0.75, "masked": 0.4}
-NORMALIZATIONS = ("per_series", "dataset", "none")
-MAX_SERIES_LENGTH = 4096
 
 # Learning rates when none is given: a fresh encoder, or a pretrained one continued on a new corpus
 # (a from-scratch rate wrecks a pretrained encoder in a few steps). bench/text_quality.py measured.
 LR_FROM_SCRATCH = 5e-4
 LR_CONTINUED = 1e-5
 
-POOLINGS = ("mean", "cls")
-# Applied to the pooled vector inside the exported graph (postprocess.py): "center" subtracts the
-# training corpus's mean embedding, "whiten" also decorrelates (BERT-whitening), "none" leaves it.
-POSTPROCESS = ("none", "center", "whiten")
-SCHEDULES = ("cosine", "linear")
+__all__ = ["MAX_SERIES_LENGTH", "MODALITY_FIELDS", "OBJECTIVES", "PRESETS", "TrainConfig"]
 
 
 @dataclass
@@ -69,7 +66,9 @@ class TrainConfig:
     max_position: int = 0  # position table size; 0 = max_tokens (a BERT's is its checkpoint's)
     dropout: float = 0.1
     pooling: str = "mean"
-    postprocess: str = "center"  # text: see POSTPROCESS
+    # text, applied inside the exported graph (text/postprocess.py): "center" subtracts the corpus's
+    # mean embedding, "whiten" also decorrelates (BERT-whitening), "none" leaves it.
+    postprocess: str = "center"
     # Length of the run: exactly one of steps / epochs (steps wins when both are given).
     steps: int | None = None
     epochs: float | None = None
@@ -143,8 +142,7 @@ class TrainConfig:
                 f"objective={self.objective!r} is not valid for modality {self.modality!r}; "
                 f"use one of {', '.join(valid)}"
             )
-        if self.mask_rate is not None and not 0.0 < self.mask_rate < 1.0:
-            raise ValueError(f"mask_rate={self.mask_rate} must be in (0, 1), e.g. 0.15")
+        self._validate_contract_ranges()
         archs = ARCHITECTURES[self.modality]
         if self.architecture != "auto" and self.architecture not in archs:
             raise ValueError(
@@ -156,13 +154,11 @@ class TrainConfig:
                 "architecture='resnet' cannot train objective='mae' (MAE drops patches, which "
                 "needs a ViT); use architecture=vit or objective=simclr"
             )
-        self._validate_image_and_series()
-        if not 0.0 < self.mlm_fraction < 1.0:
-            raise ValueError(f"mlm_fraction={self.mlm_fraction} must be in (0, 1), e.g. 0.5")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout={self.dropout} must be in [0, 1), e.g. 0.1")
-        if not 0.0 <= self.warmup_ratio < 1.0:
-            raise ValueError(f"warmup_ratio={self.warmup_ratio} must be in [0, 1), e.g. 0.06")
+        if self.image_size % self.patch_size:
+            raise ValueError(
+                f"patch_size={self.patch_size} must divide image_size={self.image_size} "
+                "(e.g. patch_size=4 for image_size=32)"
+            )
         if not 0.0 < self.heldout_fraction < 0.5:
             raise ValueError(
                 f"heldout_fraction={self.heldout_fraction} must be in (0, 0.5), e.g. 0.02"
@@ -172,8 +168,6 @@ class TrainConfig:
             "hidden": self.hidden,
             "heads": self.heads,
             "intermediate": self.intermediate,
-            "batch_size": self.batch_size,
-            "grad_accum": self.grad_accum,
             "heldout_max": self.heldout_max,
             "bucket_batches": self.bucket_batches,
             "log_every": self.log_every,
@@ -182,48 +176,23 @@ class TrainConfig:
         for key, value in positive.items():
             if value is not None and value < 1:
                 raise ValueError(f"{key}={value} must be a positive integer")
-        for key in ("lr", "simcse_temperature", "simclr_temperature", "grad_clip"):
-            value = getattr(self, key)
-            if not (value > 0 and math.isfinite(value)):
-                raise ValueError(f"{key}={value} must be a positive finite number")
-        if self.weight_decay < 0:
-            raise ValueError(f"weight_decay={self.weight_decay} must be >= 0, e.g. 0.01")
         if self.hidden is not None and self.heads is not None and self.hidden % self.heads:
             raise ValueError(
                 f"hidden={self.hidden} is not divisible by heads={self.heads}; "
                 "pick heads that divide hidden (e.g. hidden/64)"
-            )
-        if self.vocab_size < 100:
-            raise ValueError(f"vocab_size={self.vocab_size} is too small; use >= 100 (e.g. 8000)")
-        if self.max_tokens < 8:
-            raise ValueError(f"max_tokens={self.max_tokens} is too small; use >= 8 (e.g. 128)")
-        if self.postprocess not in POSTPROCESS:
-            raise ValueError(
-                f"postprocess={self.postprocess!r} is unknown; use one of {POSTPROCESS}"
             )
         if self.max_position and self.max_position < self.max_tokens:
             raise ValueError(
                 f"max_tokens={self.max_tokens} exceeds max_position={self.max_position}; "
                 f"lower max_tokens to <= {self.max_position}"
             )
-        if self.architecture == "bert" and self.objective not in ("mlm", "simcse", "mlm+simcse"):
+        if self.architecture == "bert" and self.objective not in BERT_OBJECTIVES:
             raise ValueError(
                 f"objective={self.objective!r} cannot continue a BERT encoder; "
-                "use mlm, simcse or mlm+simcse"
+                f"use {', '.join(BERT_OBJECTIVES)}"
             )
-        if self.pooling not in POOLINGS:
-            raise ValueError(f"pooling={self.pooling!r} is unknown; use one of {POOLINGS}")
-        if self.schedule not in SCHEDULES:
-            raise ValueError(f"schedule={self.schedule!r} is unknown; use one of {SCHEDULES}")
-        if self.steps is not None and self.steps < 1:
-            raise ValueError(f"steps={self.steps} must be >= 1")
-        if self.epochs is not None and not self.epochs > 0:
-            raise ValueError(f"epochs={self.epochs} must be > 0")
         if self.steps is None and self.epochs is None:
             raise ValueError("neither steps nor epochs is set; pass --steps N or --epochs E")
-        for key in ("eval_every", "checkpoint_every"):
-            if getattr(self, key) < 0:
-                raise ValueError(f"{key}={getattr(self, key)} must be >= 0 (0 disables it)")
         if self.device not in ("auto", "cpu", "cuda") and not self.device.startswith("cuda:"):
             raise ValueError(f"device={self.device!r} is unknown; use auto, cpu or cuda[:N]")
         if self.hidden is not None:
@@ -231,31 +200,21 @@ class TrainConfig:
             if bad:
                 raise ValueError(f"matryoshka_dims={bad} must lie in (0, hidden={self.hidden}]")
 
-    def _validate_image_and_series(self) -> None:
-        if not 8 <= self.image_size <= 512:
-            raise ValueError(f"image_size={self.image_size} must be in [8, 512], e.g. 32")
-        if self.channels not in (0, 1, 3):
-            raise ValueError(f"channels={self.channels} must be 0 (from the data), 1 or 3")
-        if self.patch_size < 1 or self.image_size % self.patch_size:
-            raise ValueError(
-                f"patch_size={self.patch_size} must divide image_size={self.image_size} "
-                "(e.g. patch_size=4 for image_size=32)"
-            )
-        if not 0.0 < self.crop_min_scale <= 1.0:
-            raise ValueError(f"crop_min_scale={self.crop_min_scale} must be in (0, 1], e.g. 0.3")
-        if not (self.series_length == 0 or 2 <= self.series_length <= MAX_SERIES_LENGTH):
-            raise ValueError(
-                f"series_length={self.series_length} must be 0 (the data's longest) or in "
-                f"[2, {MAX_SERIES_LENGTH}]"
-            )
-        if self.series_patch < 1:
-            raise ValueError(f"series_patch={self.series_patch} must be >= 1, e.g. 8")
-        if self.predict_patches < 1:
-            raise ValueError(f"predict_patches={self.predict_patches} must be >= 1, e.g. 2")
-        if self.normalization not in NORMALIZATIONS:
-            raise ValueError(
-                f"normalization={self.normalization!r} is unknown; use one of {NORMALIZATIONS}"
-            )
+    def _validate_contract_ranges(self) -> None:
+        """Every hyperparameter a job may set, against the contract's schema (enum, range).
+
+        ``None`` means "the default" (mask_rate, lr, steps/epochs) and is not checked here.
+        ``architecture`` is checked per modality by :meth:`validate` (it also admits ``bert``).
+        """
+        for key, schema in HYPERPARAMETERS.items():
+            value = getattr(self, key)
+            if value is None or key == "architecture":
+                continue
+            problem = contract.violation(key, value, schema)
+            if problem is not None:
+                default = FIELD_DEFAULTS.get(key)
+                example = default is not None and "must be in" in problem
+                raise ValueError(problem + (f", e.g. {default}" if example else ""))
 
     @property
     def type_vocab_size(self) -> int:
@@ -275,6 +234,13 @@ class TrainConfig:
                 f"unknown config key(s) {unknown}; valid keys are: {', '.join(sorted(names))}"
             )
         return cls(**data)
+
+
+FIELD_DEFAULTS: dict[str, Any] = {
+    f.name: f.default
+    for f in dataclasses.fields(TrainConfig)
+    if f.default is not dataclasses.MISSING
+}
 
 
 def parse_override(text: str) -> tuple[str, Any]:

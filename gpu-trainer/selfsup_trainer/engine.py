@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,33 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.distributed as dist
 
+from .batches import BatchStream, step_generator
 from .checkpoint import rng_state, save_checkpoint, set_rng_state
 from .config import TrainConfig
-from .data import BatchStream, step_generator
-from .metrics import evaluate
-
-# Dense bf16 peak FLOP/s by GPU model (first match wins); MFU is reported only for these.
-BF16_PEAK_FLOPS = {
-    "H100 PCIe": 756e12,
-    "H100": 989e12,
-    "H200": 989e12,
-    "A100": 312e12,
-    "L4": 121e12,
-}
-H100_BF16_PEAK_FLOPS = BF16_PEAK_FLOPS["H100"]  # bench/trainer_gpu.py imports it
-
-
-def peak_bf16_flops(device_name: str) -> float | None:
-    """The dense bf16 peak of a GPU from ``torch.cuda.get_device_name()``; None if unknown.
-
-    Whole words only: "NVIDIA L40S" is not an L4.
-    """
-    for model, peak in BF16_PEAK_FLOPS.items():
-        if re.search(rf"\b{model}\b", device_name):
-            return peak
-    return None
+from .ddp import join_group, leave_group
+from .mfu import peak_bf16_flops
+from .objective import Pretext
 
 
 @dataclass
@@ -74,61 +52,6 @@ class TrainResult:
     steps: int
 
 
-def flops_per_token(
-    n_params: int,
-    layers: int,
-    hidden: int,
-    seq_len: float,
-    vocab: int = 0,
-    predicted_fraction: float = 0.0,
-) -> float:
-    """Training FLOPs per token (Kaplan et al. / PaLM appendix B), adapted to MLM:
-
-        6 * N  +  12 * layers * hidden * seq_len  +  6 * vocab * hidden * predicted_fraction
-
-    ``N`` is the non-embedding parameter count; ``6 * N`` is forward (2 FLOPs per weight per
-    token) plus backward (twice the forward) through every weight matrix. ``12 * L * H * T`` is
-    the attention score and value matmuls, which scale with sequence length and have no
-    parameters. The last term is the tied vocabulary projection, which we run only on the
-    predicted (masked) share of tokens. MFU = achieved FLOP/s over the GPU's dense bf16 peak
-    (:func:`peak_bf16_flops`).
-    """
-    return (
-        6.0 * n_params
-        + 12.0 * layers * hidden * seq_len
-        + 6.0 * vocab * hidden * predicted_fraction
-    )
-
-
-def non_embedding_parameters(pretext: torch.nn.Module) -> int:
-    embeddings = pretext.encoder.tok.weight.numel() + pretext.encoder.pos.weight.numel()
-    return sum(p.numel() for p in pretext.parameters()) - embeddings
-
-
-def distributed() -> tuple[int, int, int]:
-    """(rank, local_rank, world_size) from torchrun's environment; (0, 0, 1) when absent."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    return int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0")), world
-
-
-def init_distributed(device: torch.device) -> bool:
-    """Join torchrun's process group if there is one; True when this call created it."""
-    if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or dist.is_initialized():
-        return False
-    if device.type == "cuda":
-        torch.cuda.set_device(device)
-    dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-    return True
-
-
-def pick_device(config: TrainConfig, local_rank: int) -> torch.device:
-    if config.device == "auto":
-        return torch.device(f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu")
-    if config.device.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"device={config.device!r} but CUDA is not available; use device=cpu")
-    return torch.device(config.device)
-
-
 def lr_lambda(config: TrainConfig, total_steps: int) -> Callable[[int], float]:
     warmup = round(config.warmup_ratio * total_steps)
 
@@ -156,7 +79,7 @@ def make_optimizer(model: torch.nn.Module, config: TrainConfig, device: torch.de
 
 
 def train(
-    pretext: torch.nn.Module,
+    pretext: Pretext,
     corpus: Any,
     heldout: Any,
     config: TrainConfig,
@@ -170,10 +93,8 @@ def train(
     """Run optimizer steps ``[start, min(stop_at, total_steps))``.
 
     Args:
-        pretext: encoder + heads (on CPU; moved to the device here): text's
-            :class:`~selfsup_trainer.objectives.Pretext`, or an image/series pretext that also
-            has ``evaluate(heldout, device)``, and whose objectives count their own throughput
-            units with ``units(batch) -> (real, padded, rows)``.
+        pretext: encoder + heads (on CPU; moved to the device here); each step's
+            :class:`~selfsup_trainer.objective.Objective` comes from ``pretext.phase``.
         corpus / heldout: training and evaluation records (``len()`` and a ``lengths`` array
             used for length bucketing).
         config: resolved training config.
@@ -187,9 +108,7 @@ def train(
     Raises:
         FloatingPointError: the loss became NaN/inf; the message names the step.
     """
-    rank, local_rank, world = distributed()
-    device = pick_device(config, local_rank)
-    owns_group = init_distributed(device)
+    rank, world, device, owns_group = join_group(config)
     if device.type == "cuda":
         torch.cuda.set_device(device)
         torch.backends.cuda.matmul.allow_tf32 = True
@@ -206,24 +125,16 @@ def train(
     model: torch.nn.Module = pretext
     if world > 1:
         # Phased objectives leave a head idle for part of the run.
-        unused = config.objective == "mlm+simcse"
         model = torch.nn.parallel.DistributedDataParallel(
             pretext,
             device_ids=[device.index] if device.type == "cuda" else None,
-            find_unused_parameters=unused,
+            find_unused_parameters=pretext.phased,
         )
     if config.compile:
         model = torch.compile(model)
     stream = BatchStream(corpus, config.batch_size, config.seed, config.bucket_batches, rank, world)
-    text = config.modality == "text"
-    # MFU needs a FLOP model; only the text transformer has one (flops_per_token).
-    n_params = non_embedding_parameters(pretext) if text else 0
-    peak = None
-    if device.type == "cuda" and text:
-        peak = peak_bf16_flops(torch.cuda.get_device_name(device))
-    held_out_metrics = getattr(pretext, "evaluate", None) or (
-        lambda data, dev: evaluate(pretext, data, dev)
-    )
+    # MFU needs a peak and a FLOP model (pretext.flops_per_unit; None where there is none).
+    peak = peak_bf16_flops(torch.cuda.get_device_name(device)) if device.type == "cuda" else None
     autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
     end = total_steps if stop_at is None else min(stop_at, total_steps)
     pending: list[tuple[int, torch.Tensor]] = []  # losses not yet copied to the host
@@ -269,16 +180,7 @@ def train(
             batch = objective.collate(
                 corpus, stream.get(micro_step), step_generator(config.seed, micro_step, rank)
             )
-            if hasattr(objective, "units"):
-                real, padded, rows = objective.units(batch)
-            else:  # text: tokens under the attention mask; SimCSE encodes every row twice
-                copies = 2 if objective.name == "simcse" else 1
-                mask = batch["attention_mask"]
-                real, padded, rows = (
-                    int(mask.sum()) * copies,
-                    mask.numel() * copies,
-                    mask.shape[0] * copies,
-                )
+            real, padded, rows = objective.units(batch)
             step_tokens += real
             window_padded += padded
             window_seqs += rows
@@ -306,24 +208,21 @@ def train(
             elapsed = time.perf_counter() - window_start
             run_time += elapsed
             tokens_per_second = window_tokens * world / max(elapsed, 1e-9)
-            if peak is not None:
-                seq = window_padded / max(1, window_seqs)  # mean padded length: attention cost
-                per_token = flops_per_token(
-                    n_params, config.layers or 0, config.hidden or 0, seq, pretext.vocab_size,
-                    config.mask_rate if "mlm" in objective.name else 0.0,
-                )  # fmt: skip
-                mfu = tokens_per_second * per_token / (peak * world)
+            seq = window_padded / max(1, window_seqs)  # mean padded length: attention cost
+            per_unit = pretext.flops_per_unit(objective, seq) if peak is not None else None
+            if peak is not None and per_unit is not None:
+                mfu = tokens_per_second * per_unit / (peak * world)
             window_tokens, window_padded, window_seqs, window_start = 0, 0, 0, time.perf_counter()
             if rank == 0:
                 mfu_text = f" mfu {mfu:.1%}" if mfu is not None else ""
-                unit = getattr(objective, "unit_name", "tok")
+                unit = objective.unit_name
                 log(
                     f"step {done}/{total_steps} [{objective.name}] loss {losses[-1]:.4f} "
                     f"lr {scheduler.get_last_lr()[0]:.2e} {unit}/s {tokens_per_second:,.0f}"
                     f"{mfu_text}"
                 )
         if config.eval_every and done % config.eval_every == 0 and not last and rank == 0:
-            metrics = held_out_metrics(heldout, device)
+            metrics = pretext.evaluate(heldout, device)
             log(f"eval step {done}: " + " ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
             window_start = time.perf_counter()
         checkpointed = bool(config.checkpoint_every) and (
@@ -355,10 +254,9 @@ def train(
                 break
     flush_losses()
     if rank == 0:
-        metrics = held_out_metrics(heldout, device)
+        metrics = pretext.evaluate(heldout, device)
     pretext.to("cpu")
     if owns_group:
-        dist.barrier()  # rank 0 may still be evaluating; leave together
-        dist.destroy_process_group()
+        leave_group(world)
     average = run_tokens * world / run_time if run_time > 0 else tokens_per_second
     return TrainResult(losses, metrics, average, len(losses))

@@ -3,7 +3,8 @@
 Writes ``model.onnx`` (fp32) and ``model.int8.onnx`` (dynamic int8 MatMuls), each with its
 weights in ``<file>.data`` (the edge runtime passes that exact name as ``externalData``), the
 modality's extra files (text: ``tokenizer.json``) and ``manifest.json``. What differs between
-modalities (input names, example tensors, dynamic axes, parity feeds) is an :class:`ExportSpec`.
+modalities (input names, example tensors, dynamic axes, parity feeds) is an :class:`ExportSpec`
+(text's: :mod:`selfsup_trainer.text.export`).
 Files are staged in a hidden folder and only moved into place after both gates pass, and
 ``manifest.json`` is written last: a folder with a manifest is a folder whose gates passed.
 """
@@ -26,17 +27,10 @@ import onnx
 import onnxruntime as ort
 import torch
 from onnxruntime.quantization import QuantType, quantize_dynamic
-from tokenizers import Tokenizer
-
-from .tokenizer import PAD_ID
-from .weights import WEIGHTS, save_weights
 
 OPSET = 17
 FP32, INT8 = "model.onnx", "model.int8.onnx"
 GATES = {"fp32_min_cosine": 0.9999, "int8_mean_cosine": 0.99, "int8_min_cosine": 0.97}
-# Batch sizes 1 and 3 first so the dynamic batch axis is exercised, then larger batches whose
-# rows have different lengths so the dynamic sequence axis and padding are exercised too.
-PARITY_BATCH_SIZES = (1, 3, 8, 8, 12)
 
 
 class ParityError(RuntimeError):
@@ -126,41 +120,6 @@ def quantize_int8(fp32_path: Path, int8_path: Path, weight_type: QuantType) -> N
     save_with_external_data(model, int8_path)
 
 
-def text_spec(tokenizer: Tokenizer, texts: list[str]) -> ExportSpec:
-    """(input_ids, attention_mask) -> embeddings, with dynamic batch and sequence."""
-    ids = torch.full((2, 7), 5, dtype=torch.long)
-    feeds = [{"input_ids": i, "attention_mask": m} for i, m in parity_batches(tokenizer, texts)]
-    return ExportSpec(
-        input_names=["input_ids", "attention_mask"],
-        example_inputs=(ids, torch.ones_like(ids)),
-        dynamic_axes={
-            "input_ids": {0: "batch", 1: "sequence"},
-            "attention_mask": {0: "batch", 1: "sequence"},
-            "embeddings": {0: "batch"},
-        },
-        parity_feeds=feeds,
-    )
-
-
-def parity_batches(tokenizer: Tokenizer, texts: list[str]) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Tokenize ``texts`` the way the edge does (no stored padding; pad each batch ourselves)."""
-    batches, start = [], 0
-    for size in PARITY_BATCH_SIZES:
-        chunk = texts[start : start + size]
-        if not chunk:
-            break
-        start += size
-        encodings = [tokenizer.encode(t).ids for t in chunk]
-        width = max(len(e) for e in encodings)
-        ids = np.full((len(chunk), width), PAD_ID, dtype=np.int64)
-        mask = np.zeros((len(chunk), width), dtype=np.int64)
-        for row, enc in enumerate(encodings):
-            ids[row, : len(enc)] = enc
-            mask[row, : len(enc)] = 1
-        batches.append((ids, mask))
-    return batches
-
-
 def run_onnx(path: Path, feeds: list[Feed]) -> np.ndarray:
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1  # parity is a correctness check; keep it deterministic
@@ -186,31 +145,16 @@ def row_cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return (a * b).sum(1) / np.maximum(denom, 1e-12)
 
 
+def file_sha256(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 def file_entry(path: Path) -> dict[str, Any]:
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    return {"sha256": digest, "bytes": path.stat().st_size}
-
-
-def export_text_artifact(
-    encoder: torch.nn.Module,
-    tokenizer_path: Path,
-    out_dir: Path,
-    heldout_texts: list[str],
-    manifest_fields: dict[str, Any],
-    gates: dict[str, float] | None = None,
-    log=print,
-    weights: torch.nn.Module | None = None,
-) -> dict[str, Any]:
-    """:func:`export_artifact` for a text encoder: parity on tokenized held-out documents,
-    ``tokenizer.json`` shipped with the weights, and ``weights``' parameters as
-    ``encoder.safetensors`` (what a later job continues from; ``manifest_fields["weights"]``)."""
-    tokenizer = Tokenizer.from_file(str(tokenizer_path))
-    spec = text_spec(tokenizer, heldout_texts)
-    with tempfile.TemporaryDirectory() as tmp:
-        extra = {"tokenizer.json": tokenizer_path}
-        if weights is not None:
-            extra[WEIGHTS] = save_weights(weights, Path(tmp) / WEIGHTS)
-        return export_artifact(encoder, out_dir, spec, manifest_fields, gates, log, extra)
+    return {"sha256": file_sha256(path), "bytes": path.stat().st_size}
 
 
 def export_artifact(

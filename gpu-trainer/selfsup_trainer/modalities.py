@@ -12,7 +12,7 @@ import importlib
 from types import ModuleType
 
 MODULES = {
-    "text": "selfsup_trainer.pipeline",
+    "text": "selfsup_trainer.text.pipeline",
     "image": "selfsup_trainer.vision.pipeline",
     "timeseries": "selfsup_trainer.series.pipeline",
 }

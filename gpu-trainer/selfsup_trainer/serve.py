@@ -25,9 +25,8 @@ import torch
 from .api_client import ApiClient, ApiError, DownloadError, StaleLease, download, upload
 from .checkpoint import STATE_FILE
 from .config import TrainConfig
-from .corpus import file_sha256
 from .engine import CHECKPOINT_AND_STOP, StepInfo
-from .export import ParityError
+from .export import ParityError, file_sha256
 from .modalities import pipeline_for
 
 # Without an explicit checkpoint_every a job still checkpoints, so a lost replica costs little.

@@ -30,7 +30,7 @@ def corpus_path() -> Path:
 def mlm_artifact(tmp_path_factory) -> tuple[Path, dict, list[float]]:
     """One trained + exported tiny MLM encoder shared by the export tests."""
     from selfsup_trainer.config import TrainConfig
-    from selfsup_trainer.pipeline import pretrain
+    from selfsup_trainer.text.pipeline import pretrain
 
     out = tmp_path_factory.mktemp("mlm-artifact")
     config = TrainConfig(objective="mlm", preset="tiny", steps=40, **{**FAST, "lr": 1e-3})

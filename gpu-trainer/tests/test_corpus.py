@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from selfsup_trainer.corpus import CorpusError, CorpusStats, iter_documents
+from selfsup_trainer.text.corpus import CorpusError, CorpusStats, iter_documents
 
 
 def test_txt_counts_and_drops_empty_and_duplicate_lines(tmp_path):

@@ -10,8 +10,9 @@ from conftest import FIXTURE
 
 from selfsup_trainer import export
 from selfsup_trainer.config import TrainConfig
-from selfsup_trainer.export import ParityError, export_text_artifact
-from selfsup_trainer.model import Encoder
+from selfsup_trainer.export import ParityError
+from selfsup_trainer.text.export import export_text_artifact
+from selfsup_trainer.text.model import Encoder
 
 MANIFEST_KEYS = {
     "format", "modality", "dims", "pooling", "normalize", "max_tokens", "inputs", "output",

@@ -11,8 +11,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 import torch.nn.functional as F
 
-from selfsup_trainer.objectives.simclr import nt_xent
-from selfsup_trainer.objectives.simcse import info_nce
+from selfsup_trainer.losses import info_nce, nt_xent
 
 N, DIMS, T = 4, 8, 0.1
 

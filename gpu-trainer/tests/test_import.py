@@ -17,12 +17,12 @@ from conftest import CORPUS, REPO
 from safetensors.torch import load_file
 from tokenizers import Tokenizer
 
-from selfsup_trainer.bert import BertEncoder, BertShape
 from selfsup_trainer.config import TrainConfig
-from selfsup_trainer.importer import PROBE_TEXTS, import_folder
-from selfsup_trainer.pipeline import pretrain
-from selfsup_trainer.tokenizer import SpecialIds
-from selfsup_trainer.weights import load_weights
+from selfsup_trainer.text.bert import BertEncoder, BertShape
+from selfsup_trainer.text.importer import PROBE_TEXTS, import_folder
+from selfsup_trainer.text.pipeline import pretrain
+from selfsup_trainer.text.tokenizer import SpecialIds
+from selfsup_trainer.text.weights import load_weights
 
 sys.path.insert(0, str(REPO / "gpu-trainer" / "scripts"))
 from tiny_bert import tiny_bert_folder

@@ -4,14 +4,15 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from selfsup_trainer.batches import epoch_batches
 from selfsup_trainer.config import TrainConfig
-from selfsup_trainer.data import TokenizedCorpus, epoch_batches, pad_batch
-from selfsup_trainer.model import Encoder
-from selfsup_trainer.objectives import Pretext
-from selfsup_trainer.objectives.mlm import IGNORE, MLMHead, mask_tokens, mlm_loss
-from selfsup_trainer.objectives.nsp import MLMNSP, NSPHead, make_pair
-from selfsup_trainer.objectives.simcse import info_nce
-from selfsup_trainer.tokenizer import CLS_ID, MASK_ID, PAD_ID, SEP_ID
+from selfsup_trainer.losses import info_nce
+from selfsup_trainer.text.data import TokenizedCorpus, pad_batch
+from selfsup_trainer.text.mlm import IGNORE, MLMHead, mask_tokens, mlm_loss
+from selfsup_trainer.text.model import Encoder
+from selfsup_trainer.text.nsp import MLMNSP, NSPHead, make_pair
+from selfsup_trainer.text.pretext import TextPretext
+from selfsup_trainer.text.tokenizer import CLS_ID, MASK_ID, PAD_ID, SEP_ID
 
 VOCAB = 300
 
@@ -61,7 +62,7 @@ def test_mlm_loss_equals_full_vocab_loss_over_masked_positions_only():
 
 
 def test_decoder_is_tied_to_input_embeddings():
-    pretext = Pretext(tiny_config(objective="mlm"), VOCAB)
+    pretext = TextPretext(tiny_config(objective="mlm"), VOCAB)
     names = [n for n, _ in pretext.named_parameters()]
     assert not any("decoder" in n for n in names)
     assert pretext.heads["mlm"].bias.shape == (VOCAB,)

@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from selfsup_trainer.postprocess import PostProcessed, fit, mean_pairwise_cosine
+from selfsup_trainer.text.postprocess import PostProcessed, fit, mean_pairwise_cosine
 
 
 def collapsed(n: int = 400, dims: int = 16, seed: int = 0) -> torch.Tensor:

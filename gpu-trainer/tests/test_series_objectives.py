@@ -8,11 +8,11 @@ import torch
 from sktime.datasets import load_italy_power_demand
 
 from selfsup_trainer.config import TrainConfig
-from selfsup_trainer.objectives.series_contrastive import augment
-from selfsup_trainer.objectives.series_masked import choose_masked, real_patches
-from selfsup_trainer.objectives.series_temporal import context_and_targets, draw_cuts
+from selfsup_trainer.series.contrastive import augment
 from selfsup_trainer.series.data import read_series
+from selfsup_trainer.series.masked import choose_masked, real_patches
 from selfsup_trainer.series.pretext import SeriesPretext
+from selfsup_trainer.series.temporal import context_and_targets, draw_cuts
 
 
 def make_pretext(objective: str, channels: int = 1, max_length: int = 24, **kw) -> SeriesPretext:
@@ -56,7 +56,7 @@ def test_choose_masked_rate_bounds_and_determinism():
 
 def test_masked_loss_is_mse_on_masked_observed_points(italy):
     pretext = make_pretext("masked")
-    objective = pretext.objective
+    objective = pretext.phase(0, 1)
     batch = objective.collate(italy, np.arange(16), torch.Generator().manual_seed(0))
     assert not (batch["mask"] & ~real_patches(batch["observed"], 4)).any()
     # With a zero decoder the prediction is 0, so the loss is the mean squared normalized value
@@ -108,7 +108,7 @@ def test_temporal_cuts_targets_and_context_statistics():
 
 def test_temporal_prediction_ignores_everything_after_the_cut(italy):
     pretext = make_pretext("temporal")
-    objective = pretext.objective
+    objective = pretext.phase(0, 1)
     batch = objective.collate(italy, np.arange(8), torch.Generator().manual_seed(3))
     loss, _ = objective.loss(pretext.encoder, batch)
     altered = dict(batch)
@@ -143,8 +143,8 @@ def test_contrastive_views_are_reproducible_end_padded_crops(italy):
 @pytest.mark.parametrize("objective", ["masked", "temporal", "contrastive"])
 def test_units_and_evaluate_restore_training_mode(italy, objective):
     pretext = make_pretext(objective).train()
-    batch = pretext.objective.collate(italy, np.arange(8), torch.Generator().manual_seed(0))
-    real, padded, rows = pretext.objective.units(batch)
+    batch = pretext.phase(0, 1).collate(italy, np.arange(8), torch.Generator().manual_seed(0))
+    real, padded, rows = pretext.phase(0, 1).units(batch)
     assert real == int(batch["observed"].sum()) and padded == batch["observed"].numel()
     assert rows == (16 if objective == "contrastive" else 8)
     metrics = pretext.evaluate(italy.subset(np.arange(20)), torch.device("cpu"))

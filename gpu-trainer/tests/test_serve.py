@@ -21,10 +21,8 @@ from selfsup_trainer.api_client import (
 )
 from selfsup_trainer.checkpoint import find_checkpoint, load_checkpoint
 from selfsup_trainer.config import TrainConfig
-from selfsup_trainer.corpus import CorpusError
-from selfsup_trainer.engine import peak_bf16_flops
 from selfsup_trainer.export import ParityError
-from selfsup_trainer.pipeline import pretrain
+from selfsup_trainer.mfu import peak_bf16_flops
 from selfsup_trainer.runs import default_checkpoint_every, total_steps_of
 from selfsup_trainer.serve import (
     JobCancelled,
@@ -32,6 +30,8 @@ from selfsup_trainer.serve import (
     classify,
     extract_checkpoint,
 )
+from selfsup_trainer.text.corpus import CorpusError
+from selfsup_trainer.text.pipeline import pretrain
 
 
 def fake_checkpoint(run_dir, step=6):

@@ -14,10 +14,10 @@ from conftest import FAST
 from selfsup_trainer.api_client import ApiClient, DownloadError
 from selfsup_trainer.checkpoint import load_checkpoint
 from selfsup_trainer.config import TrainConfig
-from selfsup_trainer.corpus import file_sha256
 from selfsup_trainer.engine import CHECKPOINT_AND_STOP
-from selfsup_trainer.pipeline import pretrain
+from selfsup_trainer.export import file_sha256
 from selfsup_trainer.serve import JobRunner, checkpoint_tar
+from selfsup_trainer.text.pipeline import pretrain
 
 JOB = "job_resume"
 CONFIG = {**FAST, "objective": "mlm", "preset": "tiny", "steps": 6, "checkpoint_every": 2}

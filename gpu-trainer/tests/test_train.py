@@ -3,8 +3,8 @@ import torch
 from conftest import FAST
 
 from selfsup_trainer.config import TrainConfig
-from selfsup_trainer.objectives.mlm import MLM
-from selfsup_trainer.pipeline import pretrain
+from selfsup_trainer.text.mlm import MLM
+from selfsup_trainer.text.pipeline import pretrain
 
 
 def run(corpus, out, stop_at=None, resume=None, tokenizer=None, **kw):

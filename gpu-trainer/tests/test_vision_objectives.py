@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from selfsup_trainer.config import TrainConfig
-from selfsup_trainer.objectives.mae import mask_indices, masked_mse, patchify
-from selfsup_trainer.objectives.simclr import nt_xent
+from selfsup_trainer.losses import nt_xent
 from selfsup_trainer.vision.data import ImageSet
+from selfsup_trainer.vision.mae import mask_indices, masked_mse, patchify
 from selfsup_trainer.vision.models import ResNetEncoder, ViTEncoder, build_encoder
 from selfsup_trainer.vision.pretext import ImagePretext
 

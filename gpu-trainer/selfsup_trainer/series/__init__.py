@@ -1,4 +1,4 @@
-"""Time series: readers (:mod:`.data`), the patch Transformer (:mod:`.models`), the pretext
-wrapper the engine trains (:mod:`.pretext`) and ``pretrain``/``checkpoint_probe``
-(:mod:`.pipeline`). Objectives live in ``objectives/series_*.py``.
+"""Time series: readers (:mod:`.data`), the patch Transformer (:mod:`.models`), the objectives
+(:mod:`.masked`, :mod:`.temporal`, :mod:`.contrastive`), the pretext the engine trains
+(:mod:`.pretext`) and the ``pretrain`` hooks / ``checkpoint_probe`` (:mod:`.pipeline`).
 """

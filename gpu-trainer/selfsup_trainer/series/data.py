@@ -26,6 +26,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..contract import MIN_HELDOUT
+
 
 class SeriesError(ValueError):
     """The dataset cannot be used; the message names the file, the line/row and column."""
@@ -313,7 +315,10 @@ def read_series(path: str | Path, max_length: int | None = None) -> SeriesSet:
 
 
 def heldout_split(
-    series: SeriesSet, fraction: float, limit: int, minimum: int = 2
+    series: SeriesSet,
+    fraction: float,
+    limit: int,
+    minimum: int = MIN_HELDOUT["timeseries"] or 1,
 ) -> tuple[SeriesSet, SeriesSet]:
     """Deterministic (order- and seed-independent) train / held-out split.
 

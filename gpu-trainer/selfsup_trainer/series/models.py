@@ -16,12 +16,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..config import TrainConfig
-from ..model import Block, _init_weights
+from ..transformer import BlockStack
 
 EPS = 1e-5  # decision 0005: (x - mean) / (std + 1e-5)
 
 
-class PatchTransformerEncoder(nn.Module):
+class PatchTransformerEncoder(BlockStack):
     """values/observed -> L2-normalised ``[B, hidden]`` embeddings.
 
     Args:
@@ -62,12 +62,7 @@ class PatchTransformerEncoder(nn.Module):
         self.embed = nn.Linear(channels * self.patch + self.patch, config.hidden)
         self.pos = nn.Embedding(max_length // self.patch, config.hidden)
         self.drop = nn.Dropout(config.dropout)
-        self.blocks = nn.ModuleList(
-            Block(config.hidden, config.heads, config.intermediate, config.dropout)
-            for _ in range(config.layers)
-        )
-        self.final_ln = nn.LayerNorm(config.hidden)
-        self.apply(_init_weights)
+        self.init_stack(config)
 
     @property
     def hidden(self) -> int:
@@ -167,10 +162,7 @@ class PatchTransformerEncoder(nn.Module):
         x = self.drop(x + self.pos(positions)[None])
         # Patch 0 is always a key: a row without real patches would otherwise attend to nothing
         # (NaN); with end padding patch 0 is real for every non-empty series anyway.
-        keep = (real | (positions == 0)[None])[:, None, None, :]
-        for block in self.blocks:
-            x = block(x, keep)
-        return self.final_ln(x)
+        return self.run_blocks(x, (real | (positions == 0)[None])[:, None, None, :])
 
     def pool(self, states: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
         """Mean over real patches: [B, P, hidden] -> [B, hidden] (not normalized)."""

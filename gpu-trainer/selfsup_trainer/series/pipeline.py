@@ -1,29 +1,26 @@
-"""``pretrain``: series dataset -> patch Transformer -> exported artifact folder (decision 0005).
+"""Time-series ``pretrain`` hooks: series dataset -> patch Transformer -> exported artifact
+folder (decision 0005), through the one skeleton :func:`selfsup_trainer.runs.pretrain`.
 
-The same shape as text's :mod:`selfsup_trainer.pipeline`: resume from a checkpoint (its config
-wins), seeds, a deterministic held-out slice, :func:`engine.train`, optional probes on a labeled
-set, then export with parity gates. The manifest's ``preprocessing`` tells the edge everything
-it must do itself — pad at the end to a multiple of ``patch_size``, keep the first
-``max_length`` points — since normalization is inside the graph.
+The manifest's ``preprocessing`` tells the edge everything it must do itself — pad at the end
+to a multiple of ``patch_size``, keep the first ``max_length`` points — since normalization is
+inside the graph.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from .. import runs
 from ..checkpoint import STATE_FILE
 from ..config import MAX_SERIES_LENGTH, TrainConfig
-from ..corpus import file_sha256
-from ..data import BatchStream
-from ..engine import StepInfo, train
-from ..export import ExportSpec, Feed, export_artifact
+from ..export import ExportSpec, Feed, export_artifact, file_sha256
+from ..objective import Pretext
 from ..probe import knn_accuracy, linear_accuracy, split
-from ..runs import default_checkpoint_every, final_metrics, leave_group, start_run, total_steps_of
+from ..runs import Run
 from .data import SeriesError, SeriesSet, batch_arrays, heldout_split, read_series
 from .models import PatchTransformerEncoder, shape_of_state
 from .pretext import SeriesPretext
@@ -135,131 +132,94 @@ def probe_series(
     return {"knn_accuracy": knn_accuracy(*args), "linear_accuracy": linear_accuracy(*args)}
 
 
+class Series(runs.Modality):
+    """Time-series hooks: read (truncating), patch Transformer, in-graph preprocessing."""
+
+    throughput_key = "points_per_second"
+
+    def load(self, run: Run) -> tuple[SeriesSet, SeriesSet]:
+        config = run.config
+        # Truncating while reading (keep_first) bounds memory by the model's length; with
+        # series_length 0 only MAX_SERIES_LENGTH cuts, so the data's longest still decides.
+        cap = model_length(config, config.series_length or MAX_SERIES_LENGTH)
+        self.series = series = read_series(run.data, max_length=cap)
+        self.max_length = max_length = model_length(config, series.max_length)
+        train_set, self.heldout = heldout_split(
+            series.fit(max_length), config.heldout_fraction, config.heldout_max
+        )
+        self.mean, self.std = train_set.channel_stats()
+        run.log(
+            f"dataset {run.data}: {len(series)} series, {series.channels} channel(s), length "
+            f"{series.stats['min_length']}-{series.stats['max_length']} -> max_length "
+            f"{max_length} ({series.stats['truncated']} truncated), {len(train_set)} train / "
+            f"{len(self.heldout)} held out"
+        )
+        return train_set, self.heldout
+
+    def build(self, run: Run) -> Pretext:
+        dataset_norm = run.config.normalization == "dataset"
+        return SeriesPretext(
+            run.config,
+            self.series.channels,
+            self.max_length,
+            self.mean.tolist() if dataset_norm else None,
+            self.std.tolist() if dataset_norm else None,
+        )
+
+    def describe(self, run: Run, pretext: Pretext) -> dict[str, Any]:
+        config, encoder, channels = run.config, pretext.encoder, self.series.channels
+        dataset_norm = config.normalization == "dataset"
+        return {
+            **runs.encoder_fields(config, "mean", ["values", "observed"]),
+            "architecture": {
+                "type": "patch_transformer",
+                "layers": config.layers,
+                "hidden": config.hidden,
+                "heads": config.heads,
+                "intermediate": config.intermediate,
+                "channels": channels,
+                "patch_size": config.series_patch,
+                "max_patches": self.max_length // config.series_patch,
+            },
+            "preprocessing": {
+                "channels": channels,
+                "max_length": self.max_length,
+                "patch_size": config.series_patch,
+                "normalization": config.normalization,
+                "mean": encoder.mean.tolist() if dataset_norm else None,
+                "std": encoder.std.tolist() if dataset_norm else None,
+                "in_graph": True,
+                "pad": "end",
+                "truncate": "keep_first",
+            },
+            "matryoshka_dims": [],
+            "dataset": {
+                "sha256": file_sha256(run.data),
+                "stats": {**self.series.stats, "heldout": len(self.heldout)},
+            },
+        }
+
+    def probe(self, run: Run, pretext: Pretext, eval_path: Path) -> dict[str, float]:
+        return probe_series(pretext.encoder, eval_path, run.config.seed)
+
+    def export(self, run: Run, pretext: Pretext, fields: dict[str, Any]) -> dict[str, Any]:
+        c = run.config
+        spec = export_spec(self.heldout, c.series_patch, self.series.channels, self.max_length)
+        return export_artifact(pretext.encoder, run.out_dir, spec, fields, log=run.log)
+
+
 def pretrain(
-    config: TrainConfig,
-    data: Path,
-    out_dir: Path,
-    resume: str | Path | None = None,
-    stop_at: int | None = None,
-    callback: Callable[[StepInfo], Any] | None = None,
-    log: Callable[[str], None] = print,
-    default_checkpoints: int = 0,
-    eval_path: Path | None = None,
+    config: TrainConfig, data: str | Path, out_dir: str | Path, **options: Any
 ) -> dict[str, Any] | None:
-    """Train a patch Transformer on the series at ``data`` and export it to ``out_dir``.
-
-    Args:
-        config: training config (resolved here); on resume the checkpoint's config wins except
-            ``checkpoint_every``/``log_every``/``eval_every``.
-        data: JSONL or CSV series dataset (optionally gzipped); labels, if any, are ignored.
-        out_dir: artifact folder (also holds ``checkpoints/``).
-        resume: checkpoint folder or run folder to continue from.
-        stop_at: stop after this many steps without exporting (preemption drill).
-        callback: per-step progress hook.
-        default_checkpoints: with ``checkpoint_every`` 0, checkpoint about this many times.
-        eval_path: labeled series set; kNN/linear probe accuracies go into the metrics.
-
-    Returns:
-        The manifest, or None when stopped early or on a non-zero DDP rank.
+    """Train a patch Transformer on the series at ``data`` (JSONL or CSV, optionally gzipped;
+    labels, if any, are ignored) and export it to ``out_dir``; ``options`` are
+    :func:`runs.pretrain`'s (``eval_path``: a labeled series set).
 
     Raises:
         SeriesError: the dataset cannot be read (the message names line and column).
         ValueError: an impossible config for this data.
     """
-    data, out_dir = Path(data), Path(out_dir)
-    run = start_run(config, out_dir, resume, log)
-    config, resume_state, rank, world, log = (
-        run.config, run.resume_state, run.rank, run.world, run.log
-    )  # fmt: skip
-
-    # Truncating while reading (keep_first) bounds memory by the model's length; with
-    # series_length 0 only MAX_SERIES_LENGTH cuts, so the data's longest still decides.
-    cap = model_length(config, config.series_length or MAX_SERIES_LENGTH)
-    series = read_series(data, max_length=cap)
-    max_length = model_length(config, series.max_length)
-    truncated = series.stats["truncated"]
-    train_set, heldout = heldout_split(
-        series.fit(max_length), config.heldout_fraction, config.heldout_max
-    )
-    mean, std = train_set.channel_stats()
-    log(
-        f"dataset {data}: {len(series)} series, {series.channels} channel(s), length "
-        f"{series.stats['min_length']}-{series.stats['max_length']} -> max_length {max_length} "
-        f"({truncated} truncated), {len(train_set)} train / {len(heldout)} held out"
-    )
-    per_epoch = BatchStream(train_set, config.batch_size, config.seed, 1).per_epoch
-    total_steps = total_steps_of(config, per_epoch)
-    if not config.checkpoint_every and default_checkpoints:
-        config.checkpoint_every = default_checkpoint_every(total_steps, default_checkpoints)
-    dataset_norm = config.normalization == "dataset"
-    pretext = SeriesPretext(
-        config,
-        series.channels,
-        max_length,
-        mean.tolist() if dataset_norm else None,
-        std.tolist() if dataset_norm else None,
-    )
-    result = train(
-        pretext,
-        train_set,
-        heldout,
-        config,
-        total_steps,
-        out_dir,
-        resume_state,
-        callback,
-        stop_at,
-        log,
-    )
-    leave_group(world)
-    if result.steps < total_steps or rank != 0:
-        return None
-    encoder = pretext.encoder
-    stats_mean = encoder.mean.tolist() if dataset_norm else None
-    stats_std = encoder.std.tolist() if dataset_norm else None
-    fields = {
-        "modality": "timeseries",
-        "dims": config.hidden,
-        "pooling": "mean",
-        "normalize": True,
-        "inputs": ["values", "observed"],
-        "output": "embeddings",
-        "objective": config.objective,
-        "preset": config.preset,
-        "architecture": {
-            "type": "patch_transformer",
-            "layers": config.layers,
-            "hidden": config.hidden,
-            "heads": config.heads,
-            "intermediate": config.intermediate,
-            "channels": series.channels,
-            "patch_size": config.series_patch,
-            "max_patches": max_length // config.series_patch,
-        },
-        "preprocessing": {
-            "channels": series.channels,
-            "max_length": max_length,
-            "patch_size": config.series_patch,
-            "normalization": config.normalization,
-            "mean": stats_mean,
-            "std": stats_std,
-            "in_graph": True,
-            "pad": "end",
-            "truncate": "keep_first",
-        },
-        "matryoshka_dims": [],
-        "dataset": {
-            "sha256": file_sha256(data),
-            "stats": {**series.stats, "heldout": len(heldout)},
-        },
-        "config": {**config.to_dict(), "steps": total_steps},
-        "metrics": final_metrics(result, "points_per_second"),
-    }
-    if eval_path is not None:
-        fields["metrics"].update(probe_series(encoder, Path(eval_path), config.seed))
-    log("metrics: " + " ".join(f"{k} {v:.4g}" for k, v in fields["metrics"].items()))
-    spec = export_spec(heldout, config.series_patch, series.channels, max_length)
-    return export_artifact(encoder, out_dir, spec, fields, log=log)
+    return runs.pretrain(Series(), config, data, out_dir, **options)
 
 
 def encoder_from_checkpoint(step_dir: Path) -> PatchTransformerEncoder:

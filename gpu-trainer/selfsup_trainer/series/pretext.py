@@ -6,14 +6,15 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..batches import step_generator
 from ..config import TrainConfig
-from ..data import step_generator
-from ..metrics import alignment, uniformity
-from ..objectives.series_contrastive import ProjectionHead, SeriesContrastive, augment
-from ..objectives.series_masked import MaskedHead, SeriesMasked
-from ..objectives.series_temporal import SeriesTemporal, TemporalHead
+from ..losses import alignment, uniformity
+from ..objective import Pretext, Recipe, register
+from .contrastive import ProjectionHead, SeriesContrastive, augment
 from .data import SeriesSet, batch_arrays
+from .masked import MaskedHead, SeriesMasked
 from .models import PatchTransformerEncoder
+from .temporal import SeriesTemporal, TemporalHead
 
 # Held-out metric name per objective: the objective's own loss on the held-out slice.
 HELDOUT_METRIC = {
@@ -23,7 +24,7 @@ HELDOUT_METRIC = {
 }
 
 
-class SeriesPretext(nn.Module):
+class SeriesPretext(Pretext):
     """Encoder plus the head its objective needs (one state_dict, one optimizer)."""
 
     def __init__(
@@ -34,40 +35,11 @@ class SeriesPretext(nn.Module):
         mean: list[float] | None = None,
         std: list[float] | None = None,
     ) -> None:
-        super().__init__()
+        super().__init__(config)
         assert config.hidden is not None and config.mask_rate is not None
-        self.config = config
         self.encoder = PatchTransformerEncoder(config, channels, max_length, mean, std)
-        self.heads = nn.ModuleDict()
-        patch_values = channels * config.series_patch
-        if config.objective == "masked":
-            self.heads["masked"] = MaskedHead(config.hidden, patch_values)
-            self.objective = SeriesMasked(
-                self.heads["masked"], config.mask_rate, config.series_patch
-            )
-        elif config.objective == "temporal":
-            self.heads["temporal"] = TemporalHead(
-                config.hidden, config.predict_patches, patch_values
-            )
-            self.objective = SeriesTemporal(self.heads["temporal"], config.series_patch)
-        elif config.objective == "contrastive":
-            self.heads["projection"] = ProjectionHead(config.hidden)
-            self.objective = SeriesContrastive(
-                self.heads["projection"], config.simclr_temperature, config.series_patch
-            )
-        else:
-            raise ValueError(
-                f"objective={config.objective!r} is not a time-series objective; use one of "
-                f"{', '.join(HELDOUT_METRIC)}"
-            )
-
-    def phase(self, step: int, total_steps: int):
-        """The objective for every step (time series has no phased objectives)."""
-        return self.objective
-
-    def forward(self, batch: dict, objective) -> tuple:
-        """Loss of ``objective`` on ``batch``; going through ``forward`` lets DDP sync grads."""
-        return objective.loss(self.encoder, batch)
+        self.patch_values = channels * config.series_patch
+        self.add_heads()
 
     @torch.no_grad()
     def evaluate(
@@ -82,15 +54,16 @@ class SeriesPretext(nn.Module):
         was_training = self.training
         self.eval()
         patch = self.config.series_patch
+        objective = self.phase(0, 1)
         total, weight, clean, view_a, view_b = 0.0, 0.0, [], [], []
         devices = [device] if device.type == "cuda" else []
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(0)
             for i, start in enumerate(range(0, len(heldout), batch_size)):
                 indices = np.arange(start, min(start + batch_size, len(heldout)))
-                batch = self.objective.collate(heldout, indices, step_generator(12345, i))
+                batch = objective.collate(heldout, indices, step_generator(12345, i))
                 batch = {k: v.to(device) for k, v in batch.items()}
-                loss, stats = self.objective.loss(self.encoder, batch)
+                loss, stats = objective.loss(self.encoder, batch)
                 n = float(stats["count"])
                 total, weight = total + loss.item() * n, weight + n
                 values, observed = batch_arrays(heldout, indices, patch)
@@ -105,3 +78,38 @@ class SeriesPretext(nn.Module):
             "alignment": alignment(torch.cat(view_a), torch.cat(view_b)),
             "uniformity": uniformity(torch.cat(clean)),
         }
+
+
+def masked_head(p: SeriesPretext) -> dict[str, nn.Module]:
+    assert p.config.hidden
+    return {"masked": MaskedHead(p.config.hidden, p.patch_values)}
+
+
+def temporal_head(p: SeriesPretext) -> dict[str, nn.Module]:
+    c = p.config
+    assert c.hidden
+    return {"temporal": TemporalHead(c.hidden, c.predict_patches, p.patch_values)}
+
+
+def projection_head(p: SeriesPretext) -> dict[str, nn.Module]:
+    assert p.config.hidden
+    return {"projection": ProjectionHead(p.config.hidden)}
+
+
+def build_masked(p: SeriesPretext) -> SeriesMasked:
+    assert p.config.mask_rate is not None
+    return SeriesMasked(p.heads["masked"], p.config.mask_rate, p.config.series_patch)
+
+
+def build_temporal(p: SeriesPretext) -> SeriesTemporal:
+    return SeriesTemporal(p.heads["temporal"], p.config.series_patch)
+
+
+def build_contrastive(p: SeriesPretext) -> SeriesContrastive:
+    c = p.config
+    return SeriesContrastive(p.heads["projection"], c.simclr_temperature, c.series_patch)
+
+
+register("timeseries", "masked", Recipe(masked_head, (build_masked,)))
+register("timeseries", "temporal", Recipe(temporal_head, (build_temporal,)))
+register("timeseries", "contrastive", Recipe(projection_head, (build_contrastive,)))

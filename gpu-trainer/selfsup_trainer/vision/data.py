@@ -22,11 +22,14 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..contract import MIN_HELDOUT as CONTRACT_MIN_HELDOUT
 from . import preprocess
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 SCALE = 255.0  # manifest preprocessing.scale
-MIN_HELDOUT = 12  # the parity gates run held-out batches of 1, 3 and 8 images
+# The parity gates run held-out batches of 1, 3 and 8 images (the contract: the API refuses
+# smaller sets at creation).
+MIN_HELDOUT: int = CONTRACT_MIN_HELDOUT["image"] or 1
 IDX_UBYTE = 0x08
 
 

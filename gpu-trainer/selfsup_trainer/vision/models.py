@@ -2,8 +2,8 @@
 
 Both take normalized ``pixel_values [B, C, S, S]`` (decision 0005) and return ``[B, hidden]``:
 
-- :class:`ViTEncoder`: patch embedding, fixed 2-D sin-cos positions, the text model's pre-LN
-  :class:`~selfsup_trainer.model.Block`, final LayerNorm, mean (or [CLS]) pooling. MAE feeds it
+- :class:`ViTEncoder`: patch embedding, fixed 2-D sin-cos positions, the core's pre-LN
+  :class:`~selfsup_trainer.transformer.BlockStack`, mean (or [CLS]) pooling. MAE feeds it
   only the visible patches through :meth:`ViTEncoder.patch_tokens`.
 - :class:`ResNetEncoder`: a CIFAR-style ResNet (3x3 stem, no max-pool, four stages of basic
   blocks) with global average pooling. Stage widths are ``hidden/8, /4, /2, hidden``.
@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..config import TrainConfig
-from ..model import Block, _init_weights
+from ..transformer import BlockStack
 
 
 def sincos_2d(grid: int, dims: int) -> torch.Tensor:
@@ -49,7 +49,7 @@ def sincos_2d(grid: int, dims: int) -> torch.Tensor:
     return table.float()[None]
 
 
-class ViTEncoder(nn.Module):
+class ViTEncoder(BlockStack):
     """Vision Transformer: pixel_values [B, C, S, S] -> L2-normalised [B, hidden].
 
     Args:
@@ -75,12 +75,7 @@ class ViTEncoder(nn.Module):
         self.register_buffer("pos", sincos_2d(self.grid, config.hidden), persistent=False)
         self.cls = nn.Parameter(torch.zeros(1, 1, config.hidden)) if self.pooling == "cls" else None
         self.drop = nn.Dropout(config.dropout)
-        self.blocks = nn.ModuleList(
-            Block(config.hidden, config.heads, config.intermediate, config.dropout)
-            for _ in range(config.layers)
-        )
-        self.final_ln = nn.LayerNorm(config.hidden)
-        self.apply(_init_weights)
+        self.init_stack(config)
         # The patch projection is a linear map; init it like one (MAE: xavier on the flat view).
         nn.init.xavier_uniform_(self.embed.weight.view(config.hidden, -1))
         nn.init.zeros_(self.embed.bias)
@@ -103,10 +98,8 @@ class ViTEncoder(nn.Module):
         """
         if self.cls is not None:
             tokens = torch.cat([self.cls.expand(len(tokens), -1, -1), tokens], dim=1)
-        x = self.drop(tokens)
-        for block in self.blocks:
-            x = block(x, None)  # no padding in images: attend everywhere (mask None)
-        return self.final_ln(x)
+        # No padding in images: attend everywhere (mask None).
+        return self.run_blocks(self.drop(tokens), None)
 
     def patch_tokens(self, pixel_values: torch.Tensor, keep_idx: torch.Tensor) -> torch.Tensor:
         """Encode only the patches in ``keep_idx`` (MAE).

@@ -1,4 +1,4 @@
-"""``pretrain`` for images: dataset file -> SimCLR/MAE training -> exported artifact folder.
+"""Image ``pretrain`` hooks: dataset file -> SimCLR/MAE training -> exported artifact folder.
 
 The whole dataset is decoded once into memory as resized 0-255 pixels (decision 0005's exact
 preprocessing), a seeded slice is held out for evaluation and the export parity gates, and the
@@ -7,21 +7,20 @@ manifest records the preprocessing the edge must repeat (size, channels, mean/st
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 
+from .. import runs
 from ..checkpoint import load_checkpoint
 from ..config import TrainConfig
-from ..corpus import file_sha256
-from ..data import BatchStream
-from ..engine import StepInfo, train
-from ..export import ExportSpec, export_artifact
+from ..export import ExportSpec, export_artifact, file_sha256
+from ..objective import Pretext
 from ..probe import knn_accuracy, linear_accuracy, split
-from ..runs import default_checkpoint_every, final_metrics, leave_group, start_run, total_steps_of
+from ..runs import Run
 from .data import SCALE, ImageSet, read_images, split_heldout
 from .models import describe
 from .pretext import ImagePretext
@@ -30,98 +29,75 @@ PARITY_SIZES = (1, 3, 8)  # held-out batches the export gates run (dynamic batch
 PROBE_LIMIT = 2000  # probe-set images used by the trainer-side kNN/linear probes
 
 
-def pretrain(
-    config: TrainConfig,
-    data: str | Path,
-    out_dir: str | Path,
-    resume: str | Path | None = None,
-    stop_at: int | None = None,
-    callback: Callable[[StepInfo], Any] | None = None,
-    log: Callable[[str], None] = print,
-    default_checkpoints: int = 0,
-    eval_path: Path | None = None,
-) -> dict[str, Any] | None:
-    """Train an image encoder on ``data`` and export it to ``out_dir``.
+class Images(runs.Modality):
+    """Image hooks: decode once into memory, SimCLR/MAE pretext, preprocessing in the manifest."""
 
-    Args:
-        config: training config (resolved here); on resume the checkpoint's config is used,
-            except ``checkpoint_every``/``log_every``/``eval_every``.
-        data: image dataset (.zip/.tar/.tar.gz of PNG/JPEG, or IDX).
-        out_dir: artifact folder (also holds ``checkpoints/``).
-        resume: checkpoint folder or run folder to continue from.
-        stop_at: stop after this many steps without exporting (preemption drill).
-        callback: per-step progress hook.
-        log: progress sink.
-        default_checkpoints: with ``checkpoint_every`` 0, checkpoint about this many times.
-        eval_path: labeled image probe set (class folders or IDX labels); kNN/linear probe
-            accuracies of the final encoder go into the manifest's metrics.
+    throughput_key = "images_per_second"
 
-    Returns:
-        The manifest, or None when stopped early or on a non-zero DDP rank.
-    """
-    data, out_dir = Path(data), Path(out_dir)
-    run = start_run(config, out_dir, resume, log)
-    config, resume_state, rank, world, log = (
-        run.config, run.resume_state, run.rank, run.world, run.log
-    )  # fmt: skip
-    if config.modality != "image":
-        raise ValueError(f"modality={config.modality!r} reached the image pipeline; use image")
-    if config.matryoshka_dims:
-        raise ValueError(
-            f"matryoshka_dims={config.matryoshka_dims} is not trained for images; leave it empty"
+    def load(self, run: Run) -> tuple[ImageSet, ImageSet]:
+        config, data = run.config, run.data
+        if config.modality != "image":
+            raise ValueError(f"modality={config.modality!r} reached the image pipeline; use image")
+        if config.matryoshka_dims:
+            raise ValueError(
+                f"matryoshka_dims={config.matryoshka_dims} is not trained for images; leave it "
+                "empty"
+            )
+        self.dataset = dataset = read_images(data, config.image_size, config.channels)
+        # Recorded in the config (and so in every checkpoint): resume and probes use these.
+        config.channels = dataset.channels
+        train_idx, held_idx = split_heldout(
+            len(dataset), config.heldout_fraction, config.heldout_max, config.seed
         )
+        train_set, self.heldout = dataset.subset(train_idx), dataset.subset(held_idx)
+        stats = dataset.stats
+        run.log(
+            f"images {data}: {stats['images']} ({stats['ignored']} members ignored, "
+            f"{stats['classes']} classes), {len(train_set)} train / {len(self.heldout)} held "
+            f"out, {config.channels}x{config.image_size}x{config.image_size}, "
+            f"mean {dataset.mean} std {dataset.std}"
+        )
+        return train_set, self.heldout
 
-    dataset = read_images(data, config.image_size, config.channels)
-    # Recorded in the config (and so in every checkpoint): resume and probes use these channels.
-    config.channels = dataset.channels
-    train_idx, held_idx = split_heldout(
-        len(dataset), config.heldout_fraction, config.heldout_max, config.seed
-    )
-    train_set, heldout = dataset.subset(train_idx), dataset.subset(held_idx)
-    stats = dataset.stats
-    log(
-        f"images {data}: {stats['images']} ({stats['ignored']} members ignored, "
-        f"{stats['classes']} classes), {len(train_set)} train / {len(heldout)} held out, "
-        f"{config.channels}x{config.image_size}x{config.image_size}, "
-        f"mean {dataset.mean} std {dataset.std}"
-    )
-    per_epoch = BatchStream(train_set, config.batch_size, config.seed, 1).per_epoch
-    total_steps = total_steps_of(config, per_epoch)
-    if not config.checkpoint_every and default_checkpoints:
-        config.checkpoint_every = default_checkpoint_every(total_steps, default_checkpoints)
-    pretext = ImagePretext(config, dataset.channels, dataset.mean, dataset.std)
-    result = train(
-        pretext, train_set, heldout, config, total_steps, out_dir, resume_state, callback,
-        stop_at, log,
-    )  # fmt: skip
-    leave_group(world)
-    if result.steps < total_steps or rank != 0:
-        return None
-    # The checkpoint's statistics on resume (its buffers), the data's otherwise.
+    def build(self, run: Run) -> Pretext:
+        return ImagePretext(run.config, self.dataset.channels, self.dataset.mean, self.dataset.std)
+
+    def describe(self, run: Run, pretext: Pretext) -> dict[str, Any]:
+        config = run.config
+        # The checkpoint's statistics on resume (its buffers), the data's otherwise.
+        self.mean, self.std = statistics(pretext)
+        pooling = config.pooling if config.architecture == "vit" else "mean"
+        return {
+            **runs.encoder_fields(config, pooling, ["pixel_values"]),
+            "architecture": describe(pretext.encoder, config),
+            "preprocessing": preprocessing(config, self.mean, self.std),
+            "matryoshka_dims": [],
+            "dataset": {"sha256": file_sha256(run.data), "stats": self.dataset.stats},
+        }
+
+    def probe(self, run: Run, pretext: Pretext, eval_path: Path) -> dict[str, float]:
+        return probe_images(pretext.encoder, eval_path, run.config, self.mean, self.std)
+
+    def export(self, run: Run, pretext: Pretext, fields: dict[str, Any]) -> dict[str, Any]:
+        spec = image_spec(self.heldout, self.mean, self.std)
+        return export_artifact(pretext.encoder, run.out_dir, spec, fields, log=run.log)
+
+
+def pretrain(
+    config: TrainConfig, data: str | Path, out_dir: str | Path, **options: Any
+) -> dict[str, Any] | None:
+    """Train an image encoder on ``data`` (.zip/.tar/.tar.gz of PNG/JPEG, or IDX) and export
+    it to ``out_dir``; ``options`` are :func:`runs.pretrain`'s (``eval_path``: a labeled image
+    probe set, class folders or IDX labels).
+    """
+    return runs.pretrain(Images(), config, data, out_dir, **options)
+
+
+def statistics(pretext: nn.Module) -> tuple[list[float], list[float]]:
+    """The normalization a pretext trained with (its buffers), rounded as the manifest has it."""
     mean = [round(float(v), 6) for v in pretext.pixel_mean]
     std = [round(float(v), 6) for v in pretext.pixel_std]
-    fields: dict[str, Any] = {
-        "modality": "image",
-        "dims": config.hidden,
-        "pooling": config.pooling if config.architecture == "vit" else "mean",
-        "normalize": True,
-        "inputs": ["pixel_values"],
-        "output": "embeddings",
-        "objective": config.objective,
-        "preset": config.preset,
-        "architecture": describe(pretext.encoder, config),
-        "preprocessing": preprocessing(config, mean, std),
-        "matryoshka_dims": [],
-        "dataset": {"sha256": file_sha256(data), "stats": stats},
-        "config": {**config.to_dict(), "steps": total_steps},
-        "metrics": final_metrics(result, "images_per_second"),
-    }
-    if eval_path is not None:
-        fields["metrics"].update(probe_images(pretext.encoder, Path(eval_path), config, mean, std))
-    log("metrics: " + " ".join(f"{k} {v:.4g}" for k, v in fields["metrics"].items()))
-    return export_artifact(
-        pretext.encoder, out_dir, image_spec(heldout, mean, std), fields, log=log
-    )
+    return mean, std
 
 
 def preprocessing(config: TrainConfig, mean: list[float], std: list[float]) -> dict[str, Any]:
@@ -227,6 +203,5 @@ def pretext_from_checkpoint(step_dir: Path) -> ImagePretext:
 def checkpoint_probe(step_dir: Path, eval_path: Path) -> dict[str, float]:
     """kNN/linear probe accuracies of a checkpoint's encoder on a labeled image set."""
     pretext = pretext_from_checkpoint(step_dir)
-    mean = [round(float(v), 6) for v in pretext.pixel_mean]
-    std = [round(float(v), 6) for v in pretext.pixel_std]
+    mean, std = statistics(pretext)
     return probe_images(pretext.encoder, Path(eval_path), pretext.config, mean, std)

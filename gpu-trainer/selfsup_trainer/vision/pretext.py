@@ -10,16 +10,18 @@ import torch
 from torch import nn
 
 from ..config import TrainConfig
-from ..objectives.mae import MAE, MAEDecoder, decoder_width, masked_mse, patch_targets
-from ..objectives.simclr import ProjectionHead, SimCLR, nt_xent
+from ..losses import alignment, nt_xent, uniformity
+from ..objective import Pretext, Recipe, register
 from .augment import mae_spec, simclr_spec
 from .data import ImageSet
+from .mae import MAE, MAEDecoder, decoder_width, masked_mse, patch_targets
 from .models import build_encoder
+from .simclr import ProjectionHead, SimCLR
 
 EVAL_SEED = 0x5EED  # held-out augmentations/masks are the same at every evaluation
 
 
-class ImagePretext(nn.Module):
+class ImagePretext(Pretext):
     """Encoder plus the head its objective needs (SimCLR projection or MAE decoder).
 
     Args:
@@ -31,58 +33,13 @@ class ImagePretext(nn.Module):
     def __init__(
         self, config: TrainConfig, channels: int, mean: list[float], std: list[float]
     ) -> None:
-        super().__init__()
+        super().__init__(config)
         assert config.hidden
-        self.config = config
+        self.channels = channels
         self.encoder = build_encoder(config, channels)
         self.register_buffer("pixel_mean", torch.tensor(mean, dtype=torch.float32))
         self.register_buffer("pixel_std", torch.tensor(std, dtype=torch.float32))
-        self.heads = nn.ModuleDict()
-        if config.objective == "simclr":
-            self.heads["projection"] = ProjectionHead(config.hidden, min(128, config.hidden))
-        elif config.objective == "mae":
-            if config.architecture != "vit":
-                raise ValueError(
-                    f"objective='mae' needs architecture='vit', got {config.architecture!r}"
-                )
-            grid = config.image_size // config.patch_size
-            self.heads["decoder"] = MAEDecoder(
-                config.hidden,
-                grid,
-                config.patch_size**2 * channels,
-                decoder_width(config.hidden),
-            )
-        else:
-            raise ValueError(
-                f"objective={config.objective!r} is not an image objective; use simclr or mae"
-            )
-
-    def forward(self, batch: dict, objective) -> tuple:
-        """Loss of ``objective`` on ``batch``; going through ``forward`` lets DDP sync grads."""
-        return objective.loss(self.encoder, batch)
-
-    def phase(self, step: int, total_steps: int) -> SimCLR | MAE:
-        """The objective (images have one per run; the signature is the engine's)."""
-        c = self.config
-        if c.objective == "simclr":
-            spec = simclr_spec(c.crop_min_scale, c.image_size)
-            return SimCLR(
-                self.heads["projection"],
-                c.simclr_temperature,
-                spec,
-                self.pixel_mean,
-                self.pixel_std,
-            )
-        assert c.mask_rate is not None
-        return MAE(
-            self.heads["decoder"],
-            c.mask_rate,
-            c.patch_size,
-            (c.image_size // c.patch_size) ** 2,
-            mae_spec(c.crop_min_scale),
-            self.pixel_mean,
-            self.pixel_std,
-        )
+        self.add_heads()
 
     @torch.no_grad()
     def evaluate(self, heldout: ImageSet, device: torch.device) -> dict[str, float]:
@@ -96,6 +53,7 @@ class ImagePretext(nn.Module):
         was_training = self.training
         self.eval()
         objective = self.phase(0, 1)
+        assert isinstance(objective, SimCLR | MAE)
         generator = torch.Generator().manual_seed(EVAL_SEED)
         size = min(self.config.batch_size, len(heldout))
         losses, weights, first, second = [], [], [], []
@@ -125,7 +83,41 @@ class ImagePretext(nn.Module):
         metrics = {"heldout_loss": sum(w * v for w, v in zip(weights, losses, strict=True))}
         metrics["heldout_loss"] /= max(1, sum(weights))
         if first:
-            a, b = torch.cat(first), torch.cat(second)
-            metrics["alignment"] = float((a - b).pow(2).sum(dim=1).mean())
-            metrics["uniformity"] = float(torch.pdist(a).pow(2).mul(-2).exp().mean().log())
+            metrics["alignment"] = alignment(torch.cat(first), torch.cat(second))
+            metrics["uniformity"] = uniformity(torch.cat(first))
         return metrics
+
+
+def projection_head(p: ImagePretext) -> dict[str, nn.Module]:
+    assert p.config.hidden
+    return {"projection": ProjectionHead(p.config.hidden, min(128, p.config.hidden))}
+
+
+def mae_decoder(p: ImagePretext) -> dict[str, nn.Module]:
+    c = p.config
+    assert c.hidden
+    if c.architecture != "vit":
+        raise ValueError(f"objective='mae' needs architecture='vit', got {c.architecture!r}")
+    grid = c.image_size // c.patch_size
+    width = decoder_width(c.hidden)
+    return {"decoder": MAEDecoder(c.hidden, grid, c.patch_size**2 * p.channels, width)}
+
+
+def build_simclr(p: ImagePretext) -> SimCLR:
+    c = p.config
+    spec = simclr_spec(c.crop_min_scale, c.image_size)
+    return SimCLR(p.heads["projection"], c.simclr_temperature, spec, p.pixel_mean, p.pixel_std)
+
+
+def build_mae(p: ImagePretext) -> MAE:
+    c = p.config
+    assert c.mask_rate is not None
+    patches = (c.image_size // c.patch_size) ** 2
+    return MAE(
+        p.heads["decoder"], c.mask_rate, c.patch_size, patches, mae_spec(c.crop_min_scale),
+        p.pixel_mean, p.pixel_std,
+    )  # fmt: skip
+
+
+register("image", "simclr", Recipe(projection_head, (build_simclr,)))
+register("image", "mae", Recipe(mae_decoder, (build_mae,)))

@@ -13,8 +13,8 @@ from typing import Any
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from ..config import LR_CONTINUED, TrainConfig
 from .bert import BertShape
-from .config import LR_CONTINUED, TrainConfig
 
 WEIGHTS = "encoder.safetensors"
 

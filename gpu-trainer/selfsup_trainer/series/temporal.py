@@ -17,8 +17,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..series.data import SeriesSet, batch_arrays
-from ..series.models import PatchTransformerEncoder
+from .data import SeriesSet, batch_arrays
+from .models import PatchTransformerEncoder
 
 # The context std is floored at this share of the whole series' std: a flat context (GunPoint
 # starts flat) would otherwise divide the targets by ~0 and the loss would run to thousands.
@@ -89,6 +89,7 @@ def context_and_targets(
 class SeriesTemporal:
     name = "temporal"
     unit_name = "pts"
+    predicted_fraction = 0.0
 
     def __init__(self, head: TemporalHead, patch: int) -> None:
         self.head, self.patch = head, patch

@@ -9,10 +9,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..data import TokenizedCorpus, pad_batch
-from ..model import Encoder
-from ..tokenizer import CLS_ID, SEP_ID
+from .data import TokenizedCorpus, pad_batch, token_units
 from .mlm import MLMHead, mask_tokens, masked_lm_loss
+from .model import Encoder
+from .tokenizer import CLS_ID, SEP_ID
 
 
 class NSPHead(nn.Module):
@@ -45,12 +45,17 @@ def make_pair(a: np.ndarray, b: np.ndarray, max_tokens: int) -> tuple[np.ndarray
 
 class MLMNSP:
     name = "mlm+nsp"
+    unit_name = "tok"
 
     def __init__(
         self, mlm_head: MLMHead, nsp_head: NSPHead, rate: float, vocab_size: int, max_tokens: int
     ) -> None:
         self.mlm_head, self.nsp_head = mlm_head, nsp_head
         self.rate, self.vocab_size, self.max_tokens = rate, vocab_size, max_tokens
+        self.predicted_fraction = rate
+
+    def units(self, batch: dict[str, torch.Tensor]) -> tuple[int, int, int]:
+        return token_units(batch)
 
     def collate(
         self, corpus: TokenizedCorpus, indices: np.ndarray, generator: torch.Generator

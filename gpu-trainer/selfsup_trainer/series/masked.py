@@ -13,8 +13,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..series.data import SeriesSet, batch_arrays
-from ..series.models import PatchTransformerEncoder
+from .data import SeriesSet, batch_arrays
+from .models import PatchTransformerEncoder
 
 
 def real_patches(observed: torch.Tensor, patch: int) -> torch.Tensor:
@@ -57,6 +57,7 @@ class SeriesMasked:
 
     name = "masked"
     unit_name = "pts"
+    predicted_fraction = 0.0
 
     def __init__(self, head: MaskedHead, rate: float, patch: int) -> None:
         self.head, self.rate, self.patch = head, rate, patch

@@ -230,7 +230,7 @@ def register(client, name: str, folder: Path, log=print) -> dict[str, Any]:
     Returns:
         The registered version as the API describes it.
     """
-    from .api_client import upload
+    from ..api_client import upload
 
     manifest = json.loads((folder / "manifest.json").read_text())
     pending = client.create_import(name, manifest)

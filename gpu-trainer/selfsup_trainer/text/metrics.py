@@ -8,12 +8,18 @@ otherwise a resumed run that evaluates at different steps would diverge from the
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
-from .data import TokenizedCorpus, pad_batch, step_generator
-from .objectives import MLM, Pretext
+from ..batches import step_generator
+from ..losses import alignment, uniformity
+from .data import TokenizedCorpus, pad_batch
+from .mlm import MLM
+
+if TYPE_CHECKING:
+    from .pretext import TextPretext
 
 
 def _batches(corpus: TokenizedCorpus, size: int):
@@ -21,21 +27,9 @@ def _batches(corpus: TokenizedCorpus, size: int):
         yield np.arange(start, min(start + size, len(corpus)))
 
 
-def alignment(a: torch.Tensor, b: torch.Tensor) -> float:
-    """E ||f(x) - f(x+)||^2 over positive pairs (rows of a and b); lower is better. [n, d]."""
-    return (a - b).norm(dim=1).pow(2).mean().item()
-
-
-def uniformity(z: torch.Tensor, t: float = 2.0) -> float:
-    """log E exp(-t ||f(x) - f(y)||^2) over distinct pairs; lower is better. [n, d]."""
-    if len(z) < 2:
-        return float("nan")
-    return torch.pdist(z, p=2).pow(2).mul(-t).exp().mean().log().item()
-
-
 @torch.no_grad()
 def evaluate(
-    pretext: Pretext, heldout: TokenizedCorpus, device: torch.device, batch_size: int = 32
+    pretext: TextPretext, heldout: TokenizedCorpus, device: torch.device, batch_size: int = 32
 ) -> dict[str, float]:
     """Metrics dict; MLM keys only when the objective trains an MLM head.
 

@@ -12,9 +12,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..data import TokenizedCorpus, pad_batch
-from ..model import Encoder
-from ..tokenizer import OUR_SPECIALS, SpecialIds
+from .data import TokenizedCorpus, pad_batch, token_units
+from .model import Encoder
+from .tokenizer import OUR_SPECIALS, SpecialIds
 
 IGNORE = -100
 
@@ -114,11 +114,13 @@ class MLM:
     """Objective: collate (pad + mask) and loss."""
 
     name = "mlm"
+    unit_name = "tok"
 
     def __init__(
         self, head: MLMHead, rate: float, vocab_size: int, specials: SpecialIds = OUR_SPECIALS
     ) -> None:
         self.head, self.rate, self.vocab_size, self.specials = head, rate, vocab_size, specials
+        self.predicted_fraction = rate  # the vocabulary projection runs on masked tokens only
 
     def collate(
         self, corpus: TokenizedCorpus, indices: np.ndarray, generator: torch.Generator
@@ -128,6 +130,9 @@ class MLM:
             ids, mask, self.rate, self.vocab_size, generator, self.specials
         )
         return {"input_ids": masked, "attention_mask": mask, "labels": labels}
+
+    def units(self, batch: dict[str, torch.Tensor]) -> tuple[int, int, int]:
+        return token_units(batch)
 
     def loss(self, encoder: Encoder, batch: dict[str, torch.Tensor]):
         return mlm_loss(

@@ -111,14 +111,6 @@ def _decode(raw: bytes, path: Path, number: int, jsonl: bool) -> str:
     return record["text"]
 
 
-def file_sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def is_heldout(text: str, fraction: float) -> bool:
     """Deterministic, order-independent split: a document's hash decides, so the same line is
     held out on every run and on every DDP rank without coordination."""

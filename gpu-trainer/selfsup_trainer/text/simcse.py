@@ -9,35 +9,22 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-from ..data import TokenizedCorpus, pad_batch
-from ..model import Encoder
-from .gather import gather_rows
-
-
-def info_nce(a: torch.Tensor, b: torch.Tensor, temperature: float) -> torch.Tensor:
-    """Symmetric-free InfoNCE as in SimCSE: row i of ``a`` must pick row i of ``b``.
-
-    Args:
-        a: [batch, dims] L2-normalised anchors.
-        b: [batch, dims] L2-normalised positives (row-aligned with ``a``); under DDP the
-            other ranks' ``b`` rows join as negatives.
-        temperature: softmax temperature (SimCSE uses 0.05).
-
-    Returns:
-        Scalar mean loss.
-    """
-    candidates, offset = gather_rows(b)  # under DDP, every rank's positives are negatives too
-    logits = (a @ candidates.T).float() / temperature  # cosines: rows are unit vectors
-    return F.cross_entropy(logits, torch.arange(len(a), device=a.device) + offset)
+from ..losses import info_nce
+from .data import TokenizedCorpus, pad_batch, token_units
+from .model import Encoder
 
 
 class SimCSE:
     name = "simcse"
+    unit_name = "tok"
+    predicted_fraction = 0.0
 
     def __init__(self, temperature: float) -> None:
         self.temperature = temperature
+
+    def units(self, batch: dict[str, torch.Tensor]) -> tuple[int, int, int]:
+        return token_units(batch, copies=2)  # every row is encoded twice
 
     def collate(
         self, corpus: TokenizedCorpus, indices: np.ndarray, generator: torch.Generator

@@ -11,11 +11,10 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from ..vision.augment import AugmentSpec, augment, draw
-from .gather import gather_rows
+from ..losses import nt_xent
+from .augment import AugmentSpec, augment, draw
 
 
 class ProjectionHead(nn.Module):
@@ -34,34 +33,6 @@ class ProjectionHead(nn.Module):
         return self.net(h)
 
 
-def nt_xent(z: torch.Tensor, temperature: float) -> torch.Tensor:
-    """Normalized-temperature cross entropy over 2N views.
-
-    Rows ``i`` and ``i + N`` are the two views of image ``i``. Each row's softmax runs over the
-    other 2N - 1 rows: its positive and 2N - 2 negatives (itself is excluded).
-
-    Args:
-        z: [2N, dims] projections (normalized here; computed in float32); under DDP every
-            rank's rows are negatives for every other rank's.
-        temperature: softmax temperature (``simclr_temperature``).
-
-    Returns:
-        Scalar mean loss over the 2N rows.
-    """
-    if z.shape[0] % 2:
-        raise ValueError(f"nt_xent needs an even number of rows (two views each), got {len(z)}")
-    z = F.normalize(z.float(), dim=1)
-    n = z.shape[0] // 2
-    everyone, offset = gather_rows(z)  # under DDP, other ranks' views are negatives too
-    logits = z @ everyone.T / temperature
-    rows = torch.arange(2 * n, device=z.device)
-    self_mask = torch.zeros_like(logits, dtype=torch.bool)
-    self_mask[rows, rows + offset] = True
-    logits = logits.masked_fill(self_mask, float("-inf"))  # a view is not its own negative
-    targets = (rows + n) % (2 * n) + offset
-    return F.cross_entropy(logits, targets)
-
-
 class SimCLR:
     """The SimCLR objective; the projection head lives in the pretext's ``heads``.
 
@@ -74,6 +45,7 @@ class SimCLR:
 
     name = "simclr"
     unit_name = "img"
+    predicted_fraction = 0.0
 
     def __init__(
         self,

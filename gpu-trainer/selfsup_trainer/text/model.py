@@ -1,11 +1,8 @@
 """BERT-style text encoder whose forward pass returns the final, pooled, L2-normalised vector.
 
 Pooling and normalisation live inside the model so that the exported ONNX graph emits exactly
-what the edge serves; objective heads (``objectives/``) consume :meth:`Encoder.hidden_states`.
-
-Pre-LN blocks (LayerNorm before attention/MLP, one final LayerNorm) are used instead of BERT's
-post-LN because they train stably with short warmups and high learning rates, which matters for
-the short runs this platform does.
+what the edge serves; objective heads (:mod:`.mlm`, :mod:`.nsp`) consume
+:meth:`Encoder.hidden_states`. The block stack is the core's pre-LN one (:mod:`..transformer`).
 """
 
 from __future__ import annotations
@@ -14,57 +11,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .config import TrainConfig
+from ..config import TrainConfig
+from ..transformer import BlockStack
 
 
-class SelfAttention(nn.Module):
-    def __init__(self, hidden: int, heads: int, dropout: float) -> None:
-        super().__init__()
-        self.heads = heads
-        self.qkv = nn.Linear(hidden, 3 * hidden)
-        self.out = nn.Linear(hidden, hidden)
-        self.dropout = dropout
-
-    def forward(self, x: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
-        """
-        Args:
-            x: [batch, seq, hidden].
-            keep: [batch, 1, 1, seq] bool, True where the key is a real token.
-
-        Returns:
-            [batch, seq, hidden].
-        """
-        batch, seq, hidden = x.shape
-        q, k, v = self.qkv(x).view(batch, seq, 3, self.heads, hidden // self.heads).unbind(2)
-        y = F.scaled_dot_product_attention(
-            q.transpose(1, 2),
-            k.transpose(1, 2),
-            v.transpose(1, 2),
-            attn_mask=keep,
-            dropout_p=self.dropout if self.training else 0.0,
-        )
-        return self.out(y.transpose(1, 2).reshape(batch, seq, hidden))
-
-
-class Block(nn.Module):
-    def __init__(self, hidden: int, heads: int, intermediate: int, dropout: float) -> None:
-        super().__init__()
-        self.ln1 = nn.LayerNorm(hidden)
-        self.attn = SelfAttention(hidden, heads, dropout)
-        self.ln2 = nn.LayerNorm(hidden)
-        self.mlp = nn.Sequential(
-            nn.Linear(hidden, intermediate),
-            nn.GELU(),
-            nn.Linear(intermediate, hidden),
-        )
-        self.drop = nn.Dropout(dropout)
-
-    def forward(self, x: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
-        x = x + self.drop(self.attn(self.ln1(x), keep))
-        return x + self.drop(self.mlp(self.ln2(x)))
-
-
-class Encoder(nn.Module):
+class Encoder(BlockStack):
     """Token (+position, +segment for NSP) embeddings, pre-LN transformer, pooling, L2-norm."""
 
     def __init__(self, config: TrainConfig, vocab_size: int) -> None:
@@ -79,12 +30,7 @@ class Encoder(nn.Module):
         )
         self.emb_ln = nn.LayerNorm(config.hidden)
         self.drop = nn.Dropout(config.dropout)
-        self.blocks = nn.ModuleList(
-            Block(config.hidden, config.heads, config.intermediate, config.dropout)
-            for _ in range(config.layers)
-        )
-        self.final_ln = nn.LayerNorm(config.hidden)
-        self.apply(_init_weights)
+        self.init_stack(config)
 
     def hidden_states(
         self,
@@ -106,10 +52,7 @@ class Encoder(nn.Module):
         if self.seg is not None and token_type_ids is not None:
             x = x + self.seg(token_type_ids)
         x = self.drop(self.emb_ln(x))
-        keep = attention_mask.bool()[:, None, None, :]
-        for block in self.blocks:
-            x = block(x, keep)
-        return self.final_ln(x)
+        return self.run_blocks(x, attention_mask.bool()[:, None, None, :])
 
     def pool(self, states: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """[batch, seq, hidden] -> [batch, hidden] unit vectors."""
@@ -135,14 +78,6 @@ def pool(states: torch.Tensor, attention_mask: torch.Tensor, pooling: str) -> to
         mask = attention_mask.to(states.dtype).unsqueeze(-1)
         pooled = (states * mask).sum(1) / mask.sum(1).clamp(min=1.0)
     return F.normalize(pooled, p=2.0, dim=-1)
-
-
-def _init_weights(module: nn.Module) -> None:
-    # BERT's truncated-normal(0.02) init; PyTorch's default Kaiming init trains worse here.
-    if isinstance(module, nn.Linear | nn.Embedding):
-        nn.init.trunc_normal_(module.weight, std=0.02, a=-0.04, b=0.04)
-    if isinstance(module, nn.Linear) and module.bias is not None:
-        nn.init.zeros_(module.bias)
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -15,9 +15,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..series.data import SeriesSet, batch_arrays
-from ..series.models import PatchTransformerEncoder
-from .simclr import nt_xent
+from ..losses import nt_xent
+from .data import SeriesSet, batch_arrays
+from .models import PatchTransformerEncoder
 
 CROP_MIN = 0.5  # shortest crop, as a share of the series
 SCALE_STD = 0.1  # per-channel scale factor ~ N(1, 0.1)
@@ -80,6 +80,7 @@ class ProjectionHead(nn.Module):
 class SeriesContrastive:
     name = "contrastive"
     unit_name = "pts"
+    predicted_fraction = 0.0
 
     def __init__(self, head: ProjectionHead, temperature: float, patch: int) -> None:
         self.head, self.temperature, self.patch = head, temperature, patch

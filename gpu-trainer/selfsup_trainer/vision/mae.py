@@ -17,9 +17,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..model import Block, _init_weights
-from ..vision.augment import AugmentSpec, augment, draw
-from ..vision.models import sincos_2d
+from ..transformer import Block, init_weights
+from .augment import AugmentSpec, augment, draw
+from .models import sincos_2d
 
 
 def patchify(x: torch.Tensor, patch: int) -> torch.Tensor:
@@ -86,7 +86,7 @@ class MAEDecoder(nn.Module):
         self.blocks = nn.ModuleList(Block(width, heads, 4 * width, 0.0) for _ in range(layers))
         self.ln = nn.LayerNorm(width)
         self.pred = nn.Linear(width, patch_dim)
-        self.apply(_init_weights)
+        self.apply(init_weights)
         nn.init.normal_(self.mask_token, std=0.02)
 
     def forward(
@@ -130,6 +130,7 @@ class MAE:
 
     name = "mae"
     unit_name = "img"
+    predicted_fraction = 0.0
 
     def __init__(
         self,
