@@ -2,7 +2,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { errorResponses } from "../lib/errors";
 import { bearer, jsonBody, jsonResponse, type Router } from "../lib/openapi";
 import { requireScope } from "../middleware/auth";
-import { claim } from "../services/job_leases";
+import { claim } from "../services/job_claim";
 import { leaseSeconds } from "../services/jobs";
 
 const Signed = z.object({ method: z.enum(["GET", "PUT"]), url: z.string(), expiresAt: z.string() });
