@@ -1,9 +1,10 @@
 """One pipeline module per modality, chosen by ``config.modality``.
 
-Each exposes ``pretrain(config, data, out_dir, resume=None, stop_at=None, callback=None,
-log=print, default_checkpoints=0, eval_path=None) -> manifest | None`` and
-``checkpoint_probe(step_dir, eval_path) -> {"knn_accuracy", "linear_accuracy"}``, so ``serve``
-and the CLI need no per-modality code. Imported lazily: each pulls in its own dependencies.
+Each exposes ``pretrain(config, data, out_dir, **options) -> manifest | None`` (the one
+skeleton, :func:`selfsup_trainer.runs.pretrain`, with the modality's hooks; text adds
+``tokenizer``/``init``/``init_ref``) and ``checkpoint_probe(step_dir, eval_path) ->
+{"knn_accuracy", "linear_accuracy"}``, so ``serve`` and the CLI need no per-modality code.
+Imported lazily: each pulls in its own dependencies.
 """
 
 from __future__ import annotations
