@@ -16,7 +16,8 @@ export class UsageError extends Error {
 
 type OptionSpec = { type: "string" | "boolean"; multiple?: boolean; short?: string };
 
-const OPTIONS: Record<string, OptionSpec> = {
+// Options whose type is not a plain string; every other option a command lists takes a value.
+const TYPED: Record<string, OptionSpec> = {
   json: { type: "boolean" },
   help: { type: "boolean", short: "h" },
   api: { type: "string" },
@@ -25,30 +26,6 @@ const OPTIONS: Record<string, OptionSpec> = {
   image: { type: "boolean" },
   series: { type: "boolean" },
   set: { type: "string", multiple: true },
-  ...Object.fromEntries(
-    [
-      "modality",
-      "name",
-      "purpose",
-      "format",
-      "dataset",
-      "objective",
-      "model",
-      "preset",
-      "steps",
-      "batch-size",
-      "lr",
-      "checkpoint-every",
-      "max-tokens",
-      "vocab-size",
-      "eval-dataset",
-      "reason",
-      "scopes",
-      "kind",
-      "split",
-      "seed",
-    ].map((o) => [o, { type: "string" as const }]),
-  ),
 };
 
 /** Options every command takes. */
@@ -111,6 +88,14 @@ export const COMMANDS: Record<string, Command> = {
   "keys create": { usage: "keys create --name N --scopes embed,train", options: ["name", "scopes"] },
   "keys list": { usage: "keys list", options: [] },
   "keys revoke": { usage: "keys revoke ID", options: [] },
+};
+
+// From the command table, so an option a command lists is always one the parser knows.
+const OPTIONS: Record<string, OptionSpec> = {
+  ...Object.fromEntries(
+    Object.values(COMMANDS).flatMap((c) => c.options.map((o): [string, OptionSpec] => [o, { type: "string" }])),
+  ),
+  ...TYPED,
 };
 
 const GLOBAL_USAGE = `Options: --json (machine-readable output), --api URL, --key KEY, -h/--help

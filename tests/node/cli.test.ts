@@ -92,6 +92,17 @@ describe("options", () => {
     expect(parseCommandLine(["embed", "--model", "demo", "a b", "c"]).positionals).toEqual(["a b", "c"]);
   });
 
+  it("every option a command lists parses with its value (--init-from, --promote were refused as unknown)", () => {
+    const p = parseCommandLine(["train", "--dataset", "ds_1", "--init-from", "tiny@1", "--promote", "if_better"]);
+    expect(p.values).toMatchObject({ "init-from": "tiny@1", promote: "if_better" });
+    for (const [name, c] of Object.entries(COMMANDS)) {
+      for (const o of c.options.filter((o) => !["watch", "image", "series", "set"].includes(o))) {
+        const q = parseCommandLine([...name.split(" "), `--${o}`, "v"]);
+        expect(q.values[o], `${name} --${o}`).toBe("v");
+      }
+    }
+  });
+
   it("every command has --help, printing its usage without needing a key or an API", async () => {
     for (const name of Object.keys(COMMANDS)) {
       const p = parseCommandLine([...name.split(" "), "--help"]);
