@@ -163,6 +163,84 @@ export const Hyperparameters = z
   .openapi("Hyperparameters", { example: { steps: 300, batch_size: 32, lr: 0.0005, checkpoint_every: 100 } });
 export type Hyperparameters = z.infer<typeof Hyperparameters>;
 
+/** What a job does: self-supervised pretraining, or fine-tuning a registered encoder plus a classification head. */
+export const JOB_KINDS = ["pretrain", "finetune"] as const;
+export type JobKind = (typeof JOB_KINDS)[number];
+
+/** The objective a fine-tune job stores and its manifest must name. */
+export const FINETUNE_OBJECTIVE = "classify";
+
+/**
+ * Hyperparameters a fine-tune job may set (`POST /v1/finetuning/jobs`), with their ranges; the
+ * `default` in each field's schema is what the trainer applies when the job leaves it out. The
+ * architecture, tokenizer and preprocessing are the base version's, so none of those are here.
+ */
+export const FinetuneHyperparameters = z
+  .object({
+    epochs: z.number().gt(0).max(100).optional().meta({ default: 3 }),
+    steps: z.number().int().min(1).max(10_000_000).optional().meta({ description: "Overrides epochs." }),
+    batch_size: z.number().int().min(1).max(1024).optional().meta({ default: 32 }),
+    lr: z.number().gt(0).max(1).optional().meta({ default: 5e-5, description: "The encoder's learning rate." }),
+    head_lr: z.number().gt(0).max(1).optional().meta({ default: 1e-3, description: "The head's learning rate." }),
+    layer_decay: z
+      .number()
+      .gt(0)
+      .max(1)
+      .optional()
+      .meta({ default: 0.9, description: "Layer-wise lr decay per block from the top; 1 = off." }),
+    freeze_layers: z
+      .number()
+      .int()
+      .min(0)
+      .max(1000)
+      .optional()
+      .meta({ default: 0, description: "Embeddings and the first N blocks stay frozen." }),
+    label_smoothing: z.number().min(0).lt(1).optional().meta({ default: 0.1 }),
+    weight_decay: z.number().min(0).max(1).optional().meta({ default: 0.01 }),
+    warmup_ratio: z.number().min(0).lt(1).optional().meta({ default: 0.1 }),
+    dropout: z.number().min(0).lt(1).optional().meta({ default: 0.1 }),
+    early_stopping_patience: z
+      .number()
+      .int()
+      .min(0)
+      .max(1000)
+      .optional()
+      .meta({ default: 2, description: "Evaluations without improvement before stopping; 0 = off." }),
+    eval_every: z
+      .number()
+      .int()
+      .min(0)
+      .max(10_000_000)
+      .optional()
+      .meta({ default: 0, description: "Steps between evaluations; 0 = once per epoch." }),
+    validation_split: z
+      .number()
+      .gt(0)
+      .max(0.5)
+      .optional()
+      .meta({ default: 0.1, description: "Held out of the dataset when the job has no eval_dataset." }),
+    checkpoint_every: z.number().int().min(0).max(10_000_000).optional(),
+    seed: z
+      .number()
+      .int()
+      .min(0)
+      .max(2 ** 31 - 1)
+      .optional(),
+    max_tokens: z
+      .number()
+      .int()
+      .min(8)
+      .max(8192)
+      .optional()
+      .meta({ description: "text: cut longer inputs (at most the base's max_tokens)." }),
+  })
+  .strict()
+  .openapi("FinetuneHyperparameters", { example: { epochs: 3, lr: 5e-5, layer_decay: 0.9, freeze_layers: 0 } });
+export type FinetuneHyperparameters = z.infer<typeof FinetuneHyperparameters>;
+
+/** Fine-tune hyperparameters that mean something for some modalities only. */
+export const FINETUNE_MODALITY_FIELDS: Record<string, readonly Modality[]> = { max_tokens: ["text"] };
+
 /** The contract as plain JSON (what contract.json holds), key order as written to the file. */
 export function contractJson() {
   return {
@@ -176,5 +254,9 @@ export function contractJson() {
     max_series_length: MAX_SERIES_LENGTH,
     min_heldout: MIN_HELDOUT,
     hyperparameters: z.toJSONSchema(Hyperparameters),
+    job_kinds: JOB_KINDS,
+    finetune_objective: FINETUNE_OBJECTIVE,
+    finetune_modality_fields: FINETUNE_MODALITY_FIELDS,
+    finetune_hyperparameters: z.toJSONSchema(FinetuneHyperparameters),
   };
 }
