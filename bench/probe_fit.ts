@@ -23,12 +23,11 @@ const Xte = { rows: meta.n_test, cols: meta.dims, data: f64("Xte.f32") };
 const ytr = i32("ytr.i32");
 const yte = i32("yte.i32");
 const repeats = Number(process.env.REPEATS ?? 1);
-// KERNEL=js measures the blocked JS objective; the default is the WASM SIMD kernel the Worker uses.
-const kernel = process.env.KERNEL ?? "wasm";
-if (kernel === "wasm") {
-  const bytes = readFileSync(new URL("../api/services/probe/wasm/logreg_kernel.wasm", import.meta.url));
-  useWasmKernel(new WebAssembly.Module(bytes));
-}
+// The WASM SIMD kernel the Worker uses is the only dense kernel.
+const kernel = "wasm";
+useWasmKernel(
+  new WebAssembly.Module(readFileSync(new URL("../api/services/probe/wasm/logreg_kernel.wasm", import.meta.url))),
+);
 const memory = process.env.MEMORY ? Number(process.env.MEMORY) : undefined;
 const tols = process.env.TOLS ? process.env.TOLS.split(",").map(Number) : undefined;
 

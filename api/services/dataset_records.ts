@@ -13,7 +13,7 @@ import { readZipDirectory, zipMembers } from "./archive/zip";
 import { forEachLine, maybeGunzip } from "./dataset_check";
 import { classOf, IMAGE_LIMITS, memberKind } from "./dataset_check_image";
 import { type SeriesFormat, seriesLineParser } from "./dataset_check_series";
-import type { ModalItem } from "./encoder/modal";
+import type { ModalItem } from "./encoder/items";
 
 export type DatasetRecord = { item: ModalItem; label?: string; name?: string };
 type Dataset = Pick<
