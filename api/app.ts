@@ -16,6 +16,10 @@ import { registerV1EmbeddingsCreate } from "./routes/v1_embeddings_create";
 import { registerV1EvaluationsCreate } from "./routes/v1_evaluations_create";
 import { registerV1EvaluationsGet } from "./routes/v1_evaluations_get";
 import { registerV1EvaluationsList } from "./routes/v1_evaluations_list";
+import { registerV1FinetuningJobsCancel } from "./routes/v1_finetuning_jobs_cancel";
+import { registerV1FinetuningJobsCreate } from "./routes/v1_finetuning_jobs_create";
+import { registerV1FinetuningJobsGet } from "./routes/v1_finetuning_jobs_get";
+import { registerV1FinetuningJobsList } from "./routes/v1_finetuning_jobs_list";
 import { registerV1KeysCreate } from "./routes/v1_keys_create";
 import { registerV1KeysDelete } from "./routes/v1_keys_delete";
 import { registerV1KeysList } from "./routes/v1_keys_list";
@@ -71,6 +75,10 @@ const ROUTES = [
   registerV1PretrainingJobsList,
   registerV1PretrainingJobsGet,
   registerV1PretrainingJobsCancel,
+  registerV1FinetuningJobsCreate,
+  registerV1FinetuningJobsList,
+  registerV1FinetuningJobsGet,
+  registerV1FinetuningJobsCancel,
   registerV1TrainerClaim,
   registerV1TrainerHeartbeat,
   registerV1TrainerUploads,
@@ -107,7 +115,8 @@ export function createApp() {
     info: {
       title: "selfsup API",
       version: "0.1.0",
-      description: "Self-supervised pretraining, a model registry, OpenAI-compatible embeddings and probes.",
+      description:
+        "Self-supervised pretraining, fine-tuning, a model registry, OpenAI-compatible embeddings, classifications and probes.",
     },
     servers: [{ url: "http://127.0.0.1:8787", description: "make dev" }],
   });

@@ -3,9 +3,9 @@
 // trainer loads and tests against; `npm run contract:check` fails when that file is
 // stale. Keep this module free of Worker-only imports: the generator runs it under Node.
 import { z } from "@hono/zod-openapi";
-import { MODALITIES, type Modality } from "../db/schema";
+import { JOB_KINDS, type JobKind, MODALITIES, type Modality } from "../db/schema";
 
-export { MODALITIES, type Modality };
+export { JOB_KINDS, type JobKind, MODALITIES, type Modality };
 
 export const PRESETS = ["tiny", "mini", "small", "base"] as const;
 
@@ -162,10 +162,6 @@ export const Hyperparameters = z
   .strict()
   .openapi("Hyperparameters", { example: { steps: 300, batch_size: 32, lr: 0.0005, checkpoint_every: 100 } });
 export type Hyperparameters = z.infer<typeof Hyperparameters>;
-
-/** What a job does: self-supervised pretraining, or fine-tuning a registered encoder plus a classification head. */
-export const JOB_KINDS = ["pretrain", "finetune"] as const;
-export type JobKind = (typeof JOB_KINDS)[number];
 
 /** The objective a fine-tune job stores and its manifest must name. */
 export const FINETUNE_OBJECTIVE = "classify";

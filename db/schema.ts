@@ -14,6 +14,9 @@ export const DATASET_STATUSES = ["uploading", "validating", "ready", "invalid"] 
 export const JOB_STATUSES = ["queued", "running", "succeeded", "failed", "cancelled"] as const;
 export type JobStatus = (typeof JOB_STATUSES)[number];
 export const PROMOTE_POLICIES = ["always", "if_better"] as const;
+/** pretrain: self-supervised on a corpus; finetune: a registered encoder plus a head on a labeled set. */
+export const JOB_KINDS = ["pretrain", "finetune"] as const;
+export type JobKind = (typeof JOB_KINDS)[number];
 export type PromotePolicy = (typeof PROMOTE_POLICIES)[number];
 /** What /complete decided about `latest` under `if_better`: both probe accuracies on the eval set. */
 export type Promotion = {
@@ -168,6 +171,8 @@ export const trainingJobs = sqliteTable(
       .references(() => datasets.id),
     evalDatasetId: text("eval_dataset_id").references(() => datasets.id),
     modelName: text("model_name").notNull(),
+    // A fine-tune job trains on a labeled (probe) dataset from the version in init_from_version_id.
+    kind: text("kind", { enum: JOB_KINDS }).notNull().default("pretrain"),
     modality: text("modality", { enum: MODALITIES }).notNull(),
     objective: text("objective").notNull(),
     preset: text("preset").notNull(),
@@ -190,8 +195,9 @@ export const trainingJobs = sqliteTable(
     checkpointBytes: integer("checkpoint_bytes"),
     cancelRequestedAt: integer("cancel_requested_at"),
     modelVersionId: text("model_version_id"),
-    // Continued pretraining: the version whose weights and tokenizer the job starts from, resolved
-    // once at creation so a later alias move does not change what a retried attempt loads.
+    // Continued pretraining, or a fine-tune job's base: the version whose weights and tokenizer the
+    // job starts from, resolved once at creation so a later alias move does not change what a
+    // retried attempt loads.
     initFromVersionId: text("init_from_version_id").references(() => modelVersions.id),
     // `always` moves `latest` at /complete; `if_better` only when the new version's linear probe on
     // the eval set beats the current `latest`'s (the numbers land in `promotion`).

@@ -22,6 +22,6 @@ const route = createRoute({
 export const registerV1PretrainingJobsCancel = (app: Router) =>
   app.openapi(route, async (c) => {
     const { db } = c.get("services");
-    const job = await cancelJob(db, c.get("auth").tenantId, c.req.valid("param").id);
+    const job = await cancelJob(db, c.get("auth").tenantId, c.req.valid("param").id, "pretrain");
     return c.json(await jobView(db, job, true), 200);
   });

@@ -24,7 +24,7 @@ export const registerV1PretrainingJobsList = (app: Router) =>
   app.openapi(route, async (c) => {
     const { db } = c.get("services");
     const { status } = c.req.valid("query");
-    const rows = await listJobs(db, c.get("auth").tenantId, status);
+    const rows = await listJobs(db, c.get("auth").tenantId, status, "pretrain");
     const data = await Promise.all(rows.map((j) => jobView(db, j, false)));
     return c.json({ object: "list" as const, data }, 200);
   });

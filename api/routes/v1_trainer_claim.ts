@@ -1,4 +1,5 @@
 import { createRoute, z } from "@hono/zod-openapi";
+import { JOB_KINDS } from "../../db/schema";
 import { errorResponses } from "../lib/errors";
 import { bearer, jsonBody, jsonResponse, type Router } from "../lib/openapi";
 import { requireScope } from "../middleware/auth";
@@ -11,6 +12,11 @@ export const ClaimSchema = z
   .object({
     job: z.object({
       id: z.string(),
+      kind: z.enum(JOB_KINDS).openapi({
+        description:
+          "`finetune`: `corpus` is the labeled set, `evalSet` the eval set (or null), `init` the base version and " +
+          "`config` the fine-tune hyperparameters; train the encoder plus a head and export `logits` (manifest `head`).",
+      }),
       model: z.string(),
       modality: z.string(),
       objective: z.string(),
@@ -34,7 +40,7 @@ export const ClaimSchema = z
       .nullable()
       .openapi({
         description:
-          "Set when the job continues a registered version (`init_from`): start from these weights, this tokenizer and the manifest's `architecture`; the job's preset does not apply.",
+          "Set when the job continues a registered version (`init_from`) or fine-tunes one (`base`): start from these weights, this tokenizer and the manifest's `architecture`; the job's preset does not apply.",
       }),
   })
   .openapi("Claim");

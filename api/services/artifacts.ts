@@ -4,7 +4,7 @@ import type { FieldError } from "../lib/errors";
 import { probeRun } from "./encoder/probe_run";
 import { fitsIsolate, type Precision } from "./encoder/sessions";
 import type { Manifest } from "./manifest";
-import { inspectOnnx, ONNX_FLOAT, ONNX_INT64 } from "./onnx_inspect";
+import { inspectOnnx, ONNX_FLOAT, ONNX_INT64, type OnnxSummary } from "./onnx_inspect";
 
 export type ArtifactFile = { name: string; bytes: Uint8Array };
 
@@ -116,6 +116,7 @@ export function checkStructure(manifest: Manifest, byName: Map<string, { bytes: 
           });
         }
       }
+      errors.push(...checkHeadOutput(manifest, v.model, onnx, `variants.${variant}`));
       const out = onnx.outputInfo.find((o) => o.name === manifest.output);
       const last = out?.shape?.[out.shape.length - 1];
       if (typeof last === "number" && last > 0 && last !== manifest.dims) {
@@ -158,6 +159,28 @@ export function checkStructure(manifest: Manifest, byName: Map<string, { bytes: 
     }
   }
   return errors;
+}
+
+/** A head's logits output is declared by the graph, with K = the number of labels when its shape says. */
+function checkHeadOutput(manifest: Manifest, model: string, onnx: OnnxSummary, path: string): FieldError[] {
+  const head = manifest.head;
+  if (!head) return [];
+  const out = onnx.outputInfo.find((o) => o.name === head.output);
+  if (!out) {
+    return [
+      { path, message: `${model} has no output \`${head.output}\` (head.output; it has: ${onnx.outputs.join(", ")})` },
+    ];
+  }
+  const last = out.shape?.[out.shape.length - 1];
+  if (typeof last === "number" && last > 0 && last !== head.labels.length) {
+    return [
+      {
+        path: "head.labels",
+        message: `lists ${head.labels.length} labels, but ${model}'s output \`${head.output}\` has ${last} logits`,
+      },
+    ];
+  }
+  return [];
 }
 
 /** Reads one of the artifact's files by name (from the request, or from R2). */

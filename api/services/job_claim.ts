@@ -1,7 +1,7 @@
 // What a trainer is handed: a claimed job with its lease and presigned GETs for its inputs, and
 // presigned PUTs for what it uploads. The claim itself is one guarded batch (decision 0003).
 import { and, eq, gte, inArray, isNotNull, isNull, lt, or, sql } from "drizzle-orm";
-import { trainingJobs } from "../../db/schema";
+import { type JobKind, trainingJobs } from "../../db/schema";
 import type { Db } from "../db";
 import { randomToken } from "../lib/crypto";
 import type { Presign, SignedUrl } from "../lib/s3";
@@ -101,6 +101,7 @@ type Signed = SignedUrl & { sha256: string; bytes: number };
 export type ClaimAnswer = {
   job: {
     id: string;
+    kind: JobKind;
     model: string;
     modality: string;
     objective: string;
@@ -146,12 +147,17 @@ export async function claim(
   return {
     job: {
       id: job.id,
+      kind: job.kind,
       model: job.modelName,
       modality: job.modality,
       objective: job.objective,
       preset: job.preset,
-      // The trainer builds its TrainConfig from this as is: the columns plus the hyperparameters.
-      config: { objective: job.objective, preset: job.preset, modality: job.modality, ...job.config },
+      // Pretraining: the trainer builds its TrainConfig from this as is (the columns plus the
+      // hyperparameters). Fine-tuning: the FinetuneHyperparameters only; the rest is the base's.
+      config:
+        job.kind === "finetune"
+          ? job.config
+          : { objective: job.objective, preset: job.preset, modality: job.modality, ...job.config },
       attempt: job.attempts,
       evalDataset: job.evalDatasetId,
     },
@@ -170,7 +176,10 @@ export async function claim(
   };
 }
 
-/** For a job continuing a version (`init_from`): its manifest and presigned GETs for weights and tokenizer. */
+/**
+ * For a job continuing a version (`init_from`) or fine-tuning one (`base`): its manifest and
+ * presigned GETs for its weights and (text) tokenizer.
+ */
 async function initGrant(db: Db, presign: Presign, job: JobRow): Promise<ClaimAnswer["init"]> {
   const version = await db.query.modelVersions.findFirst({
     where: (v, { eq }) => eq(v.id, job.initFromVersionId as string),

@@ -46,6 +46,35 @@ export function checkManifestMatchesJob(manifest: Manifest, job: Pick<JobRow, "m
   if (errors.length > 0) throw unprocessable(`${errors[0]?.path}: ${errors[0]?.message}.`, errors);
 }
 
+/**
+ * A fine-tune job's manifest carries its head, and the head predicts the training set's labels
+ * (each once, any order): a 422 naming `manifest.head` or `manifest.head.labels` otherwise.
+ */
+export async function checkHeadMatchesJob(db: Db, manifest: Manifest, job: JobRow) {
+  if (job.kind !== "finetune") return;
+  if (!manifest.head) {
+    throw unprocessable(
+      'manifest.head: is missing; a fine-tune job registers a classifier: export the `logits` output and add `head: {"output": "logits", "labels": [...], "activation": "softmax"}`.',
+      [{ path: "manifest.head", message: "required for a fine-tune job" }],
+    );
+  }
+  const dataset = await db.query.datasets.findFirst({ where: (d, { eq }) => eq(d.id, job.datasetId) });
+  const want = Object.keys((dataset?.stats as { labels?: Record<string, number> } | null)?.labels ?? {});
+  const got = manifest.head.labels;
+  const missing = want.filter((l) => !got.includes(l));
+  const extra = got.filter((l) => !want.includes(l));
+  if (want.length > 0 && (missing.length > 0 || extra.length > 0)) {
+    const list = (xs: string[]) =>
+      xs
+        .slice(0, 5)
+        .map((x) => JSON.stringify(x))
+        .join(", ") + (xs.length > 5 ? ", …" : "");
+    const parts = [missing.length ? `lacks ${list(missing)}` : "", extra.length ? `adds ${list(extra)}` : ""];
+    const message = `${parts.filter(Boolean).join(" and ")} compared with dataset ${job.datasetId}'s labels`;
+    throw unprocessable(`manifest.head.labels: ${message}.`, [{ path: "manifest.head.labels", message }]);
+  }
+}
+
 /** Finishes a leased job with the trainer's manifest; returns the succeeded job. */
 export async function completeJob(
   ctx: Ctx,
@@ -57,6 +86,7 @@ export async function completeJob(
   const job = await findLeasedJob(db, tenantId, id, body.lease_token);
   const manifest = parseManifest(body.manifest);
   checkManifestMatchesJob(manifest, job);
+  await checkHeadMatchesJob(db, manifest, job);
   const prefix = artifactPrefix(job);
   const problems = await checkStoredArtifacts(storage.bucket, prefix, manifest);
   if (problems.length > 0) throw unprocessable(`${problems[0]?.path}: ${problems[0]?.message}`, problems);
@@ -66,11 +96,24 @@ export async function completeJob(
   const total = typeof steps === "number" ? steps : (job.progress?.total ?? 0);
   const versionId = newId("mv");
   const files = versionFiles(prefix, manifest);
-  const initFrom = await refOfVersion(db, job.initFromVersionId);
-  const registered = {
-    ...manifest,
-    lineage: { job: job.id, dataset: job.datasetId, ...(initFrom ? { init_from: initFrom } : {}) },
-  };
+  const start = await refOfVersion(db, job.initFromVersionId);
+  // The job's record of where the weights came from wins over what the trainer wrote.
+  const registered =
+    job.kind === "finetune"
+      ? {
+          ...manifest,
+          ...(start ? { finetuned_from: start } : {}),
+          lineage: {
+            job: job.id,
+            dataset: job.datasetId,
+            ...(job.evalDatasetId ? { eval_dataset: job.evalDatasetId } : {}),
+            ...(start ? { finetuned_from: start } : {}),
+          },
+        }
+      : {
+          ...manifest,
+          lineage: { job: job.id, dataset: job.datasetId, ...(start ? { init_from: start } : {}) },
+        };
   const promotion =
     job.promote === "if_better" && job.evalDatasetId
       ? await promote(ctx, tenantId, job, job.evalDatasetId, { id: versionId, manifest: registered, files })

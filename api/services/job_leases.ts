@@ -4,6 +4,7 @@
 // `where`: a write that lost a race matches no row and changes nothing, instead of acting on what an
 // earlier read saw.
 import { and, eq, inArray, isNull, type SQL, sql } from "drizzle-orm";
+import type { JobKind } from "../../db/schema";
 import { jobEvents, trainingJobs } from "../../db/schema";
 import type { Db } from "../db";
 import { badRequest, conflict } from "../lib/errors";
@@ -168,8 +169,8 @@ export async function failJob(
  * batch whose statements read the status themselves, so a claim landing between our read and these
  * writes cannot make us cancel a job that already runs (it gets a cancel request instead).
  */
-export async function cancelJob(db: Db, tenantId: string, id: string): Promise<JobRow> {
-  const job = await findJob(db, tenantId, id);
+export async function cancelJob(db: Db, tenantId: string, id: string, kind?: JobKind): Promise<JobRow> {
+  const job = await findJob(db, tenantId, id, kind);
   if (job.status === "succeeded" || job.status === "failed") throw conflict(`Job ${job.id} already ${job.status}.`);
   const now = Date.now();
   const mine = and(eq(jobs.id, job.id), eq(jobs.tenantId, job.tenantId));

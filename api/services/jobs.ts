@@ -1,5 +1,13 @@
 import { and, desc, eq } from "drizzle-orm";
-import { type JobStatus, jobEvents, type Modality, models, type PromotePolicy, trainingJobs } from "../../db/schema";
+import {
+  type JobKind,
+  type JobStatus,
+  jobEvents,
+  type Modality,
+  models,
+  type PromotePolicy,
+  trainingJobs,
+} from "../../db/schema";
 import {
   ARCHITECTURES,
   type Hyperparameters,
@@ -33,15 +41,7 @@ export function checkJobConfig(modality: Modality, objective: string, h: Hyperpa
   const fail = (field: string, detail: string, message: string) => {
     throw unprocessable(`${field}: ${detail}`, [{ path: field, message }]);
   };
-  for (const [field, modalities] of Object.entries(MODALITY_FIELDS)) {
-    if (field in h && !modalities.includes(modality)) {
-      fail(
-        `hyperparameters.${field}`,
-        `applies to ${modalities.join(" and ")} jobs; this is a ${modality} job. Remove it.`,
-        `not a ${modality} hyperparameter`,
-      );
-    }
-  }
+  checkModalityFields(modality, h, MODALITY_FIELDS);
   const arch = h.architecture;
   if (arch && arch !== "auto" && !ARCHITECTURES[modality].includes(arch)) {
     const valid = ["auto", ...ARCHITECTURES[modality]].join(", ");
@@ -66,6 +66,22 @@ export function checkJobConfig(modality: Modality, objective: string, h: Hyperpa
       `${patch} does not divide image_size ${size}; pick a divisor (e.g. 4 for 32).`,
       "must divide image_size",
     );
+  }
+}
+
+/** A 422 naming the first hyperparameter that `fields` reserves for other modalities. */
+export function checkModalityFields(
+  modality: Modality,
+  h: Record<string, unknown>,
+  fields: Record<string, readonly Modality[]>,
+) {
+  for (const [field, modalities] of Object.entries(fields)) {
+    if (field in h && !modalities.includes(modality)) {
+      throw unprocessable(
+        `hyperparameters.${field}: applies to ${modalities.join(" and ")} jobs; this is a ${modality} job. Remove it.`,
+        [{ path: `hyperparameters.${field}`, message: `not a ${modality} hyperparameter` }],
+      );
+    }
   }
 }
 
@@ -112,11 +128,23 @@ export async function resolveInitFrom(db: Db, tenantId: string, ref: string, mod
 
 export type JobRow = typeof trainingJobs.$inferSelect;
 
-export async function findJob(db: Db, tenantId: string, id: string): Promise<JobRow> {
+/** Where users find jobs of each kind (the routes' paths), for messages that point there. */
+export const JOBS_PATH: Record<JobKind, string> = { pretrain: "/v1/pretraining/jobs", finetune: "/v1/finetuning/jobs" };
+const KIND_NAMES: Record<JobKind, string> = { pretrain: "pretraining", finetune: "fine-tuning" };
+
+/**
+ * The tenant's job `id`, or a 404. With `kind` (the user routes), a job of the other kind is a 404
+ * that names the route serving it; the trainer routes pass none and take either kind.
+ */
+export async function findJob(db: Db, tenantId: string, id: string, kind?: JobKind): Promise<JobRow> {
   const job = await db.query.trainingJobs.findFirst({
     where: and(eq(trainingJobs.id, id), eq(trainingJobs.tenantId, tenantId)),
   });
-  if (!job) throw notFound(`No pretraining job \`${id}\` in this tenant; GET /v1/pretraining/jobs lists them.`);
+  const name = KIND_NAMES[kind ?? "pretrain"];
+  if (!job) throw notFound(`No ${name} job \`${id}\` in this tenant; GET ${JOBS_PATH[kind ?? "pretrain"]} lists them.`);
+  if (kind && job.kind !== kind) {
+    throw notFound(`\`${id}\` is a ${KIND_NAMES[job.kind]} job, not a ${name} one; see ${JOBS_PATH[job.kind]}/${id}.`);
+  }
   return job;
 }
 
@@ -242,6 +270,7 @@ export async function createJob(db: Db, auth: { tenantId: string; keyId: string 
       datasetId: dataset.id,
       evalDatasetId: body.eval?.dataset ?? null,
       modelName: body.model,
+      kind: "pretrain",
       modality: dataset.modality,
       objective: body.objective,
       preset: body.preset,
@@ -256,12 +285,18 @@ export async function createJob(db: Db, auth: { tenantId: string; keyId: string 
   return findJob(db, auth.tenantId, id);
 }
 
-/** The tenant's jobs, newest first (at most 200), optionally of one status. */
-export function listJobs(db: Db, tenantId: string, status?: JobStatus): Promise<JobRow[]> {
+/** The tenant's jobs of one kind, newest first (at most 200), optionally of one status. */
+export function listJobs(db: Db, tenantId: string, status?: JobStatus, kind: JobKind = "pretrain"): Promise<JobRow[]> {
   return db
     .select()
     .from(trainingJobs)
-    .where(and(eq(trainingJobs.tenantId, tenantId), status ? eq(trainingJobs.status, status) : undefined))
+    .where(
+      and(
+        eq(trainingJobs.tenantId, tenantId),
+        eq(trainingJobs.kind, kind),
+        status ? eq(trainingJobs.status, status) : undefined,
+      ),
+    )
     .orderBy(desc(trainingJobs.createdAt))
     .limit(200);
 }

@@ -76,6 +76,28 @@ export const TEXT_INPUTS = { input_ids: "ids", attention_mask: "mask", token_typ
 export const MODAL_INPUTS = { image: ["pixel_values"], timeseries: ["values", "observed"] } as const;
 
 /**
+ * A fine-tuned version's classification head (issue 18): the ONNX output holding `[batch, K]`
+ * logits next to the embedding output, the K labels in logit order, and the activation that turns
+ * logits into probabilities (softmax, the only one the edge implements).
+ */
+export const HeadSchema = z
+  .object({
+    output: z.string().min(1),
+    labels: z
+      .array(z.string().min(1, "labels are non-empty strings"))
+      .min(2, "a classifier needs at least 2 labels")
+      .max(10_000),
+    activation: z.literal("softmax", { error: 'must be "softmax" (the only activation the edge implements)' }),
+  })
+  .passthrough()
+  .openapi({
+    description:
+      "Fine-tuned versions: the ONNX output with `[batch, K]` logits, the K labels in logit order, and `softmax`. " +
+      "Such a version serves /v1/classifications.",
+  });
+export type Head = z.infer<typeof HeadSchema>;
+
+/**
  * The artifact manifest the trainer's exporter writes (`selfsup.encoder/v1`). Unknown top-level keys
  * pass through (config, metrics, corpus…): the registry keeps the document whole.
  */
@@ -103,6 +125,8 @@ export const ManifestSchema = z
       .record(z.string(), z.unknown())
       .optional()
       .openapi({ description: "Encoder shape (kind, layers, hidden, heads, …), read by the trainer for `init_from`." }),
+    head: HeadSchema.optional(),
+    finetuned_from: z.string().optional().openapi({ description: "The version a fine-tuned one was trained from." }),
   })
   .passthrough()
   .superRefine((m, ctx) => {
@@ -111,6 +135,22 @@ export const ManifestSchema = z
         if (f && !(f in m.files)) {
           ctx.addIssue({ code: "custom", path: ["variants", variant], message: `${f} is not listed in files` });
         }
+      }
+    }
+    if (m.head) {
+      const seen = new Set<string>();
+      m.head.labels.forEach((label, i) => {
+        if (seen.has(label)) {
+          ctx.addIssue({ code: "custom", path: ["head", "labels", i], message: `\`${label}\` is listed twice` });
+        }
+        seen.add(label);
+      });
+      if (m.head.output === m.output) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["head", "output"],
+          message: `is the embedding output \`${m.output}\`; the logits need their own output (e.g. "logits")`,
+        });
       }
     }
     if (m.weights !== undefined && !(m.weights in m.files)) {

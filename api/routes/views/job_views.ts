@@ -1,6 +1,6 @@
 import { z } from "@hono/zod-openapi";
 import { asc, eq } from "drizzle-orm";
-import { JOB_STATUSES, jobEvents, models, modelVersions, PROMOTE_POLICIES } from "../../../db/schema";
+import { JOB_KINDS, JOB_STATUSES, jobEvents, models, modelVersions, PROMOTE_POLICIES } from "../../../db/schema";
 import type { Db } from "../../db";
 import { iso, Timestamp } from "../../lib/schemas";
 import type { JobRow } from "../../services/jobs";
@@ -11,14 +11,17 @@ const Point = z.object({ step: z.number().int() }).catchall(z.number());
 export const JobSchema = z
   .object({
     id: z.string().openapi({ example: "job_mi1x2y3zAbCdEfGhIjKl" }),
-    object: z.literal("pretraining.job"),
+    object: z.enum(["pretraining.job", "finetuning.job"]),
+    kind: z.enum(JOB_KINDS).openapi({
+      description: "`pretrain` (/v1/pretraining/jobs) or `finetune` (/v1/finetuning/jobs).",
+    }),
     status: z.enum(JOB_STATUSES),
     model: z.string().openapi({ example: "demo" }),
     modelVersion: z.string().nullable().openapi({ example: "demo@2", description: "Set once the job succeeded." }),
     dataset: z.string(),
     evalDataset: z.string().nullable(),
     modality: z.string(),
-    objective: z.string().openapi({ example: "mlm" }),
+    objective: z.string().openapi({ example: "mlm", description: "Fine-tune jobs: `classify`." }),
     preset: z.string().openapi({ example: "tiny" }),
     hyperparameters: z.record(z.string(), z.unknown()),
     progress: z.object({
@@ -48,7 +51,11 @@ export const JobSchema = z
     ),
     initFrom: z.string().nullable().openapi({
       example: "minilm@1",
-      description: "The version this job continues (`init_from`, resolved at creation).",
+      description: "A pretraining job: the version it continues (`init_from`, resolved at creation).",
+    }),
+    base: z.string().nullable().openapi({
+      example: "demo@1",
+      description: "A fine-tune job: the version it fine-tunes (`base`, resolved at creation); null for pretraining.",
     }),
     promote: z.enum(PROMOTE_POLICIES),
     promotion: z
@@ -80,7 +87,7 @@ export const JobSchema = z
     startedAt: Timestamp.nullable(),
     finishedAt: Timestamp.nullable(),
   })
-  .openapi("PretrainingJob");
+  .openapi("TrainingJob");
 
 const LIFECYCLE = new Set([
   "queued",
@@ -110,13 +117,15 @@ export async function jobView(db: Db, job: JobRow, detail: boolean): Promise<z.i
       .where(eq(modelVersions.id, job.modelVersionId));
     if (row) modelVersion = `${row.name}@${row.version}`;
   }
+  const startRef = await refOfVersion(db, job.initFromVersionId);
   const step = job.progress?.step ?? 0;
   const total = job.progress?.total ?? (typeof job.config.steps === "number" ? job.config.steps : 0);
   const num = (d: Record<string, unknown> | null) =>
     Object.fromEntries(Object.entries(d ?? {}).filter(([, v]) => typeof v === "number")) as Record<string, number>;
   return {
     id: job.id,
-    object: "pretraining.job",
+    object: job.kind === "finetune" ? "finetuning.job" : "pretraining.job",
+    kind: job.kind,
     status: job.status,
     model: job.modelName,
     modelVersion,
@@ -142,7 +151,8 @@ export async function jobView(db: Db, job: JobRow, detail: boolean): Promise<z.i
     events: events
       .filter((e) => LIFECYCLE.has(e.kind))
       .map((e) => ({ kind: e.kind, step: e.step, at: iso(e.createdAt) as string, data: e.data ?? null })),
-    initFrom: await refOfVersion(db, job.initFromVersionId),
+    initFrom: job.kind === "pretrain" ? startRef : null,
+    base: job.kind === "finetune" ? startRef : null,
     promote: job.promote,
     promotion: job.promotion ?? null,
     attempts: job.attempts,

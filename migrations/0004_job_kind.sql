@@ -1,0 +1,1 @@
+ALTER TABLE `training_jobs` ADD `kind` text DEFAULT 'pretrain' NOT NULL;
