@@ -69,6 +69,12 @@ def find_checkpoint(path: str | Path) -> Path:
     return candidates[-1]
 
 
+def encoder_weights(model_state: dict[str, Any]) -> dict[str, Any]:
+    """The encoder's own entries of a pretext's ``state_dict`` (heads and buffers dropped)."""
+    prefix = "encoder."
+    return {k[len(prefix) :]: v for k, v in model_state.items() if k.startswith(prefix)}
+
+
 def load_checkpoint(path: Path) -> dict[str, Any]:
     # weights_only=False (the file holds RNG tuples and numpy state) unpickles arbitrary code:
     # load only checkpoints we wrote, or, in serve, a download whose SHA-256 matched the one the

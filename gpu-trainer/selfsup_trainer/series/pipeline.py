@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from .. import runs
-from ..checkpoint import STATE_FILE
+from ..checkpoint import encoder_weights, load_checkpoint
 from ..config import MAX_SERIES_LENGTH, TrainConfig
 from ..export import ExportSpec, Feed, export_artifact, file_sha256
 from ..objective import Pretext
@@ -224,14 +224,11 @@ def pretrain(
 
 def encoder_from_checkpoint(step_dir: Path) -> PatchTransformerEncoder:
     """Rebuild a checkpoint's encoder on CPU (shape from its weights, config from the file)."""
-    # weights_only=False: this is a checkpoint this process wrote (or a sha-verified download).
-    state = torch.load(step_dir / STATE_FILE, map_location="cpu", weights_only=False)
+    state = load_checkpoint(step_dir)  # this process wrote it (or a sha-verified download)
     config = TrainConfig.from_dict(state["config"]).resolve()
     channels, max_length = shape_of_state(state["model"], config.series_patch)
     encoder = PatchTransformerEncoder(config, channels, max_length)
-    prefix = "encoder."
-    weights = {k[len(prefix) :]: v for k, v in state["model"].items() if k.startswith(prefix)}
-    encoder.load_state_dict(weights)
+    encoder.load_state_dict(encoder_weights(state["model"]))
     return encoder
 
 

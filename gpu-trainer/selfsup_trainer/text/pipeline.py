@@ -15,7 +15,7 @@ import torch
 import torch.distributed as dist
 
 from .. import runs
-from ..checkpoint import STATE_FILE
+from ..checkpoint import encoder_weights, load_checkpoint
 from ..config import TrainConfig
 from ..export import file_sha256
 from ..objective import Pretext
@@ -181,14 +181,11 @@ def pretrain(
 
 def encoder_from_checkpoint(step_dir: Path) -> tuple[torch.nn.Module, Any]:
     """Rebuild the encoder of a checkpoint on CPU (for the eval probes), with its tokenizer."""
-    # weights_only=False: this is the checkpoint this process has just written.
-    state = torch.load(step_dir / STATE_FILE, map_location="cpu", weights_only=False)
+    state = load_checkpoint(step_dir)  # this process wrote it (or a sha-verified download)
     config = TrainConfig.from_dict(state["config"]).resolve()
     tokenizer = load_tokenizer(str(step_dir / "tokenizer.json"))
     encoder = text_encoder(config, tokenizer.get_vocab_size())
-    prefix = "encoder."
-    weights = {k[len(prefix) :]: v for k, v in state["model"].items() if k.startswith(prefix)}
-    encoder.load_state_dict(weights)
+    encoder.load_state_dict(encoder_weights(state["model"]))
     return encoder, tokenizer
 
 
