@@ -1,4 +1,6 @@
 import { describe, expect, it } from "vitest";
+// The MLP hidden layer and the linear probe run in the dense WASM kernel.
+import "../api/services/probe/wasm_module";
 import { argmaxRows, fitLinearProbe, predictProba, takeRows } from "../api/services/probe/logreg";
 import { type Matrix, rng, stratifiedFolds } from "../api/services/probe/matrix";
 import { fitMlp, mlpProba } from "../api/services/probe/mlp";

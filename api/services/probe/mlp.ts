@@ -1,13 +1,19 @@
-// The MLP probe: one hidden ReLU layer on frozen, standardized embeddings, trained with Adam on
+// The MLP probe: one hidden ReLU layer on frozen, standardized embeddings, trained with AdamW on
 // mini-batches and stopped early on a stratified validation split of train (the epoch with the
-// lowest validation loss wins). Float32 storage with float64 accumulation keeps one epoch over a
-// 4096 × 768 probe set inside a second of Worker CPU; the seed fixes init, split and batch order.
+// lowest validation loss wins). The hidden layer's two products run in the dense WASM kernel
+// (mlp_layer.ts); the output layer (H × K, small) and the optimizer stay in JS. Float32 weights
+// are what is stored; the seed fixes init, split and batch order.
 import { takeRows } from "./logreg";
 import { fitStandardizer, type Matrix, rng, shuffle, stratifiedSplit } from "./matrix";
+import { HiddenLayer } from "./mlp_layer";
 
+/**
+ * `max_epochs` bounds the Worker CPU a probe can take: an epoch over the largest probe set (4096 ×
+ * 768, hidden 256) is ~0.4 s, so 30 epochs stay under ~15 s (100, the first default, took 45 s).
+ */
 export const MLP_DEFAULTS = {
   hidden: 256,
-  max_epochs: 100,
+  max_epochs: 30,
   patience: 8,
   lr: 1e-3,
   batch_size: 64,
@@ -23,7 +29,7 @@ export type MlpModel = {
   classes: number;
   mean: Float64Array;
   scale: Float64Array;
-  /** dims × hidden, row-major. */
+  /** hidden × dims, row-major (hidden-major: each unit's weights contiguous, as the kernel reads them). */
   W1: Float32Array;
   b1: Float32Array;
   /** hidden × classes, row-major. */
@@ -33,34 +39,49 @@ export type MlpModel = {
 
 export type MlpFitInfo = { epochs: number; best_epoch: number; best_val_loss: number | null; val_examples: number };
 
-/** Hidden activations (n × H, after ReLU) and class probabilities (n × K) for standardized rows. */
-function forward(m: MlpModel, X: Float32Array, rows: ArrayLike<number>, H1: Float32Array, P: Float64Array) {
-  const { dims: d, hidden: H, classes: K, W1, b1, W2, b2 } = m;
-  const acc = new Float64Array(H);
+/** The output layer's parameters while training (the hidden layer's W1 lives in kernel memory). */
+type Head = { b1: Float64Array; W2: Float64Array; b2: Float64Array };
+
+/**
+ * Hidden activations (rows × H, after ReLU) and class probabilities (rows × K) for standardized
+ * rows of X; the layer's Z keeps the pre-activation scores.
+ */
+function forward(
+  layer: HiddenLayer,
+  head: Head,
+  K: number,
+  X: Float32Array,
+  rows: ArrayLike<number>,
+  H1: Float64Array,
+  P: Float64Array,
+) {
+  const { hidden: H, hp } = layer;
+  const { b1, W2, b2 } = head;
+  layer.scores(X, rows);
+  const Z = layer.Z;
   for (let r = 0; r < rows.length; r++) {
-    const i = rows[r] as number;
-    acc.set(b1);
-    for (let j = 0; j < d; j++) {
-      const x = X[i * d + j] as number;
-      if (x === 0) continue;
-      const w = j * H;
-      for (let h = 0; h < H; h++) acc[h] = (acc[h] as number) + x * (W1[w + h] as number);
+    const o = r * K;
+    for (let k = 0; k < K; k++) P[o + k] = b2[k] as number;
+    for (let h = 0; h < H; h++) {
+      const a = (Z[r * hp + h] as number) + (b1[h] as number);
+      // Inactive units add nothing; skipping them halves the output layer's work.
+      if (a <= 0) {
+        H1[r * H + h] = 0;
+        continue;
+      }
+      H1[r * H + h] = a;
+      const w = h * K;
+      for (let k = 0; k < K; k++) P[o + k] = (P[o + k] as number) + a * (W2[w + k] as number);
     }
-    for (let h = 0; h < H; h++) H1[r * H + h] = Math.max(0, acc[h] as number);
     let max = -Infinity;
-    for (let k = 0; k < K; k++) {
-      let s = b2[k] as number;
-      for (let h = 0; h < H; h++) s += (H1[r * H + h] as number) * (W2[h * K + k] as number);
-      P[r * K + k] = s;
-      if (s > max) max = s;
-    }
+    for (let k = 0; k < K; k++) if ((P[o + k] as number) > max) max = P[o + k] as number;
     let z = 0;
     for (let k = 0; k < K; k++) {
-      const e = Math.exp((P[r * K + k] as number) - max);
-      P[r * K + k] = e;
+      const e = Math.exp((P[o + k] as number) - max);
+      P[o + k] = e;
       z += e;
     }
-    for (let k = 0; k < K; k++) P[r * K + k] = (P[r * K + k] as number) / z;
+    for (let k = 0; k < K; k++) P[o + k] = (P[o + k] as number) / z;
   }
 }
 
@@ -75,62 +96,61 @@ function standardized(m: Pick<MlpModel, "mean" | "scale">, X: Matrix): Float32Ar
   return out;
 }
 
-/** Mean cross-entropy of `rows` under the model, in batches so memory stays bounded. */
-function loss(m: MlpModel, X: Float32Array, y: Int32Array, rows: number[]): number {
-  const B = 256;
-  const H1 = new Float32Array(B * m.hidden);
-  const P = new Float64Array(B * m.classes);
+/** Rows per forward call outside training (validation loss, prediction). */
+const EVAL_BATCH = 256;
+
+/** Mean cross-entropy of `rows` under the current weights, in batches so memory stays bounded. */
+function loss(layer: HiddenLayer, head: Head, K: number, X: Float32Array, y: Int32Array, rows: number[]): number {
+  const H1 = new Float64Array(EVAL_BATCH * layer.hidden);
+  const P = new Float64Array(EVAL_BATCH * K);
   let total = 0;
-  for (let s = 0; s < rows.length; s += B) {
-    const batch = rows.slice(s, s + B);
-    forward(m, X, batch, H1, P);
+  for (let s = 0; s < rows.length; s += EVAL_BATCH) {
+    const batch = rows.slice(s, s + EVAL_BATCH);
+    forward(layer, head, K, X, batch, H1, P);
     batch.forEach((i, r) => {
-      total -= Math.log(Math.max(P[r * m.classes + (y[i] as number)] as number, 1e-12));
+      total -= Math.log(Math.max(P[r * K + (y[i] as number)] as number, 1e-12));
     });
   }
   return total / Math.max(rows.length, 1);
 }
 
-/** One Adam moment pair per parameter tensor. */
+/**
+ * AdamW: one moment pair per parameter tensor; the decay is applied to the weights directly.
+ * Every tensor is float64 so the update loop sees one array type (a mixed loop runs several times slower).
+ */
 class Adam {
   private t = 0;
-  private readonly m: Float32Array[];
-  private readonly v: Float32Array[];
+  private readonly m: Float64Array[];
+  private readonly v: Float64Array[];
   constructor(
-    private readonly params: Float32Array[],
+    private readonly params: Float64Array[],
     private readonly lr: number,
     private readonly decay: number,
   ) {
-    this.m = params.map((p) => new Float32Array(p.length));
-    this.v = params.map((p) => new Float32Array(p.length));
+    this.m = params.map((p) => new Float64Array(p.length));
+    this.v = params.map((p) => new Float64Array(p.length));
   }
-  step(grads: Float32Array[]) {
+  step(grads: Float64Array[]) {
     this.t += 1;
     const c1 = 1 - 0.9 ** this.t;
     const c2 = 1 - 0.999 ** this.t;
-    this.params.forEach((p, n) => {
-      const g = grads[n] as Float32Array;
-      const m = this.m[n] as Float32Array;
-      const v = this.v[n] as Float32Array;
+    const { lr, decay } = this;
+    for (let n = 0; n < this.params.length; n++) {
+      const p = this.params[n] as Float64Array;
+      const g = grads[n] as Float64Array;
+      const m = this.m[n] as Float64Array;
+      const v = this.v[n] as Float64Array;
       for (let i = 0; i < p.length; i++) {
-        // AdamW: decay applied to the weights directly, not through the moments.
         const gi = g[i] as number;
-        m[i] = 0.9 * (m[i] as number) + 0.1 * gi;
-        v[i] = 0.999 * (v[i] as number) + 0.001 * gi * gi;
-        const update = (m[i] as number) / c1 / (Math.sqrt((v[i] as number) / c2) + 1e-8);
-        p[i] = (p[i] as number) - this.lr * (update + this.decay * (p[i] as number));
+        const mi = 0.9 * (m[i] as number) + 0.1 * gi;
+        const vi = 0.999 * (v[i] as number) + 0.001 * gi * gi;
+        m[i] = mi;
+        v[i] = vi;
+        p[i] = (p[i] as number) - lr * (mi / c1 / (Math.sqrt(vi / c2) + 1e-8) + decay * (p[i] as number));
       }
-    });
+    }
   }
 }
-
-const copy = (m: MlpModel): MlpModel => ({
-  ...m,
-  W1: m.W1.slice(),
-  b1: m.b1.slice(),
-  W2: m.W2.slice(),
-  b2: m.b2.slice(),
-});
 
 /**
  * Fits the MLP probe.
@@ -141,6 +161,10 @@ const copy = (m: MlpModel): MlpModel => ({
  *   K: number of classes.
  *   opts: see MLP_DEFAULTS; `validation_split` of train (stratified, at least one per class with two or
  *     more examples) decides the stopping epoch and is not trained on.
+ *
+ * Returns:
+ *   The weights of the best validation epoch (the last epoch's when the split is empty) and how the
+ *   run went.
  */
 export function fitMlp(
   X: Matrix,
@@ -154,108 +178,124 @@ export function fitMlp(
   const { train, test: val } = stratifiedSplit(y, K, o.validation_split, seed);
   const scaler = fitStandardizer(takeRows(X, train));
   const d = X.cols;
-  const H = o.hidden;
+  const H = Math.max(1, Math.floor(o.hidden));
+  const B = Math.max(1, Math.floor(o.batch_size));
   // He init for the ReLU layer, Glorot for the softmax layer (Box–Muller on the seeded generator).
   const gauss = () => Math.sqrt(-2 * Math.log(1 - random())) * Math.cos(2 * Math.PI * random());
-  const W1 = Float32Array.from({ length: d * H }, () => gauss() * Math.sqrt(2 / d));
-  const W2 = Float32Array.from({ length: H * K }, () => gauss() * Math.sqrt(2 / (H + K)));
-  let model: MlpModel = {
+  const layer = new HiddenLayer(d, H, Math.max(B, EVAL_BATCH));
+  layer.setWeights(Float32Array.from({ length: H * d }, () => gauss() * Math.sqrt(2 / d)));
+  const head: Head = {
+    b1: new Float64Array(H),
+    W2: Float64Array.from({ length: H * K }, () => Math.fround(gauss() * Math.sqrt(2 / (H + K)))),
+    b2: new Float64Array(K),
+  };
+  const Xs = standardized(scaler, X);
+  const grads: Head = { b1: new Float64Array(H), W2: new Float64Array(H * K), b2: new Float64Array(K) };
+  const adam = new Adam([layer.W, head.b1, head.W2, head.b2], o.lr, o.weight_decay);
+  const H1 = new Float64Array(Math.max(B, EVAL_BATCH) * H);
+  const P = new Float64Array(Math.max(B, EVAL_BATCH) * K);
+  const snapshot = (): MlpModel => ({
     dims: d,
     hidden: H,
     classes: K,
     mean: scaler.mean,
     scale: scaler.scale,
-    W1,
-    b1: new Float32Array(H),
-    W2,
-    b2: new Float32Array(K),
-  };
-  const Xs = standardized(model, X);
-  const grads = [new Float32Array(d * H), new Float32Array(H), new Float32Array(H * K), new Float32Array(K)];
-  const adam = new Adam([model.W1, model.b1, model.W2, model.b2], o.lr, o.weight_decay);
-  const B = Math.max(1, Math.floor(o.batch_size));
-  const H1 = new Float32Array(B * H);
-  const P = new Float64Array(B * K);
-  const dH = new Float32Array(B * H);
-  let best = { model: copy(model), epoch: 0, loss: val.length > 0 ? loss(model, Xs, y, val) : Infinity };
-  let epoch = 0;
-  for (epoch = 1; epoch <= o.max_epochs; epoch++) {
+    W1: layer.weights(),
+    b1: Float32Array.from(head.b1),
+    W2: Float32Array.from(head.W2),
+    b2: Float32Array.from(head.b2),
+  });
+  const hasVal = val.length > 0;
+  let best = { model: snapshot(), epoch: 0, loss: hasVal ? loss(layer, head, K, Xs, y, val) : Infinity };
+  let epochs = 0;
+  for (let epoch = 1; epoch <= o.max_epochs; epoch++) {
+    epochs = epoch;
     const order = shuffle(train.slice(), random);
     for (let s = 0; s < order.length; s += B) {
       const batch = order.slice(s, s + B);
-      forward(model, Xs, batch, H1, P);
-      backward(model, Xs, y, batch, H1, P, dH, grads);
-      adam.step(grads);
+      forward(layer, head, K, Xs, batch, H1, P);
+      backward(layer, head, K, y, batch, H1, P, grads);
+      adam.step([layer.G, grads.b1, grads.W2, grads.b2]);
     }
-    if (val.length === 0) continue;
-    const v = loss(model, Xs, y, val);
-    if (v < best.loss) best = { model: copy(model), epoch, loss: v };
+    if (!hasVal) continue;
+    const v = loss(layer, head, K, Xs, y, val);
+    if (v < best.loss) best = { model: snapshot(), epoch, loss: v };
     else if (epoch - best.epoch >= o.patience) break;
   }
-  if (val.length > 0) model = best.model;
-  const epochs = Math.min(epoch, o.max_epochs);
   return {
-    model,
+    model: hasVal ? best.model : snapshot(),
     info: {
       epochs,
-      best_epoch: val.length > 0 ? best.epoch : epochs,
-      best_val_loss: val.length > 0 ? best.loss : null,
+      best_epoch: hasVal ? best.epoch : epochs,
+      best_val_loss: hasVal ? best.loss : null,
       val_examples: val.length,
     },
   };
 }
 
-/** Gradients of the batch's mean cross-entropy into `grads` ([dW1, db1, dW2, db2]). */
+/**
+ * Gradients of the batch's mean cross-entropy: the output layer's into `grads`, dZ into the
+ * layer's Z and then dW1 into its G.
+ */
 function backward(
-  m: MlpModel,
-  X: Float32Array,
+  layer: HiddenLayer,
+  head: Head,
+  K: number,
   y: Int32Array,
   batch: number[],
-  H1: Float32Array,
+  H1: Float64Array,
   P: Float64Array,
-  dH: Float32Array,
-  grads: Float32Array[],
+  grads: Head,
 ) {
-  const { dims: d, hidden: H, classes: K, W2 } = m;
-  const [dW1, db1, dW2, db2] = grads as [Float32Array, Float32Array, Float32Array, Float32Array];
-  for (const g of grads) g.fill(0);
+  const { hidden: H, hp, Z } = layer;
+  const { W2 } = head;
+  const { b1: db1, W2: dW2, b2: db2 } = grads;
+  db1.fill(0);
+  dW2.fill(0);
+  db2.fill(0);
   const inv = 1 / batch.length;
-  batch.forEach((i, r) => {
-    const label = y[i] as number;
-    for (let h = 0; h < H; h++) dH[r * H + h] = 0;
+  const g = new Float64Array(K);
+  for (let r = 0; r < batch.length; r++) {
+    const label = y[batch[r] as number] as number;
     for (let k = 0; k < K; k++) {
-      const g = ((P[r * K + k] as number) - (k === label ? 1 : 0)) * inv;
-      db2[k] = (db2[k] as number) + g;
-      for (let h = 0; h < H; h++) {
-        const a = H1[r * H + h] as number;
-        dW2[h * K + k] = (dW2[h * K + k] as number) + a * g;
-        dH[r * H + h] = (dH[r * H + h] as number) + g * (W2[h * K + k] as number);
-      }
+      g[k] = ((P[r * K + k] as number) - (k === label ? 1 : 0)) * inv;
+      db2[k] = (db2[k] as number) + (g[k] as number);
     }
     for (let h = 0; h < H; h++) {
-      if ((H1[r * H + h] as number) <= 0) dH[r * H + h] = 0;
-      db1[h] = (db1[h] as number) + (dH[r * H + h] as number);
+      const a = H1[r * H + h] as number;
+      // ReLU: an inactive unit passes no gradient back and adds nothing to dW2.
+      if (a <= 0) {
+        Z[r * hp + h] = 0;
+        continue;
+      }
+      const w = h * K;
+      let dh = 0;
+      for (let k = 0; k < K; k++) {
+        dW2[w + k] = (dW2[w + k] as number) + a * (g[k] as number);
+        dh += (g[k] as number) * (W2[w + k] as number);
+      }
+      db1[h] = (db1[h] as number) + dh;
+      Z[r * hp + h] = dh;
     }
-    for (let j = 0; j < d; j++) {
-      const x = X[i * d + j] as number;
-      if (x === 0) continue;
-      const w = j * H;
-      for (let h = 0; h < H; h++) dW1[w + h] = (dW1[w + h] as number) + x * (dH[r * H + h] as number);
-    }
-  });
+    for (let h = H; h < hp; h++) Z[r * hp + h] = 0;
+  }
+  layer.gradient();
 }
 
 /** Class probabilities, n × K, for raw (unstandardized) rows. */
 export function mlpProba(m: MlpModel, X: Matrix): Float64Array {
   const Xs = standardized(m, X);
-  const out = new Float64Array(X.rows * m.classes);
-  const B = 256;
-  const H1 = new Float32Array(B * m.hidden);
-  const P = new Float64Array(B * m.classes);
-  for (let s = 0; s < X.rows; s += B) {
-    const rows = Array.from({ length: Math.min(B, X.rows - s) }, (_, r) => s + r);
-    forward(m, Xs, rows, H1, P);
-    out.set(P.subarray(0, rows.length * m.classes), s * m.classes);
+  const K = m.classes;
+  const layer = new HiddenLayer(m.dims, m.hidden, EVAL_BATCH);
+  layer.setWeights(m.W1);
+  const head: Head = { b1: Float64Array.from(m.b1), W2: Float64Array.from(m.W2), b2: Float64Array.from(m.b2) };
+  const out = new Float64Array(X.rows * K);
+  const H1 = new Float64Array(EVAL_BATCH * m.hidden);
+  const P = new Float64Array(EVAL_BATCH * K);
+  for (let s = 0; s < X.rows; s += EVAL_BATCH) {
+    const rows = Array.from({ length: Math.min(EVAL_BATCH, X.rows - s) }, (_, r) => s + r);
+    forward(layer, head, K, Xs, rows, H1, P);
+    out.set(P.subarray(0, rows.length * K), s * K);
   }
   return out;
 }

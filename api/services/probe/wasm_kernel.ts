@@ -6,13 +6,27 @@
 import type { Matrix } from "./matrix";
 import { penalize, softmaxGradient } from "./softmax";
 
-type KernelExports = {
+export type KernelExports = {
   memory: WebAssembly.Memory;
   scores(x: number, w: number, z: number, n: number, dp: number, kp: number): void;
   gradw(x: number, g: number, o: number, n: number, dp: number, kp: number): void;
 };
 
 let kernelModule: WebAssembly.Module | null = null;
+
+/**
+ * A fresh instance of the kernel (its own memory).
+ *
+ * @throws Error when no kernel was handed over with `useWasmKernel` (import wasm_module.ts).
+ */
+export function kernelInstance(): KernelExports {
+  if (!kernelModule) {
+    throw new Error(
+      "the logistic-regression WASM kernel is not loaded: import api/services/probe/wasm_module (Workers), or call useWasmKernel(new WebAssembly.Module(bytes of wasm/logreg_kernel.wasm)) (Node)",
+    );
+  }
+  return new WebAssembly.Instance(kernelModule, {}).exports as unknown as KernelExports;
+}
 
 /**
  * Hands the compiled kernel over: wasm_module.ts does it in Workers (a `.wasm` import; workerd
@@ -47,11 +61,6 @@ export function denseObjective(
   lambda: number,
   opts: { maxResidentBytes?: number; chunkBytes?: number } = {},
 ) {
-  if (!kernelModule) {
-    throw new Error(
-      "the logistic-regression WASM kernel is not loaded: import api/services/probe/wasm_module (Workers), or call useWasmKernel(new WebAssembly.Module(bytes of wasm/logreg_kernel.wasm)) (Node)",
-    );
-  }
   const { rows: n, cols: d } = X;
   const dp = even(d);
   const kp = even(K);
@@ -63,7 +72,7 @@ export function denseObjective(
   const zOff = xOff + block * dp * 8;
   const oOff = zOff + block * kp * 8;
   const total = oOff + kp * dp * 8;
-  const k = new WebAssembly.Instance(kernelModule, {}).exports as unknown as KernelExports;
+  const k = kernelInstance();
   const pages = Math.ceil(total / 65536) - k.memory.buffer.byteLength / 65536;
   if (pages > 0) k.memory.grow(pages);
   const mem = new Float64Array(k.memory.buffer);
