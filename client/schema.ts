@@ -1902,7 +1902,7 @@ export interface paths {
           content: {
             "application/json": {
               object: "list";
-              data: (components["schemas"]["PretrainingJob"])[];
+              data: (components["schemas"]["TrainingJob"])[];
             };
           };
         };
@@ -2002,7 +2002,7 @@ export interface paths {
         201: {
           headers: { [name: string]: unknown };
           content: {
-            "application/json": components["schemas"]["PretrainingJob"];
+            "application/json": components["schemas"]["TrainingJob"];
           };
         };
         400: {
@@ -2090,7 +2090,7 @@ export interface paths {
         200: {
           headers: { [name: string]: unknown };
           content: {
-            "application/json": components["schemas"]["PretrainingJob"];
+            "application/json": components["schemas"]["TrainingJob"];
           };
         };
         400: {
@@ -2182,7 +2182,373 @@ export interface paths {
         200: {
           headers: { [name: string]: unknown };
           content: {
-            "application/json": components["schemas"]["PretrainingJob"];
+            "application/json": components["schemas"]["TrainingJob"];
+          };
+        };
+        400: {
+          headers: { [name: string]: unknown };
+          content: {
+            "application/problem+json": components["schemas"]["Problem"];
+          };
+        };
+        401: {
+          headers: { [name: string]: unknown };
+          content: {
+            "application/problem+json": components["schemas"]["Problem"];
+          };
+        };
+        403: {
+          headers: { [name: string]: unknown };
+          content: {
+            "application/problem+json": components["schemas"]["Problem"];
+          };
+        };
+        404: {
+          headers: { [name: string]: unknown };
+          content: {
+            "application/problem+json": components["schemas"]["Problem"];
+          };
+        };
+        409: {
+          headers: { [name: string]: unknown };
+          content: {
+            "application/problem+json": components["schemas"]["Problem"];
+          };
+        };
+        413: {
+          headers: { [name: string]: unknown };
+          content: {
+            "application/problem+json": components["schemas"]["Problem"];
+          };
+        };
+        415: {
+          headers: { [name: string]: unknown };
+          content: {
+            "application/problem+json": components["schemas"]["Problem"];
+          };
+        };
+        422: {
+          headers: { [name: string]: unknown };
+          content: {
+            "application/problem+json": components["schemas"]["Problem"];
+          };
+        };
+        429: {
+          headers: { [name: string]: unknown };
+          content: {
+            "application/problem+json": components["schemas"]["Problem"];
+          };
+        };
+        500: {
+          headers: { [name: string]: unknown };
+          content: {
+            "application/problem+json": components["schemas"]["Problem"];
+          };
+        };
+        503: {
+          headers: { [name: string]: unknown };
+          content: {
+            "application/problem+json": components["schemas"]["Problem"];
+          };
+        };
+      };
+    };
+    delete?: never;
+    patch?: never;
+  };
+  "/v1/finetuning/jobs": {
+    get: {
+      parameters: {
+        query?: {
+          status?: "queued" | "running" | "succeeded" | "failed" | "cancelled";
+        };
+        path?: never;
+        header?: never;
+      };
+      requestBody?: never;
+      responses: {
+        200: {
+          headers: { [name: string]: unknown };
+          content: {
+            "application/json": {
+              object: "list";
+              data: (components["schemas"]["TrainingJob"])[];
+            };
+          };
+        };
+        400: {
+          headers: { [name: string]: unknown };
+          content: {
+            "application/problem+json": components["schemas"]["Problem"];
+          };
+        };
+        401: {
+          headers: { [name: string]: unknown };
+          content: {
+            "application/problem+json": components["schemas"]["Problem"];
+          };
+        };
+        403: {
+          headers: { [name: string]: unknown };
+          content: {
+            "application/problem+json": components["schemas"]["Problem"];
+          };
+        };
+        404: {
+          headers: { [name: string]: unknown };
+          content: {
+            "application/problem+json": components["schemas"]["Problem"];
+          };
+        };
+        409: {
+          headers: { [name: string]: unknown };
+          content: {
+            "application/problem+json": components["schemas"]["Problem"];
+          };
+        };
+        413: {
+          headers: { [name: string]: unknown };
+          content: {
+            "application/problem+json": components["schemas"]["Problem"];
+          };
+        };
+        415: {
+          headers: { [name: string]: unknown };
+          content: {
+            "application/problem+json": components["schemas"]["Problem"];
+          };
+        };
+        422: {
+          headers: { [name: string]: unknown };
+          content: {
+            "application/problem+json": components["schemas"]["Problem"];
+          };
+        };
+        429: {
+          headers: { [name: string]: unknown };
+          content: {
+            "application/problem+json": components["schemas"]["Problem"];
+          };
+        };
+        500: {
+          headers: { [name: string]: unknown };
+          content: {
+            "application/problem+json": components["schemas"]["Problem"];
+          };
+        };
+        503: {
+          headers: { [name: string]: unknown };
+          content: {
+            "application/problem+json": components["schemas"]["Problem"];
+          };
+        };
+      };
+    };
+    put?: never;
+    post: {
+      parameters: {
+        query?: never;
+        path?: never;
+        header?: never;
+      };
+      requestBody: {
+        content: {
+          "application/json": {
+            model: string;
+            base: string;
+            dataset: string;
+            eval_dataset?: string;
+            hyperparameters?: components["schemas"]["FinetuneHyperparameters"];
+            promote?: "always" | "if_better";
+            max_attempts?: number;
+          };
+        };
+      };
+      responses: {
+        201: {
+          headers: { [name: string]: unknown };
+          content: {
+            "application/json": components["schemas"]["TrainingJob"];
+          };
+        };
+        400: {
+          headers: { [name: string]: unknown };
+          content: {
+            "application/problem+json": components["schemas"]["Problem"];
+          };
+        };
+        401: {
+          headers: { [name: string]: unknown };
+          content: {
+            "application/problem+json": components["schemas"]["Problem"];
+          };
+        };
+        403: {
+          headers: { [name: string]: unknown };
+          content: {
+            "application/problem+json": components["schemas"]["Problem"];
+          };
+        };
+        404: {
+          headers: { [name: string]: unknown };
+          content: {
+            "application/problem+json": components["schemas"]["Problem"];
+          };
+        };
+        409: {
+          headers: { [name: string]: unknown };
+          content: {
+            "application/problem+json": components["schemas"]["Problem"];
+          };
+        };
+        413: {
+          headers: { [name: string]: unknown };
+          content: {
+            "application/problem+json": components["schemas"]["Problem"];
+          };
+        };
+        415: {
+          headers: { [name: string]: unknown };
+          content: {
+            "application/problem+json": components["schemas"]["Problem"];
+          };
+        };
+        422: {
+          headers: { [name: string]: unknown };
+          content: {
+            "application/problem+json": components["schemas"]["Problem"];
+          };
+        };
+        429: {
+          headers: { [name: string]: unknown };
+          content: {
+            "application/problem+json": components["schemas"]["Problem"];
+          };
+        };
+        500: {
+          headers: { [name: string]: unknown };
+          content: {
+            "application/problem+json": components["schemas"]["Problem"];
+          };
+        };
+        503: {
+          headers: { [name: string]: unknown };
+          content: {
+            "application/problem+json": components["schemas"]["Problem"];
+          };
+        };
+      };
+    };
+    delete?: never;
+    patch?: never;
+  };
+  "/v1/finetuning/jobs/{id}": {
+    get: {
+      parameters: {
+        query?: never;
+        path: {
+          id: string;
+        };
+        header?: never;
+      };
+      requestBody?: never;
+      responses: {
+        200: {
+          headers: { [name: string]: unknown };
+          content: {
+            "application/json": components["schemas"]["TrainingJob"];
+          };
+        };
+        400: {
+          headers: { [name: string]: unknown };
+          content: {
+            "application/problem+json": components["schemas"]["Problem"];
+          };
+        };
+        401: {
+          headers: { [name: string]: unknown };
+          content: {
+            "application/problem+json": components["schemas"]["Problem"];
+          };
+        };
+        403: {
+          headers: { [name: string]: unknown };
+          content: {
+            "application/problem+json": components["schemas"]["Problem"];
+          };
+        };
+        404: {
+          headers: { [name: string]: unknown };
+          content: {
+            "application/problem+json": components["schemas"]["Problem"];
+          };
+        };
+        409: {
+          headers: { [name: string]: unknown };
+          content: {
+            "application/problem+json": components["schemas"]["Problem"];
+          };
+        };
+        413: {
+          headers: { [name: string]: unknown };
+          content: {
+            "application/problem+json": components["schemas"]["Problem"];
+          };
+        };
+        415: {
+          headers: { [name: string]: unknown };
+          content: {
+            "application/problem+json": components["schemas"]["Problem"];
+          };
+        };
+        422: {
+          headers: { [name: string]: unknown };
+          content: {
+            "application/problem+json": components["schemas"]["Problem"];
+          };
+        };
+        429: {
+          headers: { [name: string]: unknown };
+          content: {
+            "application/problem+json": components["schemas"]["Problem"];
+          };
+        };
+        500: {
+          headers: { [name: string]: unknown };
+          content: {
+            "application/problem+json": components["schemas"]["Problem"];
+          };
+        };
+        503: {
+          headers: { [name: string]: unknown };
+          content: {
+            "application/problem+json": components["schemas"]["Problem"];
+          };
+        };
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    patch?: never;
+  };
+  "/v1/finetuning/jobs/{id}/cancel": {
+    get?: never;
+    put?: never;
+    post: {
+      parameters: {
+        query?: never;
+        path: {
+          id: string;
+        };
+        header?: never;
+      };
+      requestBody?: never;
+      responses: {
+        200: {
+          headers: { [name: string]: unknown };
+          content: {
+            "application/json": components["schemas"]["TrainingJob"];
           };
         };
         400: {
@@ -2601,7 +2967,7 @@ export interface paths {
         200: {
           headers: { [name: string]: unknown };
           content: {
-            "application/json": components["schemas"]["PretrainingJob"];
+            "application/json": components["schemas"]["TrainingJob"];
           };
         };
         400: {
@@ -2700,7 +3066,7 @@ export interface paths {
         200: {
           headers: { [name: string]: unknown };
           content: {
-            "application/json": components["schemas"]["PretrainingJob"];
+            "application/json": components["schemas"]["TrainingJob"];
           };
         };
         400: {
@@ -3848,9 +4214,10 @@ export interface components {
       createdAt: string;
       completedAt: string | null;
     };
-    PretrainingJob: {
+    TrainingJob: {
       id: string;
-      object: "pretraining.job";
+      object: "pretraining.job" | "finetuning.job";
+      kind: "pretrain" | "finetune";
       status: "queued" | "running" | "succeeded" | "failed" | "cancelled";
       model: string;
       modelVersion: string | null;
@@ -3888,6 +4255,7 @@ export interface components {
         } | null;
       })[];
       initFrom: string | null;
+      base: string | null;
       promote: "always" | "if_better";
       promotion: {
         policy: "always" | "if_better";
@@ -3943,9 +4311,29 @@ export interface components {
       predict_patches?: number;
       normalization?: "per_series" | "dataset" | "none";
     };
+    FinetuneHyperparameters: {
+      epochs?: number;
+      steps?: number;
+      batch_size?: number;
+      lr?: number;
+      head_lr?: number;
+      layer_decay?: number;
+      freeze_layers?: number;
+      label_smoothing?: number;
+      weight_decay?: number;
+      warmup_ratio?: number;
+      dropout?: number;
+      early_stopping_patience?: number;
+      eval_every?: number;
+      validation_split?: number;
+      checkpoint_every?: number;
+      seed?: number;
+      max_tokens?: number;
+    };
     Claim: {
       job: {
         id: string;
+        kind: "pretrain" | "finetune";
         model: string;
         modality: string;
         objective: string;
