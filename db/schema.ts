@@ -240,7 +240,7 @@ export const probes = sqliteTable(
     modelVersionId: text("model_version_id")
       .notNull()
       .references(() => modelVersions.id),
-    kind: text("kind", { enum: ["linear", "knn"] }).notNull(),
+    kind: text("kind", { enum: ["linear", "knn", "mlp"] }).notNull(),
     trainDatasetId: text("train_dataset_id"),
     testDatasetId: text("test_dataset_id"),
     options: text("options", { mode: "json" }).$type<Record<string, unknown>>(),
