@@ -5,21 +5,31 @@ import { badRequest, errorResponses, unprocessable } from "../lib/errors";
 import { bearer, jsonBody, jsonResponse, type Router } from "../lib/openapi";
 import { unionAwareHook } from "../lib/union_errors";
 import { requireScope } from "../middleware/auth";
-import { type ModalItem, rawFeatures } from "../services/encoder/modal";
+import type { ModalItem } from "../services/encoder/items";
 import { choosePrecision } from "../services/encoder/sessions";
 import { type Manifest, seriesPreprocessing } from "../services/manifest";
 import { type BaselineResult, rawFeatureBaseline, tfidfBaseline } from "../services/probe/baseline";
 import { embedWithCache } from "../services/probe/embeddings";
 import {
+  baselineResults,
+  DEFAULT_EVALUATION_KINDS,
+  deltaVsBaseline,
+  fitKinds,
+  type KindResult,
+  type ResultRow,
+  resultRows,
+} from "../services/probe/evaluate";
+import {
   checkExamples,
   DEFAULT_SPLIT,
   type Example,
-  fitProbe,
   MAX_PROBE_EXAMPLES,
+  PROBE_KINDS,
   type ProbeOptions,
   planSplit,
   toMatrix,
 } from "../services/probe/fit";
+import { rawFeatures } from "../services/probe/raw_features";
 import { loadExamples, probeInputKey, readdress, runtimeEmbed } from "../services/probes";
 import { formatRef } from "../services/refs";
 import { resolveVersion, type VersionRow } from "../services/registry";
@@ -33,12 +43,13 @@ const route = createRoute({
   method: "post",
   path: "/v1/evaluations",
   tags: ["probes"],
-  summary: "Compare model versions on one labeled set: linear and kNN probes side by side, plus a raw-feature baseline",
+  summary:
+    "Compare model versions on one labeled set: linear, kNN and MLP probes side by side, plus a raw-feature baseline",
   description:
-    "Splits the set once (stratified, seeded), then for each version fits the linear and the kNN probe on its " +
-    "cached embeddings, and fits the same two on raw features of the same split, so the table shows whether " +
-    "pretraining beat raw features: TF-IDF for text, pooled pixels for images, resampled values for series " +
-    "(`baseline.kind`). Every model must take the same modality as the data. " +
+    "Splits the set once (stratified, seeded), then for each version fits the probes of `kinds` (default linear and " +
+    "kNN) on its cached embeddings, and fits a linear and a kNN probe on raw features of the same split, so the " +
+    "rows show whether pretraining beat raw features: TF-IDF for text, pooled pixels for images, resampled values " +
+    "for series (`baseline.kind`). Every model must take the same modality as the data. " +
     `At most ${MAX_EVALUATION_MODELS} models and ${MAX_PROBE_EXAMPLES} examples.`,
   security: bearer,
   middleware: [requireScope("probe")] as const,
@@ -55,6 +66,15 @@ const route = createRoute({
           .union([LabeledSetSchema, SplitSchema])
           .optional()
           .openapi({ description: `Default: {"split": ${DEFAULT_SPLIT}, "seed": 0}.` }),
+        kinds: z
+          .array(z.enum(PROBE_KINDS))
+          .min(1, "name at least one probe kind")
+          .refine((k) => new Set(k).size === k.length, "list each kind once")
+          .optional()
+          .openapi({
+            example: ["linear", "knn", "mlp"],
+            description: `Probe kinds fitted on each model's embeddings (default ${JSON.stringify(DEFAULT_EVALUATION_KINDS)}).`,
+          }),
         options: ProbeOptionsSchema.optional(),
       }),
     ),
@@ -105,12 +125,13 @@ export const registerV1EvaluationsCreate = (app: Router) =>
       const options = body.options ?? {};
       checkExamples("linear", split.train, split.test, options);
 
+      const kinds = body.kinds ?? DEFAULT_EVALUATION_KINDS;
       const trainLabels = split.train.map((e) => e.label);
       const testLabels = split.test.map((e) => e.label);
       const inputs = [...split.train, ...split.test];
       const n = split.train.length;
       const { kind, result: baseline } = computeBaseline(lead.version, inputs, n, trainLabels, testLabels, options);
-      const cell = (m: { accuracy: number; macro_f1: number }) => ({ accuracy: m.accuracy, macro_f1: m.macro_f1 });
+      const rows: ResultRow[] = [];
       const table: EvaluationResults["table"] = [];
       let labels: string[] = [];
       for (const { name, version } of versions) {
@@ -124,34 +145,21 @@ export const registerV1EvaluationsCreate = (app: Router) =>
         );
         const trainSet = { X: toMatrix(vectors.slice(0, n)), labels: trainLabels };
         const testSet = { X: toMatrix(vectors.slice(n)), labels: testLabels };
-        const linear = fitProbe("linear", trainSet, testSet, options);
-        const knn = fitProbe("knn", trainSet, testSet, options);
-        labels = linear.labels;
-        table.push({
-          name,
-          features: "embeddings",
-          linear: { ...cell(linear.metrics), C: linear.hyperparameters.C as number },
-          knn: { ...cell(knn.metrics), k: knn.hyperparameters.k as number },
-          delta_vs_baseline: {
-            linear: linear.metrics.accuracy - baseline.linear.accuracy,
-            knn: knn.metrics.accuracy - baseline.knn.accuracy,
-          },
-          timings: { embed_ms: stats.embed_ms, fit_ms: linear.fit_ms + knn.fit_ms },
-        });
+        const results = fitKinds(kinds, trainSet, testSet, options);
+        labels = (results[0] as KindResult).metrics.confusion.labels;
+        rows.push(...resultRows(name, "embeddings", results, baseline));
+        table.push(tableRow(name, "embeddings", results, baseline, stats.embed_ms));
       }
-      table.push({
-        name: kind,
-        features: kind,
-        linear: { ...cell(baseline.linear), C: baseline.linear.C },
-        knn: { ...cell(baseline.knn), k: baseline.knn.k },
-        delta_vs_baseline: null,
-        timings: { embed_ms: 0, fit_ms: baseline.fit_ms },
-      });
+      const base = baselineResults(baseline);
+      rows.push(...resultRows(kind, kind, base, null));
+      table.push(tableRow(kind, kind, base, null, 0));
       const results: EvaluationResults = {
         labels,
         n_train: n,
         n_test: split.test.length,
         split: isSplit ? (testSpec as Record<string, unknown>) : null,
+        kinds: [...kinds],
+        rows: rows as EvaluationResults["rows"],
         table,
         baseline: { kind, features: baseline.features },
       };
@@ -170,6 +178,31 @@ export const registerV1EvaluationsCreate = (app: Router) =>
     },
     unionAwareHook,
   );
+
+/** One model's results as a summary-table row (the baseline's: `baseline` null, `fit_ms` its own). */
+function tableRow(
+  name: string,
+  features: EvaluationResults["table"][number]["features"],
+  results: KindResult[],
+  baseline: BaselineResult | null,
+  embed_ms: number,
+): EvaluationResults["table"][number] {
+  const row: EvaluationResults["table"][number] = {
+    name,
+    features,
+    delta_vs_baseline: baseline ? {} : null,
+    timings: { embed_ms, fit_ms: results.reduce((t, r) => t + r.fit_ms, 0) },
+  };
+  for (const r of results) {
+    const cell = { accuracy: r.metrics.accuracy, macro_f1: r.metrics.macro_f1 };
+    if (r.kind === "linear") row.linear = { ...cell, C: r.hyperparameters.C as number };
+    else if (r.kind === "knn") row.knn = { ...cell, k: r.hyperparameters.k as number };
+    else if (r.kind === "mlp") row.mlp = { ...cell, best_epoch: r.hyperparameters.best_epoch as number };
+    else row.finetuned = cell;
+    if (baseline && row.delta_vs_baseline) row.delta_vs_baseline[r.kind] = deltaVsBaseline(r, baseline);
+  }
+  return row;
+}
 
 const inputsOf = (v: VersionRow) =>
   v.modality === "timeseries"

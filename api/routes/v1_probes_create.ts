@@ -1,5 +1,4 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import { probes } from "../../db/schema";
 import { newId } from "../lib/crypto";
 import { errorResponses } from "../lib/errors";
 import { bearer, jsonBody, jsonResponse, type Router } from "../lib/openapi";
@@ -8,8 +7,17 @@ import { requireScope } from "../middleware/auth";
 import { choosePrecision } from "../services/encoder/sessions";
 import type { Manifest } from "../services/manifest";
 import { embedWithCache } from "../services/probe/embeddings";
-import { checkExamples, DEFAULT_SPLIT, fitProbe, MAX_PROBE_EXAMPLES, planSplit, toMatrix } from "../services/probe/fit";
-import { loadExamples, probeInputKey, runtimeEmbed, storeWeights, weightsKey } from "../services/probes";
+import {
+  checkExamples,
+  DEFAULT_SPLIT,
+  fitProbe,
+  MAX_PROBE_EXAMPLES,
+  PROBE_KINDS,
+  planSplit,
+  toMatrix,
+} from "../services/probe/fit";
+import { MLP_DEFAULTS } from "../services/probe/mlp";
+import { insertProbe, loadExamples, probeInputKey, runtimeEmbed, storeWeights, weightsKey } from "../services/probes";
 import { formatRef } from "../services/refs";
 import { resolveVersion } from "../services/registry";
 import {
@@ -24,7 +32,7 @@ import {
 export const ProbeRequest = z
   .object({
     model: z.string().min(1).openapi({ example: "demo@latest", description: "`name`, `name@3` or `name@alias`." }),
-    kind: z.enum(["linear", "knn"]).openapi({ example: "linear" }),
+    kind: z.enum(PROBE_KINDS).openapi({ example: "linear" }),
     train: LabeledSetSchema,
     test: z
       .union([LabeledSetSchema, SplitSchema], {
@@ -40,14 +48,18 @@ const route = createRoute({
   method: "post",
   path: "/v1/probes",
   tags: ["probes"],
-  summary: "Fit a linear or kNN probe on a model version's frozen embeddings",
+  summary: "Fit a linear, kNN or MLP probe on a model version's frozen embeddings",
   description:
     "Inputs follow the model's modality: text, base64 images, or number-array series, inline or as a probe dataset of " +
     "that modality (decision 0005). " +
     "Embeds train and test through the same runtime as /v1/embeddings (cached per model version and input SHA-256), " +
     "then fits: `linear` is multinomial logistic regression on standardized embeddings, L2 strength chosen by " +
     "stratified k-fold CV over `c_grid`, solved by L-BFGS to max |gradient| <= tol; `knn` votes among the k most " +
-    "cosine-similar train embeddings with weight exp(sim / T). Deterministic for a given seed. " +
+    "cosine-similar train embeddings with weight exp(sim / T); `mlp` is one hidden ReLU layer on standardized " +
+    `embeddings (default ${MLP_DEFAULTS.hidden} units), AdamW on mini-batches, the epoch with the lowest loss on a ` +
+    `stratified validation split of train (default ${MLP_DEFAULTS.validation_split}) kept, at most ` +
+    `${MLP_DEFAULTS.max_epochs} epochs by default (its hyperparameters record the chosen epoch, epochs run and ` +
+    "validation loss). Deterministic for a given seed. " +
     `At most ${MAX_PROBE_EXAMPLES} train + test examples per call (413 beyond).`,
   security: bearer,
   middleware: [requireScope("probe")] as const,
@@ -103,23 +115,19 @@ export const registerV1ProbesCreate = (app: Router) =>
         timings: { embed_ms: stats.embed_ms, fit_ms: fit.fit_ms },
         embeddings: { cached: stats.cached, embedded: stats.embedded },
       };
-      const [row] = await db
-        .insert(probes)
-        .values({
-          id,
-          tenantId: auth.tenantId,
-          modelVersionId: version.id,
-          kind: body.kind,
-          trainDatasetId: train.datasetId,
-          testDatasetId: test?.datasetId ?? null,
-          options: stored as unknown as Record<string, unknown>,
-          metrics: fit.metrics as unknown as Record<string, unknown>,
-          weightsKey: key,
-          nTrain: split.train.length,
-          nTest: split.test.length,
-        })
-        .returning();
-      if (!row) throw new Error("insert returned no row");
+      const row = await insertProbe(db, {
+        id,
+        tenantId: auth.tenantId,
+        modelVersionId: version.id,
+        kind: body.kind,
+        trainDatasetId: train.datasetId,
+        testDatasetId: test?.datasetId ?? null,
+        options: stored as unknown as Record<string, unknown>,
+        metrics: fit.metrics as unknown as Record<string, unknown>,
+        weightsKey: key,
+        nTrain: split.train.length,
+        nTest: split.test.length,
+      });
       return c.json(probeView({ probe: row, modelName: model.name, version: version.version }), 201);
     },
     unionAwareHook,

@@ -11,12 +11,12 @@ import { findDataset } from "./datasets";
 import { toBase64 } from "./encoder/embed";
 import { embedderFor } from "./encoder/embedders";
 import { looksLikeText } from "./encoder/image";
-import { modalItemKey } from "./encoder/items";
+import { modalItemKey, tooLarge } from "./encoder/items";
 import { parseModalInput } from "./encoder/modal";
 import { getEncoder, type Precision } from "./encoder/sessions";
 import type { Manifest } from "./manifest";
 import type { Embed, ProbeVersion } from "./probe/embeddings";
-import { type Example, MAX_PROBE_EXAMPLES, type ProbeInput, type ProbeWeights, tooLarge } from "./probe/fit";
+import { type Example, MAX_PROBE_EXAMPLES, type ProbeInput, type ProbeKind, type ProbeWeights } from "./probe/fit";
 import type { Storage } from "./storage";
 
 export type LabeledSource = { input: unknown; label: string | number }[] | { dataset: string };
@@ -204,8 +204,9 @@ export function runtimeEmbed(
 
 export const weightsKey = (tenantId: string, probeId: string) => `probes/${tenantId}/${probeId}/weights.json`;
 
-// Large numeric arrays travel as base64 float32 (a kNN probe keeps its whole train set).
-const F32_FIELDS = ["mean", "scale", "W", "b", "train"] as const;
+// Large numeric arrays travel as base64 float32 (a kNN probe keeps its whole train set, an MLP its
+// hidden layer).
+const F32_FIELDS = ["mean", "scale", "W", "b", "train", "W1", "b1", "W2", "b2"] as const;
 
 const f32ToBase64 = (values: number[]) => toBase64(Float32Array.from(values));
 
@@ -231,6 +232,22 @@ export async function loadWeights(storage: Storage, key: string): Promise<ProbeW
 }
 
 export type ProbeRow = typeof probes.$inferSelect;
+
+/**
+ * Inserts a fitted probe's row. `kind` is widened here: db/schema.ts types the column as
+ * linear | knn (no CHECK in SQL, so "mlp" stores as it is) until the schema lists mlp.
+ */
+export async function insertProbe(
+  db: Db,
+  values: Omit<typeof probes.$inferInsert, "kind" | "createdAt"> & { kind: ProbeKind },
+): Promise<ProbeRow> {
+  const [row] = await db
+    .insert(probes)
+    .values({ ...values, kind: values.kind as "linear" })
+    .returning();
+  if (!row) throw new Error("insert returned no row");
+  return row;
+}
 
 /** A probe of this tenant with the model ref it ran on, or a 404 naming the id. */
 export async function findProbe(db: Db, tenantId: string, id: string) {

@@ -1,8 +1,12 @@
 import { z } from "@hono/zod-openapi";
 import type { evaluations } from "../../../db/schema";
 import { iso, Timestamp } from "../../lib/schemas";
+import type { ResultRow } from "../../services/probe/evaluate";
+import { PROBE_KINDS } from "../../services/probe/fit";
 
 const Cell = z.object({ accuracy: z.number(), macro_f1: z.number() });
+
+export const EVALUATION_KINDS = [...PROBE_KINDS, "finetuned"] as const;
 
 export const BASELINE_KINDS = ["tfidf", "raw_pixels", "raw_values"] as const;
 export type BaselineKind = (typeof BASELINE_KINDS)[number];
@@ -13,14 +17,59 @@ export const EvaluationRowSchema = z.object({
     description: "A model version, or the baseline's kind (`tfidf`, `raw_pixels`, `raw_values`).",
   }),
   features: z.enum(["embeddings", ...BASELINE_KINDS]),
-  linear: Cell.extend({ C: z.number() }),
-  knn: Cell.extend({ k: z.number().int() }),
+  linear: Cell.extend({ C: z.number() })
+    .optional()
+    .openapi({ description: "When `kinds` holds linear (the default)." }),
+  knn: Cell.extend({ k: z.number().int() })
+    .optional()
+    .openapi({ description: "When `kinds` holds knn (the default)." }),
+  mlp: Cell.extend({ best_epoch: z.number().int() }).optional().openapi({ description: "When `kinds` holds mlp." }),
+  finetuned: Cell.optional().openapi({
+    description: "A fine-tuned version (one with a classification head): its head.",
+  }),
   delta_vs_baseline: z
-    .object({ linear: z.number(), knn: z.number() })
+    .object({
+      linear: z.number().optional(),
+      knn: z.number().optional(),
+      mlp: z.number().optional(),
+      finetuned: z.number().optional(),
+    })
     .nullable()
-    .openapi({ description: "Accuracy minus the baseline's (positive: pretraining helped)." }),
+    .openapi({
+      description:
+        "Accuracy minus the baseline's (positive: pretraining helped): linear and knn against the baseline's same probe, " +
+        "mlp and finetuned against its linear probe.",
+    }),
   timings: z.object({ embed_ms: z.number(), fit_ms: z.number() }),
 });
+
+export const ConfusionSchema = z.object({
+  labels: z.array(z.string()),
+  matrix: z.array(z.array(z.number().int())).openapi({ description: "Rows: true label; columns: predicted." }),
+});
+
+export const EvaluationResultRowSchema = z
+  .object({
+    model: z.string().openapi({ example: "demo@3", description: "A model version, or the baseline's kind." }),
+    features: z.enum(["embeddings", "head", ...BASELINE_KINDS]).openapi({
+      description:
+        "`embeddings`: a probe on the version's frozen embeddings; `head`: its fine-tuned head; else the baseline.",
+    }),
+    kind: z.enum(EVALUATION_KINDS),
+    accuracy: z.number(),
+    macro_f1: z.number(),
+    confusion: ConfusionSchema.nullable().openapi({
+      description: "On the test split; null on evaluations stored before rows carried it.",
+    }),
+    delta_vs_baseline: z.number().nullable().openapi({
+      description:
+        "Accuracy minus the baseline's same probe (linear, knn) or its linear probe (mlp, finetuned); null on baseline rows.",
+    }),
+    hyperparameters: z
+      .record(z.string(), z.unknown())
+      .openapi({ description: "linear: C; knn: k; mlp: hidden, epochs run, chosen epoch, its validation loss." }),
+  })
+  .openapi("EvaluationResultRow");
 
 export const EvaluationSchema = z
   .object({
@@ -32,8 +81,14 @@ export const EvaluationSchema = z
     n_train: z.number().int(),
     n_test: z.number().int(),
     split: z.record(z.string(), z.unknown()).nullable(),
+    kinds: z.array(z.enum(PROBE_KINDS)).openapi({ description: "The probe kinds fitted on each model's embeddings." }),
+    rows: z.array(EvaluationResultRowSchema).openapi({
+      description:
+        "One row per (model, kind) on the same split: each version's probes, a fine-tuned version's head, then the " +
+        "baseline's linear and kNN probes.",
+    }),
     table: z.array(EvaluationRowSchema).openapi({
-      description: "One row per model version, then the raw-feature baseline, on the same split.",
+      description: "The same results as one row per model version, then the raw-feature baseline.",
     }),
     baseline: z
       .object({
@@ -57,8 +112,34 @@ export type EvaluationResults = Omit<
   "id" | "object" | "models" | "dataset" | "createdAt"
 >;
 
+type TableRow = z.infer<typeof EvaluationRowSchema>;
+
+/** Rows of an evaluation stored before `rows` existed: its table's linear and kNN cells, no confusion. */
+function rowsOfTable(table: TableRow[]): ResultRow[] {
+  return table.flatMap((t) =>
+    (["linear", "knn"] as const).flatMap((kind) => {
+      const cell = t[kind];
+      if (!cell) return [];
+      const { accuracy, macro_f1, ...hyperparameters } = cell;
+      return [
+        {
+          model: t.name,
+          features: t.features,
+          kind,
+          accuracy,
+          macro_f1,
+          confusion: null,
+          delta_vs_baseline: t.delta_vs_baseline?.[kind] ?? null,
+          hyperparameters,
+        },
+      ];
+    }),
+  );
+}
+
 export function evaluationView(row: typeof evaluations.$inferSelect): z.infer<typeof EvaluationSchema> {
   const r = (row.results ?? {}) as unknown as EvaluationResults;
+  const table = r.table ?? [];
   return {
     id: row.id,
     object: "evaluation",
@@ -68,7 +149,9 @@ export function evaluationView(row: typeof evaluations.$inferSelect): z.infer<ty
     n_train: r.n_train ?? 0,
     n_test: r.n_test ?? 0,
     split: r.split ?? null,
-    table: r.table ?? [],
+    kinds: r.kinds ?? ["linear", "knn"],
+    rows: (r.rows ?? rowsOfTable(table)) as z.infer<typeof EvaluationResultRowSchema>[],
+    table,
     baseline: r.baseline ?? null,
     createdAt: iso(row.createdAt) as string,
   };

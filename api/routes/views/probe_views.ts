@@ -1,8 +1,9 @@
 import { z } from "@hono/zod-openapi";
 import { iso, Timestamp } from "../../lib/schemas";
-import { DEFAULT_FOLDS, DEFAULT_SPLIT, MAX_PROBE_EXAMPLES } from "../../services/probe/fit";
+import { DEFAULT_FOLDS, DEFAULT_SPLIT, MAX_PROBE_EXAMPLES, PROBE_KINDS } from "../../services/probe/fit";
 import { DEFAULT_K, DEFAULT_TEMPERATURE } from "../../services/probe/knn";
 import { DEFAULT_C_GRID, DEFAULT_MAX_ITER, DEFAULT_TOL } from "../../services/probe/logreg";
+import { MLP_DEFAULTS } from "../../services/probe/mlp";
 import type { ProbeRow } from "../../services/probes";
 import { formatRef } from "../../services/refs";
 
@@ -126,7 +127,64 @@ export const ProbeOptionsSchema = z
       .positive()
       .optional()
       .openapi({ description: `knn: vote weight exp(sim / T) (default ${DEFAULT_TEMPERATURE}).` }),
-    seed: z.number().int().min(0).optional().openapi({ description: "Seeds the CV folds (default 0)." }),
+    hidden: z
+      .number()
+      .int()
+      .min(1)
+      .max(1024)
+      .optional()
+      .openapi({ description: `mlp: hidden ReLU units (default ${MLP_DEFAULTS.hidden}).` }),
+    max_epochs: z
+      .number()
+      .int()
+      .min(1)
+      .max(100)
+      .optional()
+      .openapi({ description: `mlp: most passes over train (default ${MLP_DEFAULTS.max_epochs}).` }),
+    patience: z
+      .number()
+      .int()
+      .min(1)
+      .max(50)
+      .optional()
+      .openapi({
+        description: `mlp: stop after this many epochs without a lower validation loss (default ${MLP_DEFAULTS.patience}).`,
+      }),
+    lr: z
+      .number()
+      .positive()
+      .max(1)
+      .optional()
+      .openapi({ description: `mlp: AdamW learning rate (default ${MLP_DEFAULTS.lr}).` }),
+    batch_size: z
+      .number()
+      .int()
+      .min(1)
+      .max(1024)
+      .optional()
+      .openapi({ description: `mlp: examples per step (default ${MLP_DEFAULTS.batch_size}).` }),
+    weight_decay: z
+      .number()
+      .min(0)
+      .max(1)
+      .optional()
+      .openapi({ description: `mlp: AdamW decoupled weight decay (default ${MLP_DEFAULTS.weight_decay}).` }),
+    validation_split: z
+      .number()
+      .min(0)
+      .max(0.5)
+      .optional()
+      .openapi({
+        description: `mlp: fraction of train (stratified) held out to pick the epoch; 0 trains max_epochs with no early stopping (default ${MLP_DEFAULTS.validation_split}).`,
+      }),
+    seed: z
+      .number()
+      .int()
+      .min(0)
+      .optional()
+      .openapi({
+        description: "Seeds the CV folds, and the MLP's init, validation split and batch order (default 0).",
+      }),
   })
   .strict();
 
@@ -156,7 +214,7 @@ export const ProbeSchema = z
     id: z.string().openapi({ example: "prb_mi1x2y3zAbCdEfGhIjKl" }),
     object: z.literal("probe"),
     model: z.string().openapi({ example: "demo@3" }),
-    kind: z.enum(["linear", "knn"]),
+    kind: z.enum(PROBE_KINDS),
     labels: z.array(z.string()).openapi({ example: ["computers", "food", "law", "love"] }),
     metrics: MetricsSchema,
     n_train: z.number().int(),

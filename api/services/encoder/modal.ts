@@ -7,10 +7,6 @@ import { parseImages } from "./image";
 import { fieldError, type ModalItem } from "./items";
 import { parseSeries } from "./series";
 
-// Kept for api/routes/v1_evaluations_create.ts until it imports probe/raw_features itself.
-export { rawFeatures } from "../probe/raw_features";
-export type { ModalItem } from "./items";
-
 /**
  * The `input` forms of decision 0005 for an image or time-series model.
  *

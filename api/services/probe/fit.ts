@@ -1,11 +1,12 @@
-// One probe from labeled vectors: checks that say what to change, the fit (linear or kNN), test
-// metrics, and the weights to store. Pure: vectors in, plain objects out.
+// One probe from labeled vectors: checks that say what to change, the fit (linear, kNN or MLP),
+// test metrics, and the weights to store. Pure: vectors in, plain objects out.
 import { unprocessable } from "../../lib/errors";
 import { type ModalItem, tooLarge } from "../encoder/items";
 import { DEFAULT_K, DEFAULT_TEMPERATURE, fitKnn, knnProba } from "./knn";
 import { argmaxRows, DEFAULT_C_GRID, DEFAULT_MAX_ITER, DEFAULT_TOL, fitLinearProbe, predictProba } from "./logreg";
 import { type Matrix, standardizer, stratifiedFolds, stratifiedSplit } from "./matrix";
 import { classificationMetrics, type ProbeMetrics } from "./metrics";
+import { fitMlp, MLP_DEFAULTS, type MlpOptions, mlpProba } from "./mlp";
 // Every fit in the Worker comes through here (baseline.ts too): load the dense WASM kernel once.
 import "./wasm_module";
 
@@ -14,7 +15,8 @@ export const MAX_PROBE_EXAMPLES = 4096;
 export const DEFAULT_FOLDS = 5;
 export const DEFAULT_SPLIT = 0.2;
 
-export type ProbeKind = "linear" | "knn";
+export const PROBE_KINDS = ["linear", "knn", "mlp"] as const;
+export type ProbeKind = (typeof PROBE_KINDS)[number];
 export type ProbeOptions = {
   folds?: number;
   c_grid?: number[];
@@ -23,7 +25,15 @@ export type ProbeOptions = {
   k?: number;
   temperature?: number;
   seed?: number;
-};
+} & Omit<MlpOptions, "seed">;
+
+/**
+ * Train rows × dims × hidden × epochs one MLP fit may cost: the defaults on the largest set
+ * (4096 × 768, hidden 256, 100 epochs), about a minute of Worker CPU.
+ */
+export const MAX_MLP_WORK = MAX_PROBE_EXAMPLES * 768 * 256 * 100;
+/** Hidden-layer weights (dims × hidden) an MLP may hold: with its gradient and AdamW moments, 32 MB. */
+export const MAX_MLP_WEIGHTS = 1 << 20;
 
 /** A probe input: text, or an image/series item of decision 0005. */
 export type ProbeInput = string | ModalItem;
@@ -52,9 +62,22 @@ export type ProbeWeights =
       temperature: number;
       train: number[];
       y: number[];
+    }
+  | {
+      format: "selfsup.probe/v1";
+      kind: "mlp";
+      labels: string[];
+      dims: number;
+      hidden: number;
+      mean: number[];
+      scale: number[];
+      /** hidden × dims, row-major. */
+      W1: number[];
+      b1: number[];
+      /** hidden × classes, row-major. */
+      W2: number[];
+      b2: number[];
     };
-
-export { tooLarge };
 
 /** Sorted label names and each example's class index; the sort makes class order reproducible. */
 export function encodeLabels(labels: string[]): { names: string[]; y: Int32Array } {
@@ -184,6 +207,34 @@ export function fitProbe(
       W: Array.from(fit.model.W),
       b: Array.from(fit.model.b),
     };
+  } else if (kind === "mlp") {
+    const o = { ...MLP_DEFAULTS, ...mlpOptions(opts), seed };
+    checkMlpSize(train.X, o);
+    const { model, info } = fitMlp(train.X, y, K, o);
+    proba = mlpProba(model, test.X);
+    hyperparameters = {
+      ...o,
+      epochs: info.epochs,
+      best_epoch: info.best_epoch,
+      best_val_loss: info.best_val_loss,
+      val_examples: info.val_examples,
+      activation: "relu",
+      optimizer: "adamw",
+      standardized: true,
+    };
+    weights = {
+      format: "selfsup.probe/v1",
+      kind,
+      labels: names,
+      dims: train.X.cols,
+      hidden: model.hidden,
+      mean: Array.from(model.mean),
+      scale: Array.from(model.scale),
+      W1: Array.from(model.W1),
+      b1: Array.from(model.b1),
+      W2: Array.from(model.W2),
+      b2: Array.from(model.b2),
+    };
   } else {
     const k = Math.min(opts.k ?? DEFAULT_K, train.X.rows);
     const temperature = opts.temperature ?? DEFAULT_TEMPERATURE;
@@ -215,6 +266,51 @@ export function predictFromWeights(w: ProbeWeights, X: Matrix): Float64Array {
       scaler.apply(X),
     );
   }
+  if (w.kind === "mlp") {
+    return mlpProba(
+      {
+        dims: w.dims,
+        hidden: w.hidden,
+        classes: K,
+        mean: Float64Array.from(w.mean),
+        scale: Float64Array.from(w.scale),
+        W1: Float32Array.from(w.W1),
+        b1: Float32Array.from(w.b1),
+        W2: Float32Array.from(w.W2),
+        b2: Float32Array.from(w.b2),
+      },
+      X,
+    );
+  }
   const train = { rows: w.y.length, cols: w.dims, data: Float64Array.from(w.train) };
   return knnProba({ train, y: Int32Array.from(w.y), classes: K, k: w.k, temperature: w.temperature }, X);
+}
+
+const MLP_KEYS = Object.keys(MLP_DEFAULTS) as (keyof typeof MLP_DEFAULTS)[];
+
+/** The MLP's options out of the shared probe options (the rest belong to linear and kNN). */
+function mlpOptions(opts: ProbeOptions): MlpOptions {
+  const out: MlpOptions = {};
+  for (const key of MLP_KEYS) if (opts[key] !== undefined) out[key] = opts[key];
+  return out;
+}
+
+/** Refuses an MLP whose memory or CPU would not fit one Worker request; names the option to lower. */
+function checkMlpSize(X: Matrix, o: Required<Omit<MlpOptions, "seed">>) {
+  const weights = X.cols * o.hidden;
+  if (weights > MAX_MLP_WEIGHTS) {
+    const most = Math.floor(MAX_MLP_WEIGHTS / X.cols);
+    throw unprocessable(
+      `options.hidden: ${o.hidden} hidden units on ${X.cols}-dim embeddings are ${weights} weights; an MLP probe holds at most ${MAX_MLP_WEIGHTS}. Use hidden <= ${most}.`,
+      [{ path: "options.hidden", message: `at most ${most} for ${X.cols}-dim embeddings` }],
+    );
+  }
+  const work = X.rows * weights * o.max_epochs;
+  if (work > MAX_MLP_WORK) {
+    const most = Math.max(1, Math.floor(MAX_MLP_WORK / (X.rows * weights)));
+    throw unprocessable(
+      `options.max_epochs: ${o.max_epochs} epochs of ${X.rows} examples × ${weights} hidden weights exceed one request's CPU budget; use max_epochs <= ${most}, fewer hidden units or fewer examples.`,
+      [{ path: "options.max_epochs", message: `at most ${most} with these sizes` }],
+    );
+  }
 }
