@@ -5,6 +5,7 @@ import { init, requestIds } from "./middleware/init";
 import { registerDocs } from "./routes/docs";
 import { registerHealth } from "./routes/health";
 import { registerMetrics } from "./routes/metrics";
+import { registerV1ClassificationsCreate } from "./routes/v1_classifications_create";
 import { registerV1DatasetsComplete } from "./routes/v1_datasets_complete";
 import { registerV1DatasetsContent } from "./routes/v1_datasets_content";
 import { registerV1DatasetsCreate } from "./routes/v1_datasets_create";
@@ -86,6 +87,7 @@ const ROUTES = [
   registerV1TrainerFail,
   registerV1ModelsInfo,
   registerV1EmbeddingsCreate,
+  registerV1ClassificationsCreate,
   registerV1Tokenize,
   registerV1ProbesCreate,
   registerV1ProbesList,

@@ -1,56 +1,17 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import { badRequest, errorResponses } from "../lib/errors";
-import { metrics } from "../lib/metrics";
+import { errorResponses } from "../lib/errors";
 import { bearer, jsonBody, jsonResponse, type Router } from "../lib/openapi";
 import { requireScope } from "../middleware/auth";
 import { toBase64, truncateDims } from "../services/encoder/embed";
-import { embedderFor } from "../services/encoder/embedders";
+import { encodeRequest } from "../services/encoder/encode";
 import { MAX_INPUTS, MAX_REQUEST_TOKENS } from "../services/encoder/inputs";
-import { checkDimensions, requestPrecision } from "../services/encoder/options";
-import { getEncoder } from "../services/encoder/sessions";
-import type { Manifest } from "../services/manifest";
-import { formatRef } from "../services/refs";
-import { resolveVersion } from "../services/registry";
-
-const Input = z
-  .union(
-    // The bounds below are what the handler enforces (its own messages); they are spec-only here.
-    [
-      z.string().openapi({ minLength: 1 }),
-      z.array(z.string().openapi({ minLength: 1 })).openapi({ minItems: 1, maxItems: MAX_INPUTS }),
-      z.array(z.number()).openapi({ minItems: 1 }),
-      z.array(z.array(z.number()).openapi({ minItems: 1 })).openapi({ minItems: 1, maxItems: MAX_INPUTS }),
-      z
-        .array(z.array(z.array(z.number()).openapi({ minItems: 1 })).openapi({ minItems: 1 }))
-        .openapi({ minItems: 1, maxItems: MAX_INPUTS }),
-    ],
-    {
-      error:
-        "must be a string or array of strings (text, or base64 images), token ids (number[] / number[][]), or time series (number[] / number[][] / number[][][])",
-    },
-  )
-  .openapi({
-    example: ["Call me Ishmael.", "The whale!"],
-    description:
-      "What to embed; the form follows the model's `modality` (`GET /v1/models/{ref}/info`). " +
-      `At most ${MAX_INPUTS} inputs; empty strings and arrays are rejected.\n\n` +
-      "- **text**: a string, an array of strings, one token-id array or an array of them. " +
-      "`usage.prompt_tokens` counts tokens after truncation, special tokens included.\n" +
-      "- **image**: a base64 PNG or JPEG (8/16-bit, grey/RGB/palette, alpha ignored) or a `data:image/png;base64,…` URL, " +
-      "or an array of them; at most 16 MiB encoded and 16 megapixels decoded each (more is a 413). The Worker decodes, " +
-      "resizes and normalizes each image exactly as the manifest's `preprocessing` says. " +
-      "`usage.prompt_tokens` counts `image_size²` per image.\n" +
-      "- **timeseries**: a 1-channel model takes one series as `number[]` or several as `number[][]`; a C-channel model " +
-      "takes one series as `number[][]` (C arrays of equal length, channel-major) or several as `number[][][]`. Series " +
-      "longer than the model's `max_length` keep their first points (`truncate: false` → 413); shorter ones are padded " +
-      "and masked. `usage.prompt_tokens` counts observed points × channels.\n\n" +
-      "Sending one modality's form to another modality's model is a 400 naming the model's modality.",
-  });
+import { checkDimensions } from "../services/encoder/options";
+import { EncoderInput } from "./views/encoder_inputs";
 
 export const EmbeddingsRequest = z
   .object({
     model: z.string().min(1).openapi({ example: "demo@latest", description: "`name`, `name@3` or `name@alias`." }),
-    input: Input,
+    input: EncoderInput,
     encoding_format: z.enum(["float", "base64"]).default("float").openapi({
       description: "`base64`: each embedding as little-endian float32 bytes, base64-encoded.",
     }),
@@ -111,29 +72,14 @@ const route = createRoute({
 
 export const registerV1EmbeddingsCreate = (app: Router) =>
   app.openapi(route, async (c) => {
-    const { db, storage } = c.get("services");
     const body = c.req.valid("json");
-    if (Array.isArray(body.input) && body.input.length === 0) {
-      throw badRequest(`input: must not be empty; send 1 to ${MAX_INPUTS} inputs.`, [
-        { path: "input", message: "must not be empty" },
-      ]);
-    }
-    const { model, version } = await resolveVersion(db, c.get("auth").tenantId, body.model);
-    const ref = formatRef(model.name, version.version);
-    const manifest = version.manifest as Manifest;
-    // Input forms are checked before the model is loaded, so a wrong request costs no ORT session.
-    const embedder = embedderFor(manifest.modality);
-    const items = embedder.parse(manifest, body.input, "input");
-    checkDimensions(manifest, ref, body.dimensions);
-    const { settings } = c.var.services;
-    const precision = requestPrecision(manifest, ref, body.precision, settings.precision);
-    const enc = await getEncoder(storage, { id: version.id, manifest, files: version.files }, precision);
-    const { vectors, units: promptTokens } = await embedder.embed(enc, items, {
-      truncate: body.truncate,
-      batching: settings.batching,
-    });
-    metrics.tokens.inc({ precision }, promptTokens);
-    metrics.inputs.inc({ precision }, vectors.length);
+    const { ref, vectors, units } = await encodeRequest(
+      c.get("services"),
+      c.get("auth").tenantId,
+      body,
+      "embedding",
+      (manifest, ref) => checkDimensions(manifest, ref, body.dimensions),
+    );
     const data = vectors.map((v, index) => {
       const vec = body.dimensions && body.dimensions < v.length ? truncateDims(v, body.dimensions) : v;
       return {
@@ -143,12 +89,7 @@ export const registerV1EmbeddingsCreate = (app: Router) =>
       };
     });
     return c.json(
-      {
-        object: "list" as const,
-        data,
-        model: ref,
-        usage: { prompt_tokens: promptTokens, total_tokens: promptTokens },
-      },
+      { object: "list" as const, data, model: ref, usage: { prompt_tokens: units, total_tokens: units } },
       200,
     );
   });

@@ -11,16 +11,40 @@ import { exclusive, type LoadedEncoder, using } from "./sessions";
  * (when the graph returns per-token states) and L2 normalisation as the manifest says. Returns one
  * vector per sequence, in input order.
  */
-export function embedSequences(enc: LoadedEncoder, seqs: number[][], opts: BatchOptions = {}): Promise<Float32Array[]> {
-  return using(enc, () => run(enc, seqs, opts));
+export function embedSequences(
+  enc: LoadedEncoder,
+  seqs: number[][],
+  opts: BatchOptions = {},
+  output: GraphOutput = "embedding",
+): Promise<Float32Array[]> {
+  return using(enc, () => run(enc, seqs, opts, output));
 }
 
 /** Deployment overrides: `tokens` per micro-batch (else the encoder's budget), `maxRows` per run. */
 export type BatchOptions = { tokens?: number; maxRows?: number };
 
-async function run(enc: LoadedEncoder, seqs: number[][], opts: BatchOptions): Promise<Float32Array[]> {
+/**
+ * Which graph output a run reads: the embedding (`manifest.output`, pooled and L2-normalised as the
+ * manifest says) or a fine-tuned version's head (`manifest.head.output`, `[rows, K]` logits as is).
+ */
+export type GraphOutput = "embedding" | "logits";
+
+/** The ONNX output name for `output`; a version without a head has no logits (callers check first). */
+export function outputName(manifest: LoadedEncoder["manifest"], output: GraphOutput): string {
+  if (output === "embedding") return manifest.output;
+  if (!manifest.head) throw new Error("this version has no classification head (manifest.head)");
+  return manifest.head.output;
+}
+
+async function run(
+  enc: LoadedEncoder,
+  seqs: number[][],
+  opts: BatchOptions,
+  output: GraphOutput,
+): Promise<Float32Array[]> {
   const { ort } = await loadOrt();
   const { manifest } = enc;
+  const name = outputName(manifest, output);
   const out: Float32Array[] = new Array(seqs.length);
   const batches = planBatches(
     seqs.map((s) => s.length),
@@ -49,13 +73,16 @@ async function run(enc: LoadedEncoder, seqs: number[][], opts: BatchOptions): Pr
       feeds[name] = new ort.Tensor("int64", byRole[role] as BigInt64Array, [rows, width]);
     }
     const started = Date.now();
-    const result = await exclusive(() => enc.session.run(feeds, [manifest.output]));
+    const result = await exclusive(() => enc.session.run(feeds, [name]));
     metrics.runSeconds.observe((Date.now() - started) / 1000, { precision: enc.precision });
     metrics.batchRows.observe(rows, { precision: enc.precision });
     metrics.batchTokens.observe(rows * width, { precision: enc.precision });
-    const tensor = result[manifest.output] as Tensor;
+    const tensor = result[name] as Tensor;
     const data = tensor.data as Float32Array;
     const dims = tensor.dims;
+    if (output === "logits" && (dims.length !== 2 || dims[0] !== rows)) {
+      throw new Error(`${name} has shape [${dims.join(", ")}]; a head returns [${rows}, labels]`);
+    }
     batch.forEach((i, r) => {
       let v: Float32Array;
       if (dims.length === 2) {
@@ -66,7 +93,7 @@ async function run(enc: LoadedEncoder, seqs: number[][], opts: BatchOptions): Pr
         const len = (seqs[i] as number[]).length;
         v = pool(data.subarray(r * width * d, (r + 1) * width * d), len, d, manifest.pooling);
       }
-      out[i] = manifest.normalize ? l2normalize(v) : v;
+      out[i] = manifest.normalize && output === "embedding" ? l2normalize(v) : v;
     });
     for (const t of Object.values(result)) (t as Tensor).dispose?.();
   }
@@ -78,37 +105,41 @@ export type FloatFeed = { data: Float32Array; dims: number[] };
 
 /**
  * One ORT run of float feeds (image `pixel_values`, series `values` + `observed`) whose output is
- * one embedding per row, `[rows, dims]`. Call it inside `using(enc, …)`. Returns the rows in order,
- * L2-normalised when the manifest says so; `units` is what the batch counts for the metrics.
+ * one row per input, `[rows, dims]` (or `[rows, K]` logits). Call it inside `using(enc, …)`.
+ * Returns the rows in order, embeddings L2-normalised when the manifest says so; `units` is what
+ * the batch counts for the metrics.
  */
 export async function runFloatBatch(
   enc: LoadedEncoder,
   feeds: Record<string, FloatFeed>,
   rows: number,
   units: number,
+  output: GraphOutput = "embedding",
 ): Promise<Float32Array[]> {
   const { ort } = await loadOrt();
   const { manifest } = enc;
+  const name = outputName(manifest, output);
   const tensors: Record<string, Tensor> = {};
-  for (const [name, f] of Object.entries(feeds)) tensors[name] = new ort.Tensor("float32", f.data, f.dims);
+  for (const [input, f] of Object.entries(feeds)) tensors[input] = new ort.Tensor("float32", f.data, f.dims);
   const started = Date.now();
-  const result = await exclusive(() => enc.session.run(tensors, [manifest.output]));
+  const result = await exclusive(() => enc.session.run(tensors, [name]));
   metrics.runSeconds.observe((Date.now() - started) / 1000, { precision: enc.precision });
   metrics.batchRows.observe(rows, { precision: enc.precision });
   metrics.batchTokens.observe(units, { precision: enc.precision });
-  const tensor = result[manifest.output] as Tensor;
+  const tensor = result[name] as Tensor;
   try {
     const { dims } = tensor;
     if (dims.length !== 2 || dims[0] !== rows) {
+      const what = output === "logits" ? "a head" : `a ${manifest.modality} encoder`;
       throw new Error(
-        `${manifest.output} has shape [${dims.join(", ")}]; a ${manifest.modality} encoder returns [${rows}, dims]`,
+        `${name} has shape [${dims.join(", ")}]; ${what} returns [${rows}, ${output === "logits" ? "labels" : "dims"}]`,
       );
     }
     const d = dims[1] as number;
     const data = tensor.data as Float32Array;
     return Array.from({ length: rows }, (_, r) => {
       const v = data.slice(r * d, (r + 1) * d);
-      return manifest.normalize ? l2normalize(v) : v;
+      return manifest.normalize && output === "embedding" ? l2normalize(v) : v;
     });
   } finally {
     for (const t of Object.values(result)) (t as Tensor).dispose?.();

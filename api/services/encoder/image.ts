@@ -5,7 +5,7 @@ import { decodeImage, ImageDecodeError, MAX_IMAGE_PIXELS } from "../image/decode
 import { preprocessImage } from "../image/preprocess";
 import { imagePreprocessing, type Manifest, MODAL_INPUTS } from "../manifest";
 import { MAX_BATCH_ROWS } from "./batching";
-import { runFloatBatch } from "./embed";
+import { type GraphOutput, runFloatBatch } from "./embed";
 import { checkCount, type Embedder, fieldError, itemPath, type ModalItem, tooLarge } from "./items";
 import { type LoadedEncoder, using } from "./sessions";
 
@@ -85,7 +85,7 @@ export function imageTensor(manifest: Manifest, item: ModalItem, at: string): Fl
 export function embedImages(
   enc: LoadedEncoder,
   items: ModalItem[],
-  opts: { field?: string; maxRows?: number } = {},
+  opts: { field?: string; maxRows?: number; output?: GraphOutput } = {},
 ): Promise<{ vectors: Float32Array[]; units: number }> {
   const field = opts.field ?? "input";
   const maxRows = Math.min(opts.maxRows ?? MAX_BATCH_ROWS, enc.maxRows);
@@ -104,7 +104,8 @@ export function embedImages(
       const feeds = {
         [MODAL_INPUTS.image[0]]: { data, dims: [batch.length, p.channels, p.image_size, p.image_size] },
       };
-      const out = await runFloatBatch(enc, feeds, batch.length, batch.length * p.image_size * p.image_size);
+      const units = batch.length * p.image_size * p.image_size;
+      const out = await runFloatBatch(enc, feeds, batch.length, units, opts.output);
       out.forEach((v, r) => {
         vectors[start + r] = v;
       });
@@ -115,5 +116,6 @@ export function embedImages(
 
 export const imageEmbedder: Embedder<ModalItem[]> = {
   parse: (_manifest, input, field) => parseImages(input, field),
-  embed: (enc, items, opts) => embedImages(enc, items, { field: opts.field, maxRows: opts.batching?.maxRows }),
+  embed: (enc, items, opts) =>
+    embedImages(enc, items, { field: opts.field, maxRows: opts.batching?.maxRows, output: opts.output }),
 };

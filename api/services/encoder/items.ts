@@ -3,7 +3,7 @@
 // field and the fix) and the request-size checks.
 import { ApiError, badRequest } from "../../lib/errors";
 import type { Manifest } from "../manifest";
-import type { BatchOptions } from "./embed";
+import type { BatchOptions, GraphOutput } from "./embed";
 import type { LoadedEncoder } from "./sessions";
 
 /** OpenAI's limit: at most 2048 inputs per request, whatever the modality. */
@@ -41,9 +41,14 @@ export type EmbedOptions = {
   batching?: BatchOptions;
   /** The request field errors name (`input` unless told). */
   field?: string;
+  /** `logits`: read the head's output instead of the embedding (/v1/classifications). */
+  output?: GraphOutput;
 };
 
-/** The vectors in input order and the units `usage.prompt_tokens` counts (tokens, pixels, points). */
+/**
+ * The vectors (embeddings, or logits with `output: "logits"`) in input order and the units
+ * `usage.prompt_tokens` counts (tokens, pixels, points).
+ */
 export type Embedded = { vectors: Float32Array[]; units: number };
 
 /**

@@ -3,7 +3,7 @@
 // parses (a corrupted protobuf with its sha256 updated), that returns other dims than the manifest
 // claims, or that cannot take max_tokens positions is refused before it is registered.
 import { imagePreprocessing, type Manifest, MODAL_INPUTS, seriesPreprocessing } from "../manifest";
-import { embedSequences, runFloatBatch } from "./embed";
+import { embedSequences, type GraphOutput, runFloatBatch } from "./embed";
 import { embedSeries } from "./series";
 import { createEncoder, type LoadedEncoder, type Precision, releaseEncoder, using } from "./sessions";
 
@@ -15,17 +15,26 @@ export type VariantBytes = { model: Uint8Array; data: Uint8Array | null; tokeniz
  * Runs `precision` of `manifest` once on a probe input: text a full max_tokens sequence batched
  * with a short one (so padding and the mask are exercised), an image of zeros, a max_length series.
  *
- * @returns null when every vector has `manifest.dims` finite components, else what went wrong and
- *   which manifest field it contradicts (`dims`, `max_tokens`) or `file` for the graph itself.
+ * A fine-tuned version's head output is run the same way and must give one finite logit per label.
+ *
+ * @returns null when every vector has `manifest.dims` finite components (and every logit row K
+ *   finite values), else what went wrong and which manifest field it contradicts (`dims`,
+ *   `max_tokens`, `head`) or `file` for the graph itself.
  */
 export async function probeRun(
   manifest: Manifest,
   precision: Precision,
   files: VariantBytes,
-): Promise<{ field: "dims" | "max_tokens" | "file"; message: string } | null> {
+): Promise<{ field: "dims" | "max_tokens" | "head" | "file"; message: string } | null> {
   const problem = await run(manifest, precision, files);
   if (problem === null) return null;
-  const field = problem.includes("manifest dims") ? "dims" : problem.includes("max_tokens") ? "max_tokens" : "file";
+  const field = problem.includes("manifest dims")
+    ? "dims"
+    : problem.includes("max_tokens")
+      ? "max_tokens"
+      : problem.includes("head output")
+        ? "head"
+        : "file";
   return { field, message: problem };
 }
 
@@ -37,38 +46,22 @@ async function run(manifest: Manifest, precision: Precision, files: VariantBytes
     return `does not load in onnxruntime-web: ${message(e)}`;
   }
   try {
-    let vectors: Float32Array[];
-    if (manifest.modality === "text") {
-      const tok = enc.tokenizer;
-      if (!tok) return "has no tokenizer";
-      const maxTokens = manifest.max_tokens ?? 512;
-      const long = tok.encode(PROBE_TEXT.repeat(Math.ceil(maxTokens / 4) + 1)).ids;
-      if (long.length !== maxTokens) {
-        return `a long probe text tokenizes to ${long.length} ids, not max_tokens ${maxTokens}`;
-      }
-      vectors = await embedSequences(enc, [long, tok.encode("hello").ids]);
-    } else if (manifest.modality === "image") {
-      const p = imagePreprocessing(manifest);
-      const pixels = new Float32Array(p.channels * p.image_size * p.image_size);
-      vectors = await using(enc, () =>
-        runFloatBatch(
-          enc,
-          { [MODAL_INPUTS.image[0]]: { data: pixels, dims: [1, p.channels, p.image_size, p.image_size] } },
-          1,
-          1,
-        ),
-      );
-    } else {
-      const p = seriesPreprocessing(manifest);
-      const values = Array.from({ length: p.channels }, (_, c) =>
-        Array.from({ length: p.max_length }, (_, t) => Math.sin(t / 5 + c)),
-      );
-      vectors = (await embedSeries(enc, [{ kind: "series", values }])).vectors;
-    }
+    const vectors = await probeOutputs(enc, "embedding");
+    if (typeof vectors === "string") return vectors;
     for (const v of vectors) {
       if (v.length !== manifest.dims)
         return `returns ${v.length}-dimensional vectors, but manifest dims is ${manifest.dims}`;
       if (!v.every(Number.isFinite)) return "returns non-finite values (NaN or infinity) on a probe input";
+    }
+    if (!manifest.head) return null;
+    // A fine-tuned version: its head output, through the path /v1/classifications reads it.
+    const logits = await probeOutputs(enc, "logits");
+    if (typeof logits === "string") return logits;
+    const k = manifest.head.labels.length;
+    for (const v of logits) {
+      if (v.length !== k)
+        return `head output \`${manifest.head.output}\` returns ${v.length} logits for ${k} head labels`;
+      if (!v.every(Number.isFinite)) return `head output \`${manifest.head.output}\` returns non-finite logits`;
     }
     return null;
   } catch (e) {
@@ -76,6 +69,39 @@ async function run(manifest: Manifest, precision: Precision, files: VariantBytes
   } finally {
     await releaseEncoder(enc).catch(() => {});
   }
+}
+
+/** The probe inputs' rows of `output` (see probeRun), or why the text probe cannot be built. */
+async function probeOutputs(enc: LoadedEncoder, output: GraphOutput): Promise<Float32Array[] | string> {
+  const { manifest } = enc;
+  if (manifest.modality === "text") {
+    const tok = enc.tokenizer;
+    if (!tok) return "has no tokenizer";
+    const maxTokens = manifest.max_tokens ?? 512;
+    const long = tok.encode(PROBE_TEXT.repeat(Math.ceil(maxTokens / 4) + 1)).ids;
+    if (long.length !== maxTokens) {
+      return `a long probe text tokenizes to ${long.length} ids, not max_tokens ${maxTokens}`;
+    }
+    return embedSequences(enc, [long, tok.encode("hello").ids], {}, output);
+  }
+  if (manifest.modality === "image") {
+    const p = imagePreprocessing(manifest);
+    const pixels = new Float32Array(p.channels * p.image_size * p.image_size);
+    return using(enc, () =>
+      runFloatBatch(
+        enc,
+        { [MODAL_INPUTS.image[0]]: { data: pixels, dims: [1, p.channels, p.image_size, p.image_size] } },
+        1,
+        1,
+        output,
+      ),
+    );
+  }
+  const p = seriesPreprocessing(manifest);
+  const values = Array.from({ length: p.channels }, (_, c) =>
+    Array.from({ length: p.max_length }, (_, t) => Math.sin(t / 5 + c)),
+  );
+  return (await embedSeries(enc, [{ kind: "series", values }], { output })).vectors;
 }
 
 const message = (e: unknown) => (e instanceof Error ? e.message : String(e)).slice(0, 300);

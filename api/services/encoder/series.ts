@@ -5,7 +5,7 @@
 import { seriesValueProblem } from "../dataset_check_series";
 import { MODAL_INPUTS, seriesPreprocessing } from "../manifest";
 import { MAX_BATCH_ROWS, planBatches } from "./batching";
-import { type FloatFeed, runFloatBatch } from "./embed";
+import { type FloatFeed, type GraphOutput, runFloatBatch } from "./embed";
 import { checkCount, type Embedder, fieldError, itemPath, type ModalItem, tooLarge } from "./items";
 import { type LoadedEncoder, using } from "./sessions";
 
@@ -112,7 +112,7 @@ function clipSeries(values: number[][], maxLength: number, truncate: boolean, at
 export function embedSeries(
   enc: LoadedEncoder,
   items: ModalItem[],
-  opts: { truncate?: boolean; field?: string; maxRows?: number } = {},
+  opts: { truncate?: boolean; field?: string; maxRows?: number; output?: GraphOutput } = {},
 ): Promise<{ vectors: Float32Array[]; units: number }> {
   const field = opts.field ?? "input";
   const maxRows = Math.min(opts.maxRows ?? MAX_BATCH_ROWS, enc.maxRows);
@@ -147,7 +147,7 @@ export function embedSeries(
         [valuesName]: { data: values, dims: [batch.length, p.channels, width] },
         [observedName]: { data: observed, dims: [batch.length, width] },
       };
-      const out = await runFloatBatch(enc, feeds, batch.length, batch.length * width);
+      const out = await runFloatBatch(enc, feeds, batch.length, batch.length * width, opts.output);
       batch.forEach((i, r) => {
         vectors[i] = out[r] as Float32Array;
       });
@@ -159,5 +159,10 @@ export function embedSeries(
 export const seriesEmbedder: Embedder<ModalItem[]> = {
   parse: (manifest, input, field) => parseSeries(input, seriesPreprocessing(manifest).channels, field),
   embed: (enc, items, opts) =>
-    embedSeries(enc, items, { truncate: opts.truncate, field: opts.field, maxRows: opts.batching?.maxRows }),
+    embedSeries(enc, items, {
+      truncate: opts.truncate,
+      field: opts.field,
+      maxRows: opts.batching?.maxRows,
+      output: opts.output,
+    }),
 };

@@ -43,7 +43,7 @@ export const textEmbedder: Embedder<EmbeddingInput> = {
       truncate: opts.truncate,
       vocabSize: enc.tokenizer?.vocabSize,
     });
-    const vectors = await embedSequences(enc, prepared.sequences, opts.batching);
+    const vectors = await embedSequences(enc, prepared.sequences, opts.batching, opts.output);
     return { vectors, units: prepared.promptTokens };
   },
 };

@@ -1,0 +1,54 @@
+// The one request path /v1/embeddings and /v1/classifications share: resolve the model, check the
+// version-dependent options, parse `input` by the manifest's modality (before any session loads,
+// so a wrong request costs no ORT session), pick the precision, get the session and run the
+// modality's embedder, reading the embedding or the head's logits.
+
+import type { Db } from "../../db";
+import { metrics } from "../../lib/metrics";
+import type { Settings } from "../../settings";
+import type { Manifest } from "../manifest";
+import { formatRef } from "../refs";
+import { resolveVersion } from "../registry";
+import type { GraphOutput } from "./embed";
+import { embedderFor } from "./embedders";
+import { fieldError, MAX_INPUTS } from "./items";
+import { requestPrecision } from "./options";
+import { type ArtifactReader, getEncoder, type Precision } from "./sessions";
+
+export type EncodeRequest = { model: string; input: unknown; truncate: boolean; precision: Precision | "auto" };
+
+/**
+ * Runs a request's inputs through a version.
+ *
+ * @param check version-dependent request checks (Matryoshka `dimensions`, a head), run once the
+ *   version is resolved and before the input is parsed; they throw the refusal.
+ * @returns the ref served (`name@v`), its manifest, the precision run, one row per input in input
+ *   order (embeddings, or logits with `output: "logits"`) and the units `usage` counts.
+ */
+export async function encodeRequest(
+  ctx: { db: Db; storage: ArtifactReader; settings: Settings },
+  tenantId: string,
+  req: EncodeRequest,
+  output: GraphOutput,
+  check: (manifest: Manifest, ref: string) => void = () => {},
+): Promise<{ ref: string; manifest: Manifest; precision: Precision; vectors: Float32Array[]; units: number }> {
+  if (Array.isArray(req.input) && req.input.length === 0) {
+    throw fieldError("input", "must not be empty", `send 1 to ${MAX_INPUTS} inputs`);
+  }
+  const { model, version } = await resolveVersion(ctx.db, tenantId, req.model);
+  const ref = formatRef(model.name, version.version);
+  const manifest = version.manifest as Manifest;
+  check(manifest, ref);
+  const embedder = embedderFor(manifest.modality);
+  const items = embedder.parse(manifest, req.input, "input");
+  const precision = requestPrecision(manifest, ref, req.precision, ctx.settings.precision);
+  const enc = await getEncoder(ctx.storage, { id: version.id, manifest, files: version.files }, precision);
+  const { vectors, units } = await embedder.embed(enc, items, {
+    truncate: req.truncate,
+    batching: ctx.settings.batching,
+    output,
+  });
+  metrics.tokens.inc({ precision }, units);
+  metrics.inputs.inc({ precision }, vectors.length);
+  return { ref, manifest, precision, vectors, units };
+}
