@@ -3,8 +3,9 @@
 // multiple of embedding component j (tests/finetune_fixture.ts), so the answer can be checked
 // against /v1/embeddings on the same input.
 import { beforeAll, describe, expect, it } from "vitest";
-import { artifact, finetunedArtifact, importArtifact } from "./finetune_fixture";
+import { artifact, finetunedArtifact, importArtifact, modalFinetuned } from "./finetune_fixture";
 import { api, expectProblem, newTenant } from "./helpers";
+import { imageFixture, toBase64 } from "./modal_fixture";
 
 const LABELS = ["animal", "plant", "stone"];
 const TEXTS = ["the whale sang in the deep", "moss covered the log", "granite is hard", "hello"];
@@ -22,7 +23,21 @@ beforeAll(async () => {
   key = (await newTenant(["admin"])).secret;
   await importArtifact(key, "base", await artifact());
   await importArtifact(key, "cls", await finetunedArtifact(LABELS, { finetuned_from: "base@1" }));
+  await importArtifact(key, "pics", await modalFinetuned("tiny-image-encoder", LABELS));
+  await importArtifact(key, "waves", await modalFinetuned("tiny-series-encoder", LABELS));
 }, 120_000);
+
+/** Labels ranked by embedding components 0..K-1 (the fixture head's logits, up to a positive scale). */
+async function rankedByEmbedding(model: string, input: unknown, precision: string): Promise<string[][]> {
+  const res = await api("/v1/embeddings", { method: "POST", key, json: { model, input, precision } });
+  expect(res.status, await res.clone().text()).toBe(200);
+  const { data } = await res.json<{ data: { embedding: number[] }[] }>();
+  return data.map((d) =>
+    LABELS.map((l, j) => ({ l, v: d.embedding[j] as number }))
+      .sort((x, y) => y.v - x.v)
+      .map((x) => x.l),
+  );
+}
 
 const classify = (json: Record<string, unknown>) => api("/v1/classifications", { method: "POST", key, json });
 
@@ -105,6 +120,34 @@ describe("POST /v1/classifications", () => {
     expect(res.status).toBe(200);
     expect((await res.json<{ data: { embedding: number[] }[] }>()).data[0]?.embedding).toHaveLength(128);
   });
+});
+
+describe("image and time-series versions", () => {
+  const IMAGES = ["grey.png", "bilevel.png", "grey.jpg"].map((f) => toBase64(imageFixture(f)));
+  const SERIES = [
+    Array.from({ length: 24 }, (_, t) => Math.sin(t / 3)),
+    Array.from({ length: 10 }, (_, t) => t * 0.5 - 2),
+    Array.from({ length: 30 }, (_, t) => (t % 5) - 2),
+  ];
+  for (const [model, input] of [
+    ["pics", IMAGES],
+    ["waves", SERIES],
+  ] as const) {
+    it(`${model}: the same input forms as /v1/embeddings, ranked by the head, alone = in a batch`, async () => {
+      for (const precision of ["fp32", "int8"]) {
+        const a = await answer({ model: `${model}@1`, input, precision });
+        expect(a.model).toBe(`${model}@1`);
+        expect(a.usage.prompt_tokens).toBeGreaterThan(0);
+        const ranked = await rankedByEmbedding(`${model}@1`, input, precision);
+        a.data.forEach((d, i) => {
+          expect(d.top.reduce((s, t) => s + t.score, 0)).toBeCloseTo(1, 5);
+          expect(d.top.map((t) => t.label)).toEqual(ranked[i]);
+        });
+        const alone = await answer({ model: `${model}@1`, input: [input[1]], precision });
+        expect(alone.data[0]?.top.map((t) => t.score)[0]).toBeCloseTo(a.data[1]?.top[0]?.score ?? -1, 5);
+      }
+    });
+  }
 });
 
 describe("imports of fine-tuned versions", () => {

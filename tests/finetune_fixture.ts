@@ -6,6 +6,7 @@ import { sha256Hex } from "../api/lib/crypto";
 import type { Manifest } from "../api/services/manifest";
 import { fixtureBytes, fixtureManifest } from "./fixture";
 import { api } from "./helpers";
+import { type EncoderDir, encoderFile, encoderManifest } from "./modal_fixture";
 
 const utf8 = new TextEncoder();
 
@@ -126,4 +127,23 @@ export async function importArtifact(key: string, model: string, a: Artifact) {
   const res = await api(`/v1/models/${model}/versions`, { method: "POST", key, body: form });
   if (res.status !== 201) throw new Error(`import failed: ${res.status} ${await res.text()}`);
   return res.json<{ id: string; version: number; ref: string }>();
+}
+
+/** An image or series fixture encoder turned fine-tuned the same way (head on its `embeddings`). */
+export async function modalFinetuned(dir: EncoderDir, labels: string[]): Promise<Artifact> {
+  const manifest = {
+    ...encoderManifest(dir),
+    objective: "classify",
+    head: { output: "logits", labels, activation: "softmax" },
+  } as Artifact["manifest"];
+  const head = pickHead(labels, manifest.dims);
+  const models = new Set(Object.values(manifest.variants).map((v) => v?.model));
+  const files: Record<string, Uint8Array> = {};
+  manifest.files = { ...manifest.files };
+  for (const name of Object.keys(manifest.files)) {
+    const bytes = models.has(name) ? withHead(encoderFile(dir, name), head) : encoderFile(dir, name);
+    files[name] = bytes;
+    manifest.files[name] = { sha256: await sha256Hex(bytes), bytes: bytes.byteLength };
+  }
+  return { manifest, files };
 }
