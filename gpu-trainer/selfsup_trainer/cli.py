@@ -7,6 +7,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from .config import OBJECTIVES, PRESETS, TrainConfig, parse_override
 from .export import ParityError
@@ -26,6 +27,20 @@ FLAGS = {
     "--eval-every": ("eval_every", int),
     "--log-every": ("log_every", int),
 }
+
+
+FINETUNE_FLAGS = [
+    ("--steps", "steps", int),
+    ("--epochs", "epochs", float),
+    ("--batch-size", "batch_size", int),
+    ("--lr", "lr", float),
+    ("--head-lr", "head_lr", float),
+    ("--seed", "seed", int),
+    ("--device", "device", str),
+    ("--checkpoint-every", "checkpoint_every", int),
+    ("--eval-every", "eval_every", int),
+    ("--log-every", "log_every", int),
+]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -66,6 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     pre.add_argument(
         "--set", action="append", default=[], metavar="KEY=VALUE", help="any config key"
     )
+    add_finetune_parser(sub)
     serve = sub.add_parser(
         "serve",
         help="claim and run jobs from the API (env: SELFSUP_API_URL, SELFSUP_TRAINER_KEY)",
@@ -99,6 +115,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def add_finetune_parser(sub: Any) -> None:
+    ft = sub.add_parser(
+        "finetune", help="fine-tune a version (encoder + linear head) on a labeled set"
+    )
+    ft.add_argument("--init", required=True, help="the base version's artifact folder")
+    ft.add_argument("--data", required=True, help="labeled set (text JSONL, image archive, series)")
+    ft.add_argument("--eval", default=None, help="labeled eval set (default: validation_split)")
+    ft.add_argument("--out", required=True, help="artifact folder to write")
+    ft.add_argument("--init-ref", default=None, help="the base's name@N (finetuned_from)")
+    for flag, key, kind in FINETUNE_FLAGS:
+        ft.add_argument(flag, dest=key, type=kind, default=None)
+    ft.add_argument("--resume", default=None, help="checkpoint (or run folder) to continue")
+    ft.add_argument("--stop-at", type=int, default=None, help="stop after N steps, no export")
+    ft.add_argument("--no-progress", action="store_true", help="no progress bar")
+    ft.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="any fine-tuning key"
+    )
+
+
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
     objective = args.objective or OBJECTIVES[args.modality][0]
     values: dict = {"modality": args.modality, "objective": objective, "preset": args.preset}
@@ -130,6 +165,10 @@ def main(argv: list[str] | None = None) -> int:
         return serve(args.api, key, Path(args.work_dir), owner=args.name, once=args.once)
     if args.command == "import":
         return import_command(args)
+    if args.command == "finetune":
+        from .finetune.cli import finetune_command
+
+        return finetune_command(args)
     from .modalities import pipeline_for  # torch import is slow; keep --help instant
 
     started = time.time()

@@ -243,8 +243,12 @@ FIELD_DEFAULTS: dict[str, Any] = {
 }
 
 
-def parse_override(text: str) -> tuple[str, Any]:
+def parse_override(text: str, config_class: type = TrainConfig) -> tuple[str, Any]:
     """Parse ``key=value`` from ``--set``, converting value to the field's type.
+
+    Args:
+        text: ``key=value``.
+        config_class: the dataclass whose field ``key`` is (fine-tuning: ``FinetuneConfig``).
 
     Raises:
         ValueError: unknown key or a value that does not parse as the field's type.
@@ -252,7 +256,7 @@ def parse_override(text: str) -> tuple[str, Any]:
     if "=" not in text:
         raise ValueError(f"--set {text!r} must look like key=value, e.g. --set lr=3e-4")
     key, raw = (part.strip() for part in text.split("=", 1))
-    fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
+    fields = {f.name: f for f in dataclasses.fields(config_class)}
     if key not in fields:
         raise ValueError(
             f"unknown config key {key!r} in --set; valid keys are: {', '.join(sorted(fields))}"

@@ -39,6 +39,11 @@ MAX_SERIES_LENGTH: int = CONTRACT["max_series_length"]
 MIN_HELDOUT: dict[str, int | None] = dict(CONTRACT["min_heldout"])
 # JSON Schema (draft 2020-12) of the hyperparameters a job may set: TrainConfig field -> schema.
 HYPERPARAMETERS: dict[str, dict[str, Any]] = CONTRACT["hyperparameters"]["properties"]
+# The same for fine-tune jobs (FinetuneConfig field -> schema, with each field's default).
+FINETUNE_HYPERPARAMETERS: dict[str, dict[str, Any]] = CONTRACT["finetune_hyperparameters"][
+    "properties"
+]
+FINETUNE_OBJECTIVE: str = CONTRACT["finetune_objective"]
 
 
 def allowed_values(schema: dict[str, Any]) -> list[Any] | None:

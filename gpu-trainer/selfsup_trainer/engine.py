@@ -50,6 +50,7 @@ class TrainResult:
     metrics: dict[str, float]
     tokens_per_second: float
     steps: int
+    stopped_early: bool = False  # the pretext asked to stop (early stopping), not preemption
 
 
 def lr_lambda(config: TrainConfig, total_steps: int) -> Callable[[int], float]:
@@ -66,14 +67,10 @@ def lr_lambda(config: TrainConfig, total_steps: int) -> Callable[[int], float]:
     return factor
 
 
-def make_optimizer(model: torch.nn.Module, config: TrainConfig, device: torch.device):
-    # No weight decay on biases and LayerNorm gains: decaying them only hurts (BERT, GPT-2).
-    decay = [p for p in model.parameters() if p.ndim >= 2]
-    no_decay = [p for p in model.parameters() if p.ndim < 2]
-    groups = [
-        {"params": decay, "weight_decay": config.weight_decay},
-        {"params": no_decay, "weight_decay": 0.0},
-    ]
+def make_optimizer(model: Pretext, config: TrainConfig, device: torch.device):
+    # A group without its own "lr" (every group of a pretraining run) takes config.lr; the
+    # schedule scales each group's lr by the same factor.
+    groups = [g for g in model.param_groups(config.weight_decay) if g["params"]]
     fused = device.type == "cuda"
     return torch.optim.AdamW(groups, lr=config.lr, betas=(0.9, 0.98), eps=1e-6, fused=fused)
 
@@ -140,6 +137,7 @@ def train(
     pending: list[tuple[int, torch.Tensor]] = []  # losses not yet copied to the host
     window_tokens, window_padded, window_seqs, window_start = 0, 0, 0, time.perf_counter()
     tokens_per_second, mfu, metrics = 0.0, None, {}
+    stopped_early = False
     run_tokens, run_time = 0, 0.0  # excludes evaluation and checkpoint time
     pretext.train()
 
@@ -221,12 +219,14 @@ def train(
                     f"lr {scheduler.get_last_lr()[0]:.2e} {unit}/s {tokens_per_second:,.0f}"
                     f"{mfu_text}"
                 )
-        if config.eval_every and done % config.eval_every == 0 and not last and rank == 0:
-            metrics = pretext.evaluate(heldout, device)
-            log(f"eval step {done}: " + " ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
+        if config.eval_every and done % config.eval_every == 0 and not last:
+            if rank == 0:
+                metrics = pretext.evaluate(heldout, device)
+                log(f"eval step {done}: " + " ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
+            stopped_early = agree(rank == 0 and pretext.should_stop(), world, device)
             window_start = time.perf_counter()
         checkpointed = bool(config.checkpoint_every) and (
-            done % config.checkpoint_every == 0 or last
+            done % config.checkpoint_every == 0 or last or stopped_early
         )
         if checkpointed:
             save(done)
@@ -252,6 +252,9 @@ def train(
                 if not checkpointed:
                     save(done)
                 break
+        if stopped_early:
+            log(f"early stopping at step {done}: no improvement in the last evaluations")
+            break
     flush_losses()
     if rank == 0:
         metrics = pretext.evaluate(heldout, device)
@@ -259,4 +262,13 @@ def train(
     if owns_group:
         leave_group(world)
     average = run_tokens * world / run_time if run_time > 0 else tokens_per_second
-    return TrainResult(losses, metrics, average, len(losses))
+    return TrainResult(losses, metrics, average, len(losses), stopped_early)
+
+
+def agree(flag: bool, world: int, device: torch.device) -> bool:
+    """Rank 0's decision, on every rank (only rank 0 evaluates)."""
+    if world <= 1:
+        return flag
+    value = torch.tensor([int(flag)], device=device)
+    torch.distributed.broadcast(value, 0)
+    return bool(value.item())

@@ -86,6 +86,15 @@ def recipe_for(modality: str, objective: str) -> Recipe:
     return known[objective]
 
 
+def decay_groups(params: list[torch.nn.Parameter], weight_decay: float) -> list[dict[str, Any]]:
+    """Weight-decayed matrices and undecayed vectors: decaying biases and LayerNorm gains only
+    hurts (BERT, GPT-2)."""
+    return [
+        {"params": [p for p in params if p.ndim >= 2], "weight_decay": weight_decay},
+        {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0},
+    ]
+
+
 class Pretext(nn.Module):
     """Encoder plus the heads its objective needs, as one module (one state_dict, one
     optimizer). Subclasses set ``encoder`` (and whatever the heads read), then call
@@ -95,10 +104,11 @@ class Pretext(nn.Module):
     encoder: nn.Module
     heads: nn.ModuleDict
 
-    def __init__(self, config: TrainConfig) -> None:
+    def __init__(self, config: TrainConfig, recipe: Recipe | None = None) -> None:
         super().__init__()
         self.config = config
-        self.recipe = recipe_for(config.modality, config.objective)
+        # Fine-tuning's classifier brings its own recipe (classify is no pretraining objective).
+        self.recipe = recipe or recipe_for(config.modality, config.objective)
 
     def add_heads(self) -> None:
         self.heads = nn.ModuleDict(self.recipe.heads(self))
@@ -127,3 +137,12 @@ class Pretext(nn.Module):
     def flops_per_unit(self, objective: Objective, padded_length: float) -> float | None:
         """Training FLOPs per throughput unit for MFU; None where there is no FLOP model."""
         return None
+
+    def param_groups(self, weight_decay: float) -> list[dict[str, Any]]:
+        """The optimizer's parameter groups (a group may set its own ``lr``); every trainable
+        parameter once. Fine-tuning overrides it (layer-wise lr decay, frozen layers)."""
+        return decay_groups([p for p in self.parameters() if p.requires_grad], weight_decay)
+
+    def should_stop(self) -> bool:
+        """Asked after each periodic evaluation: True ends the run early (early stopping)."""
+        return False

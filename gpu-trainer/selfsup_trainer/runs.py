@@ -40,7 +40,7 @@ def resume_config(
         return config, None, None
     checkpoint = find_checkpoint(resume)
     state = load_checkpoint(checkpoint)
-    saved = TrainConfig.from_dict(state["config"])
+    saved = type(config).from_dict(state["config"])  # a TrainConfig, or fine-tuning's config
     for key in RESUME_OVERRIDES:
         setattr(saved, key, getattr(config, key))
     log(f"resuming from {checkpoint} at step {state['step']}")

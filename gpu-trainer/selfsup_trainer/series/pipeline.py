@@ -21,6 +21,7 @@ from ..export import ExportSpec, Feed, export_artifact, file_sha256
 from ..objective import Pretext
 from ..probe import knn_accuracy, linear_accuracy, split
 from ..runs import Run
+from ..weights import WEIGHTS, staged_weights
 from .data import SeriesError, SeriesSet, batch_arrays, heldout_split, read_series
 from .models import PatchTransformerEncoder, shape_of_state
 from .pretext import SeriesPretext
@@ -51,10 +52,12 @@ def model_length(config: TrainConfig, longest: int) -> int:
     return length
 
 
-def parity_feeds(heldout: SeriesSet, patch: int) -> list[Feed]:
+def parity_feeds(
+    heldout: SeriesSet, patch: int, sizes: tuple[int, ...] = PARITY_BATCHES
+) -> list[Feed]:
     """Held-out rows padded at the end as the edge pads them (zeros, observed 0)."""
     feeds, row = [], 0
-    for size in PARITY_BATCHES:
+    for size in sizes:
         picks = [(row + j) % len(heldout) for j in range(size)]
         cuts = [
             max(1, round(int(heldout.lengths[i]) * PARITY_SHARES[(row + j) % 12]))
@@ -71,7 +74,13 @@ def parity_feeds(heldout: SeriesSet, patch: int) -> list[Feed]:
     return feeds
 
 
-def export_spec(heldout: SeriesSet, patch: int, channels: int, max_length: int) -> ExportSpec:
+def export_spec(
+    heldout: SeriesSet,
+    patch: int,
+    channels: int,
+    max_length: int,
+    sizes: tuple[int, ...] = PARITY_BATCHES,
+) -> ExportSpec:
     length = min(2 * patch, max_length)
     return ExportSpec(
         input_names=["values", "observed"],
@@ -81,7 +90,7 @@ def export_spec(heldout: SeriesSet, patch: int, channels: int, max_length: int) 
             "observed": {0: "batch", 1: "length"},
             "embeddings": {0: "batch"},
         },
-        parity_feeds=parity_feeds(heldout, patch),
+        parity_feeds=parity_feeds(heldout, patch, sizes),
     )
 
 
@@ -181,6 +190,7 @@ class Series(runs.Modality):
                 "patch_size": config.series_patch,
                 "max_patches": self.max_length // config.series_patch,
             },
+            "weights": WEIGHTS,  # what a fine-tune job builds on (with architecture)
             "preprocessing": {
                 "channels": channels,
                 "max_length": self.max_length,
@@ -205,7 +215,9 @@ class Series(runs.Modality):
     def export(self, run: Run, pretext: Pretext, fields: dict[str, Any]) -> dict[str, Any]:
         c = run.config
         spec = export_spec(self.heldout, c.series_patch, self.series.channels, self.max_length)
-        return export_artifact(pretext.encoder, run.out_dir, spec, fields, log=run.log)
+        with staged_weights(pretext.encoder) as weights:
+            return export_artifact(pretext.encoder, run.out_dir, spec, fields, log=run.log,
+                                   extra_files=weights)  # fmt: skip
 
 
 def pretrain(

@@ -20,10 +20,13 @@ from .weights import WEIGHTS, save_weights
 PARITY_BATCH_SIZES = (1, 3, 8, 8, 12)
 
 
-def text_spec(tokenizer: Tokenizer, texts: list[str]) -> ExportSpec:
+def text_spec(
+    tokenizer: Tokenizer, texts: list[str], sizes: tuple[int, ...] = PARITY_BATCH_SIZES
+) -> ExportSpec:
     """(input_ids, attention_mask) -> embeddings, with dynamic batch and sequence."""
     ids = torch.full((2, 7), 5, dtype=torch.long)
-    feeds = [{"input_ids": i, "attention_mask": m} for i, m in parity_batches(tokenizer, texts)]
+    batches = parity_batches(tokenizer, texts, sizes)
+    feeds = [{"input_ids": i, "attention_mask": m} for i, m in batches]
     return ExportSpec(
         input_names=["input_ids", "attention_mask"],
         example_inputs=(ids, torch.ones_like(ids)),
@@ -36,10 +39,12 @@ def text_spec(tokenizer: Tokenizer, texts: list[str]) -> ExportSpec:
     )
 
 
-def parity_batches(tokenizer: Tokenizer, texts: list[str]) -> list[tuple[np.ndarray, np.ndarray]]:
+def parity_batches(
+    tokenizer: Tokenizer, texts: list[str], sizes: tuple[int, ...] = PARITY_BATCH_SIZES
+) -> list[tuple[np.ndarray, np.ndarray]]:
     """Tokenize ``texts`` the way the edge does (no stored padding; pad each batch ourselves)."""
     batches, start = [], 0
-    for size in PARITY_BATCH_SIZES:
+    for size in sizes:
         chunk = texts[start : start + size]
         if not chunk:
             break

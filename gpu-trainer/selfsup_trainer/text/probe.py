@@ -13,15 +13,25 @@ from .model import Encoder
 
 
 def read_labeled(path: Path, limit: int = 2000) -> tuple[list[str], list[str]]:
-    """Read a probe set (.jsonl ``{"text", "label"}``), at most ``limit`` records."""
+    """Read a probe set (.jsonl ``{"text", "label"}``), at most ``limit`` records.
+
+    Raises:
+        ValueError: a line that is not such a record, naming file and line.
+    """
     texts, labels = [], []
     with open(path, encoding="utf-8") as f:
-        for line in f:
+        for number, line in enumerate(f, 1):
             if not line.strip():
                 continue
-            rec = json.loads(line)
-            texts.append(str(rec["text"]))
-            labels.append(str(rec["label"]))
+            try:
+                rec = json.loads(line)
+                texts.append(str(rec["text"]))
+                labels.append(str(rec["label"]))
+            except (ValueError, KeyError, TypeError):
+                raise ValueError(
+                    f"{path}:{number}: not a labeled record; each line must be a JSON object "
+                    '{"text": ..., "label": ...}'
+                ) from None
             if len(texts) >= limit:
                 break
     return texts, labels

@@ -1,8 +1,6 @@
-"""A version's PyTorch weights (``encoder.safetensors``): written with every text artifact, read to
-continue pretraining from a registered version (a job's ``init_from``).
-
-safetensors rather than a pickle: the file comes back from storage and must be safe to load.
-"""
+"""Text versions that can be continued: their manifest's ``architecture`` (our pre-LN
+``transformer`` or a post-LN ``bert``) and weights file (:mod:`..weights`), read to continue
+pretraining from a registered version (a job's ``init_from``) or to fine-tune it."""
 
 from __future__ import annotations
 
@@ -10,40 +8,15 @@ import json
 from pathlib import Path
 from typing import Any
 
-from safetensors.torch import load_file, save_file
 from torch import nn
 
 from ..config import LR_CONTINUED, TrainConfig
+from ..weights import WEIGHTS, load_weights, save_weights
 from .bert import BertShape
 
-WEIGHTS = "encoder.safetensors"
-
-
-def save_weights(encoder: nn.Module, path: Path) -> Path:
-    """Write the encoder's parameters and buffers (not objective heads) as safetensors."""
-    state = {k: v.detach().cpu().contiguous() for k, v in encoder.state_dict().items()}
-    save_file(state, str(path))
-    return path
-
-
-def load_weights(encoder: nn.Module, path: Path) -> None:
-    """Load ``path`` into ``encoder``; every tensor must match by name and shape.
-
-    Raises:
-        ValueError: names or shapes differ (the file belongs to another architecture).
-    """
-    state = load_file(str(path))
-    own = encoder.state_dict()
-    missing = sorted(set(own) - set(state))
-    unexpected = sorted(set(state) - set(own))
-    shapes = [k for k in own.keys() & state.keys() if own[k].shape != state[k].shape]
-    if missing or unexpected or shapes:
-        raise ValueError(
-            f"{path.name} does not fit this encoder: missing {missing[:5]}, unexpected "
-            f"{unexpected[:5]}, shape mismatches {shapes[:5]}; continue only from a version "
-            "whose manifest architecture matches its weights"
-        )
-    encoder.load_state_dict(state)
+# The weights file itself is every modality's (..weights); re-exported for text's importers.
+__all__ = ["WEIGHTS", "architecture_block", "configure_from", "load_weights", "read_version"]
+__all__ += ["save_weights"]
 
 
 def read_version(folder: Path) -> dict[str, Any]:

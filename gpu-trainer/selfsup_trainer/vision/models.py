@@ -216,6 +216,7 @@ def describe(encoder: nn.Module, config: TrainConfig) -> dict[str, Any]:
     if isinstance(encoder, ResNetEncoder):
         return {
             "type": "resnet",
+            "layers": config.layers,  # with hidden, rebuilds widths and depth (resnet_shape)
             "widths": encoder.widths,
             "blocks_per_stage": encoder.blocks_per_stage,
             "hidden": config.hidden,

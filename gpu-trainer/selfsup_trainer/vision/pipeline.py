@@ -21,6 +21,7 @@ from ..export import ExportSpec, export_artifact, file_sha256
 from ..objective import Pretext
 from ..probe import knn_accuracy, linear_accuracy, split
 from ..runs import Run
+from ..weights import WEIGHTS, staged_weights
 from .data import SCALE, ImageSet, read_images, split_heldout
 from .models import describe
 from .pretext import ImagePretext
@@ -70,6 +71,7 @@ class Images(runs.Modality):
         return {
             **runs.encoder_fields(config, pooling, ["pixel_values"]),
             "architecture": describe(pretext.encoder, config),
+            "weights": WEIGHTS,  # what a fine-tune job builds on (with architecture)
             "preprocessing": preprocessing(config, self.mean, self.std),
             "matryoshka_dims": [],
             "dataset": {"sha256": file_sha256(run.data), "stats": self.dataset.stats},
@@ -80,7 +82,9 @@ class Images(runs.Modality):
 
     def export(self, run: Run, pretext: Pretext, fields: dict[str, Any]) -> dict[str, Any]:
         spec = image_spec(self.heldout, self.mean, self.std)
-        return export_artifact(pretext.encoder, run.out_dir, spec, fields, log=run.log)
+        with staged_weights(pretext.encoder) as weights:
+            return export_artifact(pretext.encoder, run.out_dir, spec, fields, log=run.log,
+                                   extra_files=weights)  # fmt: skip
 
 
 def pretrain(
@@ -114,12 +118,14 @@ def preprocessing(config: TrainConfig, mean: list[float], std: list[float]) -> d
     }
 
 
-def image_spec(heldout: ImageSet, mean: list[float], std: list[float]) -> ExportSpec:
+def image_spec(
+    heldout: ImageSet, mean: list[float], std: list[float], sizes: tuple[int, ...] = PARITY_SIZES
+) -> ExportSpec:
     """``pixel_values [batch, C, S, S] -> embeddings`` with a dynamic batch; parity on held-out
-    images in batches of 1, 3 and 8."""
+    images in batches of ``sizes`` (1, 3 and 8)."""
     pixels = heldout.normalized(mean, std).numpy()
     feeds, start = [], 0
-    for size in PARITY_SIZES:
+    for size in sizes:
         if start + size > len(pixels):
             break
         feeds.append({"pixel_values": pixels[start : start + size]})
