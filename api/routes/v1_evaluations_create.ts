@@ -5,6 +5,7 @@ import { badRequest, errorResponses, unprocessable } from "../lib/errors";
 import { bearer, jsonBody, jsonResponse, type Router } from "../lib/openapi";
 import { unionAwareHook } from "../lib/union_errors";
 import { requireScope } from "../middleware/auth";
+import { softmax } from "../services/encoder/classify";
 import type { ModalItem } from "../services/encoder/items";
 import { choosePrecision } from "../services/encoder/sessions";
 import { type Manifest, seriesPreprocessing } from "../services/manifest";
@@ -15,6 +16,7 @@ import {
   DEFAULT_EVALUATION_KINDS,
   deltaVsBaseline,
   fitKinds,
+  headResult,
   type KindResult,
   type ResultRow,
   resultRows,
@@ -23,6 +25,7 @@ import {
   checkExamples,
   DEFAULT_SPLIT,
   type Example,
+  encodeLabels,
   MAX_PROBE_EXAMPLES,
   PROBE_KINDS,
   type ProbeOptions,
@@ -47,9 +50,10 @@ const route = createRoute({
     "Compare model versions on one labeled set: linear, kNN and MLP probes side by side, plus a raw-feature baseline",
   description:
     "Splits the set once (stratified, seeded), then for each version fits the probes of `kinds` (default linear and " +
-    "kNN) on its cached embeddings, and fits a linear and a kNN probe on raw features of the same split, so the " +
-    "rows show whether pretraining beat raw features: TF-IDF for text, pooled pixels for images, resampled values " +
-    "for series (`baseline.kind`). Every model must take the same modality as the data. " +
+    "kNN) on its cached embeddings; a fine-tuned version (one whose manifest has a classification `head` covering " +
+    "the set's labels) is also scored by its head on the test inputs (kind `finetuned`). A linear and a kNN probe " +
+    "on raw features of the same split show whether pretraining beat raw features: TF-IDF for text, pooled pixels " +
+    "for images, resampled values for series (`baseline.kind`). Every model must take the same modality as the data. " +
     `At most ${MAX_EVALUATION_MODELS} models and ${MAX_PROBE_EXAMPLES} examples.`,
   security: bearer,
   middleware: [requireScope("probe")] as const,
@@ -130,6 +134,18 @@ export const registerV1EvaluationsCreate = (app: Router) =>
       const testLabels = split.test.map((e) => e.label);
       const inputs = [...split.train, ...split.test];
       const n = split.train.length;
+      const names = encodeLabels(trainLabels).names;
+      // A fine-tuned head must know every label of the set before any input is embedded.
+      versions.forEach(({ name, version }, i) => {
+        const head = (version.manifest as Manifest).head;
+        const missing = head ? names.filter((l) => !head.labels.includes(l)) : [];
+        if (missing.length > 0) {
+          throw unprocessable(
+            `models[${i}]: ${name}'s head predicts ${JSON.stringify(head?.labels)}, not the set's ${missing.map((l) => JSON.stringify(l)).join(", ")}; compare a version fine-tuned on these labels.`,
+            [{ path: `models[${i}]`, message: "its head lacks labels of the data" }],
+          );
+        }
+      });
       const { kind, result: baseline } = computeBaseline(lead.version, inputs, n, trainLabels, testLabels, options);
       const rows: ResultRow[] = [];
       const table: EvaluationResults["table"] = [];
@@ -146,6 +162,24 @@ export const registerV1EvaluationsCreate = (app: Router) =>
         const trainSet = { X: toMatrix(vectors.slice(0, n)), labels: trainLabels };
         const testSet = { X: toMatrix(vectors.slice(n)), labels: testLabels };
         const results = fitKinds(kinds, trainSet, testSet, options);
+        const head = (version.manifest as Manifest).head;
+        if (head) {
+          // A fine-tuned version is also scored by its own head on the test inputs.
+          const started = Date.now();
+          const { vectors: logits } = await embedWithCache(
+            storage,
+            `${version.id}/${precision}/logits`,
+            split.test,
+            probeInputKey,
+            runtimeEmbed(storage, version, precision, "logits"),
+          );
+          const K = head.labels.length;
+          const P = new Float64Array(logits.length * K);
+          logits.forEach((l, i) => {
+            P.set(softmax(l), i * K);
+          });
+          results.push(headResult(P, head.labels, names, testLabels, Date.now() - started));
+        }
         labels = (results[0] as KindResult).metrics.confusion.labels;
         rows.push(...resultRows(name, "embeddings", results, baseline));
         table.push(tableRow(name, "embeddings", results, baseline, stats.embed_ms));

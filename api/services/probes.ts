@@ -8,7 +8,7 @@ import { ApiError, badRequest, conflict, notFound, unprocessable } from "../lib/
 import { ArchiveError } from "./archive/bytes";
 import { type RecordSource, RecordsError, readRecords, readTextRecords } from "./dataset_records";
 import { findDataset } from "./datasets";
-import { toBase64 } from "./encoder/embed";
+import { type GraphOutput, toBase64 } from "./encoder/embed";
 import { embedderFor } from "./encoder/embedders";
 import { looksLikeText } from "./encoder/image";
 import { modalItemKey, tooLarge } from "./encoder/items";
@@ -173,11 +173,15 @@ export function readdress(e: unknown, chunk: { at?: string }[]): unknown {
   });
 }
 
-/** The /v1/embeddings runtime for one version: same sessions, batching and budget, any modality. */
+/**
+ * The /v1/embeddings runtime for one version: same sessions, batching and budget, any modality;
+ * `logits` reads a fine-tuned version's head instead of the embedding.
+ */
 export function runtimeEmbed(
   storage: Storage,
   version: ProbeVersion,
   precision: Precision,
+  output: GraphOutput = "embedding",
 ): Embed<{ input: ProbeInput; at?: string }> {
   const manifest = version.manifest as Manifest;
   const embedder = embedderFor(manifest.modality);
@@ -190,7 +194,7 @@ export function runtimeEmbed(
         const { vectors } = await embedder.embed(
           enc,
           chunk.map((x) => x.input),
-          { truncate: true },
+          { truncate: true, output },
         );
         out.push(...vectors);
       } catch (e) {
