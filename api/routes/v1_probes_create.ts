@@ -1,33 +1,12 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import { newId } from "../lib/crypto";
 import { errorResponses } from "../lib/errors";
 import { bearer, jsonBody, jsonResponse, type Router } from "../lib/openapi";
 import { unionAwareHook } from "../lib/union_errors";
 import { requireScope } from "../middleware/auth";
-import { choosePrecision } from "../services/encoder/sessions";
-import type { Manifest } from "../services/manifest";
-import { embedWithCache } from "../services/probe/embeddings";
-import {
-  checkExamples,
-  DEFAULT_SPLIT,
-  fitProbe,
-  MAX_PROBE_EXAMPLES,
-  PROBE_KINDS,
-  planSplit,
-  toMatrix,
-} from "../services/probe/fit";
+import { DEFAULT_SPLIT, MAX_PROBE_EXAMPLES, PROBE_KINDS } from "../services/probe/fit";
 import { MLP_DEFAULTS } from "../services/probe/mlp";
-import { insertProbe, loadExamples, probeInputKey, runtimeEmbed, storeWeights, weightsKey } from "../services/probes";
-import { formatRef } from "../services/refs";
-import { resolveVersion } from "../services/registry";
-import {
-  LabeledSetSchema,
-  ProbeOptionsSchema,
-  ProbeSchema,
-  probeView,
-  SplitSchema,
-  type StoredProbe,
-} from "./views/probe_views";
+import { createProbe } from "../services/probe_runs";
+import { LabeledSetSchema, ProbeOptionsSchema, ProbeSchema, probeView, SplitSchema } from "./views/probe_views";
 
 export const ProbeRequest = z
   .object({
@@ -74,61 +53,10 @@ export const registerV1ProbesCreate = (app: Router) =>
   app.openapi(
     route,
     async (c) => {
-      const { db, storage } = c.get("services");
-      const auth = c.get("auth");
-      const body = c.req.valid("json");
-      const { model, version } = await resolveVersion(db, auth.tenantId, body.model);
-      const ref = formatRef(model.name, version.version);
-      const ctx = { db, storage, bucket: storage.bucket, tenantId: auth.tenantId };
-      const train = await loadExamples(ctx, version, ref, body.train, "train");
-      const testSpec = body.test ?? { split: DEFAULT_SPLIT, seed: 0 };
-      const isSplit = !Array.isArray(testSpec) && "split" in testSpec;
-      const test = isSplit
-        ? null
-        : await loadExamples(ctx, version, ref, testSpec as Exclude<typeof testSpec, { split: number }>, "test");
-      const split = planSplit(train.examples, test ? test.examples : (testSpec as { split: number; seed: number }));
-      const options = body.options ?? {};
-      checkExamples(body.kind, split.train, split.test, options);
-
-      const precision = choosePrecision(version.manifest as Manifest, c.var.services.settings.precision);
-      const { vectors, stats } = await embedWithCache(
-        storage,
-        `${version.id}/${precision}`,
-        [...split.train, ...split.test],
-        probeInputKey,
-        runtimeEmbed(storage, version, precision),
-      );
-      const n = split.train.length;
-      const fit = fitProbe(
-        body.kind,
-        { X: toMatrix(vectors.slice(0, n)), labels: split.train.map((e) => e.label) },
-        { X: toMatrix(vectors.slice(n)), labels: split.test.map((e) => e.label) },
-        options,
-      );
-      const id = newId("prb");
-      const key = weightsKey(auth.tenantId, id);
-      await storeWeights(storage, key, fit.weights);
-      const stored: StoredProbe = {
-        request: { test: isSplit ? testSpec : undefined, options, precision },
-        labels: fit.labels,
-        hyperparameters: fit.hyperparameters,
-        timings: { embed_ms: stats.embed_ms, fit_ms: fit.fit_ms },
-        embeddings: { cached: stats.cached, embedded: stats.embedded },
-      };
-      const row = await insertProbe(db, {
-        id,
-        tenantId: auth.tenantId,
-        modelVersionId: version.id,
-        kind: body.kind,
-        trainDatasetId: train.datasetId,
-        testDatasetId: test?.datasetId ?? null,
-        options: stored as unknown as Record<string, unknown>,
-        metrics: fit.metrics as unknown as Record<string, unknown>,
-        weightsKey: key,
-        nTrain: split.train.length,
-        nTest: split.test.length,
-      });
-      return c.json(probeView({ probe: row, modelName: model.name, version: version.version }), 201);
+      const { db, storage, settings } = c.get("services");
+      const ctx = { db, storage, bucket: storage.bucket, tenantId: c.get("auth").tenantId };
+      const created = await createProbe(ctx, settings.precision, c.req.valid("json"));
+      return c.json(probeView(created), 201);
     },
     unionAwareHook,
   );

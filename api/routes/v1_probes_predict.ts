@@ -4,11 +4,8 @@ import { bearer, jsonBody, jsonResponse, type Router } from "../lib/openapi";
 import { unionAwareHook } from "../lib/union_errors";
 import { requireScope } from "../middleware/auth";
 import { tooLarge } from "../services/encoder/items";
-import { choosePrecision, type Precision } from "../services/encoder/sessions";
-import type { Manifest } from "../services/manifest";
-import { embedWithCache } from "../services/probe/embeddings";
-import { predictFromWeights, toMatrix } from "../services/probe/fit";
-import { findProbe, loadWeights, parsePredictInputs, probeInputKey, runtimeEmbed } from "../services/probes";
+import { predictProbe } from "../services/probe_runs";
+import { findProbe, parsePredictInputs } from "../services/probes";
 import { formatRef } from "../services/refs";
 import { PredictInputSchema } from "./views/probe_views";
 
@@ -64,27 +61,16 @@ export const registerV1ProbesPredict = (app: Router) =>
       const ref = formatRef(row.modelName, row.version);
       const input = parsePredictInputs(row.version_row, ref, raw);
       if (input.length > MAX_PREDICT_INPUTS) throw tooMany(input.length);
-      const weights = await loadWeights(storage, row.probe.weightsKey as string);
-      const stored = (row.probe.options ?? {}) as { request?: { precision?: Precision } };
-      // The probe was fitted on one precision's embeddings; predict with the same one.
-      const precision = stored.request?.precision ?? choosePrecision(row.version_row.manifest as Manifest);
-      const { vectors } = await embedWithCache(
-        storage,
-        `${row.version_row.id}/${precision}`,
-        input.map((x, i) => ({ input: x, at: input.length === 1 ? "input" : `input[${i}]` })),
-        probeInputKey,
-        runtimeEmbed(storage, row.version_row, precision),
-      );
-      const K = weights.labels.length;
-      const P = predictFromWeights(weights, toMatrix(vectors));
+      const { labels, P } = await predictProbe({ storage }, row, input);
+      const K = labels.length;
       const data = input.map((_, i) => {
         let best = 0;
         const probabilities: Record<string, number> = {};
         for (let k = 0; k < K; k++) {
-          probabilities[weights.labels[k] as string] = P[i * K + k] as number;
+          probabilities[labels[k] as string] = P[i * K + k] as number;
           if ((P[i * K + k] as number) > (P[i * K + best] as number)) best = k;
         }
-        return { index: i, label: weights.labels[best] as string, probabilities };
+        return { index: i, label: labels[best] as string, probabilities };
       });
       return c.json({ object: "list" as const, probe: row.probe.id, model: ref, data }, 200);
     },

@@ -1,15 +1,13 @@
 import { z } from "@hono/zod-openapi";
 import type { evaluations } from "../../../db/schema";
 import { iso, Timestamp } from "../../lib/schemas";
-import type { ResultRow } from "../../services/probe/evaluate";
+import { BASELINE_KINDS } from "../../services/probe/baseline";
+import type { EvaluationResults, ResultRow, TableRow } from "../../services/probe/evaluate";
 import { PROBE_KINDS } from "../../services/probe/fit";
 
 const Cell = z.object({ accuracy: z.number(), macro_f1: z.number() });
 
 export const EVALUATION_KINDS = [...PROBE_KINDS, "finetuned"] as const;
-
-export const BASELINE_KINDS = ["tfidf", "raw_pixels", "raw_values"] as const;
-export type BaselineKind = (typeof BASELINE_KINDS)[number];
 
 export const EvaluationRowSchema = z.object({
   name: z.string().openapi({
@@ -107,13 +105,6 @@ export const EvaluationSchema = z
   })
   .openapi("Evaluation");
 
-export type EvaluationResults = Omit<
-  z.infer<typeof EvaluationSchema>,
-  "id" | "object" | "models" | "dataset" | "createdAt"
->;
-
-type TableRow = z.infer<typeof EvaluationRowSchema>;
-
 /** Rows of an evaluation stored before `rows` existed: its table's linear and kNN cells, no confusion. */
 function rowsOfTable(table: TableRow[]): ResultRow[] {
   return table.flatMap((t) =>
@@ -138,7 +129,8 @@ function rowsOfTable(table: TableRow[]): ResultRow[] {
 }
 
 export function evaluationView(row: typeof evaluations.$inferSelect): z.infer<typeof EvaluationSchema> {
-  const r = (row.results ?? {}) as unknown as EvaluationResults;
+  // Stored results predate fields added since (`kinds` and `rows` with issue 18): each is optional here.
+  const r = (row.results ?? {}) as unknown as Partial<EvaluationResults>;
   const table = r.table ?? [];
   return {
     id: row.id,
@@ -150,7 +142,7 @@ export function evaluationView(row: typeof evaluations.$inferSelect): z.infer<ty
     n_test: r.n_test ?? 0,
     split: r.split ?? null,
     kinds: r.kinds ?? ["linear", "knn"],
-    rows: (r.rows ?? rowsOfTable(table)) as z.infer<typeof EvaluationResultRowSchema>[],
+    rows: r.rows ?? rowsOfTable(table),
     table,
     baseline: r.baseline ?? null,
     createdAt: iso(row.createdAt) as string,

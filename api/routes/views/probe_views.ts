@@ -4,6 +4,7 @@ import { DEFAULT_FOLDS, DEFAULT_SPLIT, MAX_PROBE_EXAMPLES, PROBE_KINDS } from ".
 import { DEFAULT_K, DEFAULT_TEMPERATURE } from "../../services/probe/knn";
 import { DEFAULT_C_GRID, DEFAULT_MAX_ITER, DEFAULT_TOL } from "../../services/probe/logreg";
 import { MLP_DEFAULTS } from "../../services/probe/mlp";
+import type { StoredProbe } from "../../services/probe_runs";
 import type { ProbeRow } from "../../services/probes";
 import { formatRef } from "../../services/refs";
 
@@ -177,14 +178,9 @@ export const ProbeOptionsSchema = z
       .openapi({
         description: `mlp: fraction of train (stratified) held out to pick the epoch; 0 trains max_epochs with no early stopping (default ${MLP_DEFAULTS.validation_split}).`,
       }),
-    seed: z
-      .number()
-      .int()
-      .min(0)
-      .optional()
-      .openapi({
-        description: "Seeds the CV folds, and the MLP's init, validation split and batch order (default 0).",
-      }),
+    seed: z.number().int().min(0).optional().openapi({
+      description: "Seeds the CV folds, and the MLP's init, validation split and batch order (default 0).",
+    }),
   })
   .strict();
 
@@ -231,15 +227,6 @@ export const ProbeSchema = z
     createdAt: Timestamp,
   })
   .openapi("Probe");
-
-/** What the `options` column holds besides the caller's options. */
-export type StoredProbe = {
-  request: Record<string, unknown>;
-  labels: string[];
-  hyperparameters: Record<string, unknown>;
-  timings: { embed_ms: number; fit_ms: number };
-  embeddings: { cached: number; embedded: number };
-};
 
 export function probeView(row: { probe: ProbeRow; modelName: string; version: number }): z.infer<typeof ProbeSchema> {
   const p = row.probe;

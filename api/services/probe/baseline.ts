@@ -10,6 +10,10 @@ import { stratifiedFolds } from "./matrix";
 import { classificationMetrics, type ProbeMetrics } from "./metrics";
 import { fitTfidf } from "./tfidf";
 
+/** The raw-feature baseline by modality: text, images, series. */
+export const BASELINE_KINDS = ["tfidf", "raw_pixels", "raw_values"] as const;
+export type BaselineKind = (typeof BASELINE_KINDS)[number];
+
 /** Sparse TF-IDF wants weaker penalties than standardised embeddings. */
 export const TFIDF_C_GRID = [0.1, 1, 10, 100] as const;
 

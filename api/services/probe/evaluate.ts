@@ -1,7 +1,7 @@
 // An evaluation's comparison on one split: each model's probes of the requested kinds (and a
 // fine-tuned version's own head), next to the raw-feature baseline, as one row per (model, kind)
 // and the per-model summary table. Pure: vectors and probabilities in, plain rows out.
-import type { BaselineResult } from "./baseline";
+import type { BaselineKind, BaselineResult } from "./baseline";
 import { fitProbe, type ProbeKind, type ProbeOptions } from "./fit";
 import type { Matrix } from "./matrix";
 import { classificationMetrics, type ProbeMetrics } from "./metrics";
@@ -72,7 +72,7 @@ export function headResult(
 
 export type ResultRow = {
   model: string;
-  features: string;
+  features: "embeddings" | "head" | BaselineKind;
   kind: EvaluationKind;
   accuracy: number;
   macro_f1: number;
@@ -100,7 +100,7 @@ export function deltaVsBaseline(r: KindResult, b: BaselineResult): number {
 
 export function resultRows(
   model: string,
-  features: string,
+  features: "embeddings" | BaselineKind,
   results: KindResult[],
   baseline: BaselineResult | null,
 ): ResultRow[] {
@@ -114,4 +114,55 @@ export function resultRows(
     delta_vs_baseline: baseline ? deltaVsBaseline(r, baseline) : null,
     hyperparameters: r.hyperparameters,
   }));
+}
+
+type Cell = { accuracy: number; macro_f1: number };
+
+/** One model (or the baseline) as a row of the summary table: a cell per kind that ran. */
+export type TableRow = {
+  name: string;
+  features: "embeddings" | BaselineKind;
+  linear?: Cell & { C: number };
+  knn?: Cell & { k: number };
+  mlp?: Cell & { best_epoch: number };
+  finetuned?: Cell;
+  delta_vs_baseline: Partial<Record<EvaluationKind, number>> | null;
+  timings: { embed_ms: number; fit_ms: number };
+};
+
+/** What an evaluation stores (its `results` column). */
+export type EvaluationResults = {
+  labels: string[];
+  n_train: number;
+  n_test: number;
+  split: Record<string, unknown> | null;
+  kinds: ProbeKind[];
+  rows: ResultRow[];
+  table: TableRow[];
+  baseline: { kind: BaselineKind; features: number };
+};
+
+/** One model's results as a summary-table row (the baseline's: `baseline` null). */
+export function tableRow(
+  name: string,
+  features: TableRow["features"],
+  results: KindResult[],
+  baseline: BaselineResult | null,
+  embed_ms: number,
+): TableRow {
+  const row: TableRow = {
+    name,
+    features,
+    delta_vs_baseline: baseline ? {} : null,
+    timings: { embed_ms, fit_ms: results.reduce((t, r) => t + r.fit_ms, 0) },
+  };
+  for (const r of results) {
+    const cell = { accuracy: r.metrics.accuracy, macro_f1: r.metrics.macro_f1 };
+    if (r.kind === "linear") row.linear = { ...cell, C: r.hyperparameters.C as number };
+    else if (r.kind === "knn") row.knn = { ...cell, k: r.hyperparameters.k as number };
+    else if (r.kind === "mlp") row.mlp = { ...cell, best_epoch: r.hyperparameters.best_epoch as number };
+    else row.finetuned = cell;
+    if (baseline && row.delta_vs_baseline) row.delta_vs_baseline[r.kind] = deltaVsBaseline(r, baseline);
+  }
+  return row;
 }
