@@ -3,8 +3,7 @@
 // lowest validation loss wins). The hidden layer's two products run in the dense WASM kernel
 // (mlp_layer.ts); the output layer (H × K, small) and the optimizer stay in JS. Float32 weights
 // are what is stored; the seed fixes init, split and batch order.
-import { takeRows } from "./logreg";
-import { fitStandardizer, type Matrix, rng, shuffle, stratifiedSplit } from "./matrix";
+import { type Matrix, rng, shuffle, stratifiedSplit } from "./matrix";
 import { HiddenLayer } from "./mlp_layer";
 
 /**
@@ -96,6 +95,30 @@ function standardized(m: Pick<MlpModel, "mean" | "scale">, X: Matrix): Float32Ar
   return out;
 }
 
+/**
+ * Per-column mean and population std over `rows` of X (fitStandardizer's statistics, its guard for
+ * constant columns included), without copying the rows out: X can be most of the isolate's memory.
+ */
+function rowStatistics(X: Matrix, rows: number[]): { mean: Float64Array; scale: Float64Array } {
+  const { cols: d, data } = X;
+  const n = Math.max(rows.length, 1);
+  const mean = new Float64Array(d);
+  const scale = new Float64Array(d);
+  for (const i of rows) for (let j = 0; j < d; j++) mean[j] = (mean[j] as number) + (data[i * d + j] as number);
+  for (let j = 0; j < d; j++) mean[j] = (mean[j] as number) / n;
+  for (const i of rows) {
+    for (let j = 0; j < d; j++) {
+      const c = (data[i * d + j] as number) - (mean[j] as number);
+      scale[j] = (scale[j] as number) + c * c;
+    }
+  }
+  for (let j = 0; j < d; j++) {
+    const s = Math.sqrt((scale[j] as number) / n);
+    scale[j] = s > 1e-12 * Math.max(1, Math.abs(mean[j] as number)) ? s : 1;
+  }
+  return { mean, scale };
+}
+
 /** Rows per forward call outside training (validation loss, prediction). */
 const EVAL_BATCH = 256;
 
@@ -176,7 +199,7 @@ export function fitMlp(
   const seed = opts.seed ?? 0;
   const random = rng(seed ^ 0x5bd1e995);
   const { train, test: val } = stratifiedSplit(y, K, o.validation_split, seed);
-  const scaler = fitStandardizer(takeRows(X, train));
+  const scaler = rowStatistics(X, train);
   const d = X.cols;
   const H = Math.max(1, Math.floor(o.hidden));
   const B = Math.max(1, Math.floor(o.batch_size));
