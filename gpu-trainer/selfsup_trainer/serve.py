@@ -27,6 +27,7 @@ from .checkpoint import STATE_FILE
 from .config import TrainConfig
 from .engine import CHECKPOINT_AND_STOP, StepInfo
 from .export import ParityError, file_sha256
+from .finetune.config import FinetuneConfig
 from .modalities import pipeline_for
 
 # Without an explicit checkpoint_every a job still checkpoints, so a lost replica costs little.
@@ -123,6 +124,9 @@ class JobRunner:
         self.eval_path: Path | None = None
         self.init_dir: Path | None = None
         self.init_ref: str | None = None
+        # A fine-tune job (ft_contract): corpus = the labeled set, init = the base version.
+        self.finetuning = self.job.get("kind", "pretrain") == "finetune"
+        self.sent_eval: dict[str, float] | None = None  # the last evaluation heartbeated
         self.pipeline = pipeline_for(str(self.job["config"].get("modality", "text")))
         self.total_hint = int(self.job["config"].get("steps") or 1)
         # The step of the checkpoint the API knows about (so a stop does not upload it again).
@@ -137,7 +141,7 @@ class JobRunner:
             threading.Event(),
         )
 
-    def prepare(self) -> tuple[TrainConfig, Path, Path | None]:
+    def prepare(self) -> tuple[TrainConfig | FinetuneConfig, Path, Path | None]:
         """Download the corpus (and the declared checkpoint, and the eval set) into a clean dir.
 
         Returns the config, the corpus and the checkpoint folder to resume from (None: start
@@ -167,8 +171,9 @@ class JobRunner:
                 ev["url"], self.dir / f"eval.{ev['format']}", sha256=ev["sha256"]
             )
         init = self.claim.get("init")
-        if init and resume is None:
-            # Continued pretraining: the version's weights and tokenizer, verified like the corpus.
+        if init and (resume is None or self.finetuning):
+            # Continued pretraining or fine-tuning: the version's weights and tokenizer, verified
+            # like the corpus (a resumed fine-tune still builds its encoder from the version).
             self.init_dir = self.dir / "init"
             self.init_dir.mkdir()
             (self.init_dir / "manifest.json").write_text(json.dumps(init["manifest"]))
@@ -176,6 +181,10 @@ class JobRunner:
                 download(f["url"], self.init_dir / name, sha256=f["sha256"])
             self.init_ref = init["ref"]
             self.log(f"job {self.job['id']}: continuing from {self.init_ref}")
+        if self.finetuning:
+            if self.init_dir is None:
+                raise ValueError("a finetune job's claim has no init (its base version)")
+            return FinetuneConfig.from_dict(dict(self.job["config"])), path, resume
         return TrainConfig.from_dict(dict(self.job["config"])), path, resume
 
     def beat(self, extra: dict[str, Any] | None = None) -> None:
@@ -245,11 +254,17 @@ class JobRunner:
                 self.first_step, self.started = info.step - 1, time.monotonic()
             self.latest = info
         step_dir = self.run_dir / "checkpoints" / f"step-{info.step:06d}"
+        extra: dict[str, Any] = {}
+        if self.finetuning and info.metrics and info.metrics is not self.sent_eval:
+            # The engine's latest evaluation (eval_accuracy, eval_loss), reported once.
+            self.sent_eval = info.metrics
+            extra["eval"] = dict(info.metrics)
         if step_dir.exists() and info.step < info.total_steps:
-            extra: dict[str, Any] = {}
-            if self.eval_path is not None:
+            if self.eval_path is not None and not self.finetuning:
                 extra["eval"] = self.pipeline.checkpoint_probe(step_dir, self.eval_path)
             self.upload_checkpoint(step_dir, extra)
+        elif extra:
+            self.beat(extra)
         self.check()
         if self.stop.is_set():
             return CHECKPOINT_AND_STOP
@@ -261,17 +276,7 @@ class JobRunner:
         beats.start()
         try:
             config, corpus, resume = self.prepare()
-            manifest = self.pipeline.pretrain(
-                config,
-                corpus,
-                self.run_dir,
-                resume=resume,
-                callback=self.on_step,
-                log=self.log,
-                default_checkpoints=DEFAULT_CHECKPOINTS_PER_RUN,
-                eval_path=self.eval_path,  # probed on the final encoder itself
-                **({"init": self.init_dir, "init_ref": self.init_ref} if self.init_dir else {}),
-            )
+            manifest = self.train(config, corpus, resume)
             if manifest is None:
                 raise Interrupted()
             self.check()
@@ -310,6 +315,33 @@ class JobRunner:
             # thread is a daemon and exits after its current request.
             beats.join(timeout=20.0)
             shutil.rmtree(self.dir, ignore_errors=True)
+
+    def train(
+        self, config: TrainConfig | FinetuneConfig, corpus: Path, resume: Path | None
+    ) -> dict[str, Any] | None:
+        """Pretrain, or fine-tune the claim's base version; the manifest, None when stopped."""
+        options: dict[str, Any] = {
+            "resume": resume,
+            "callback": self.on_step,
+            "log": self.log,
+            "default_checkpoints": DEFAULT_CHECKPOINTS_PER_RUN,
+        }
+        if isinstance(config, FinetuneConfig):
+            from .finetune.run import finetune
+
+            assert self.init_dir is not None
+            return finetune(
+                self.init_dir, config, corpus, self.run_dir, eval_path=self.eval_path,
+                init_ref=self.init_ref, **options,
+            )  # fmt: skip
+        return self.pipeline.pretrain(
+            config,
+            corpus,
+            self.run_dir,
+            eval_path=self.eval_path,  # probed on the final encoder itself
+            **({"init": self.init_dir, "init_ref": self.init_ref} if self.init_dir else {}),
+            **options,
+        )
 
     def _hand_back(self) -> None:
         """Graceful stop: upload the checkpoint the engine wrote last, then release the job so

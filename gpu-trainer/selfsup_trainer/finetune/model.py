@@ -22,6 +22,7 @@ from .config import FinetuneConfig
 
 STANDARDIZE_SAMPLE = 2048  # training examples the head's feature statistics come from
 EVAL_BATCH = 64
+MIN_LOSS_GAIN = 1e-4  # at equal accuracy, a smaller eval loss by this much is an improvement
 # Where a parameter sits in the stack: block i of our Transformers (text, ViT, series), of a BERT,
 # or stage block i of a ResNet is depth i + 1; the embeddings (or stem) are depth 0.
 BLOCK = re.compile(r"^encoder\.(?:blocks|encoder\.layer|stages)\.(\d+)\.")
@@ -149,7 +150,8 @@ class Classifier(Pretext):
         self.layers = count_blocks(encoder)
         self.add_heads()
         self.best: dict[str, Any] | None = None  # the best evaluation's weights
-        self.best_score, self.best_step, self.evals, self.bad_evals = -math.inf, 0, 0, 0
+        self.best_score = (-math.inf, math.inf)  # (eval accuracy, eval loss) of the best
+        self.best_step, self.evals, self.bad_evals = 0, 0, 0
         for name, param in self.named_parameters():
             if name.startswith("encoder.") and self.frozen(depth_of(name, self.layers)):
                 param.requires_grad_(False)
@@ -221,10 +223,14 @@ class Classifier(Pretext):
         accuracy = float((logits.argmax(1) == y).float().mean())
         loss = float(F.cross_entropy(logits, y))
         self.evals += 1
-        # Accuracy first, loss to break ties: on small eval sets accuracy moves in steps.
-        score = accuracy - 1e-6 * loss
-        if score > self.best_score:
-            self.best_score, self.bad_evals, self.best_step = score, 0, self.evals
+        # Accuracy first, loss to break ties (on small eval sets accuracy moves in steps); an
+        # improvement must be real, not float noise.
+        best_accuracy, best_loss = self.best_score
+        better = accuracy > best_accuracy + 1e-9 or (
+            accuracy >= best_accuracy - 1e-9 and loss < best_loss - MIN_LOSS_GAIN
+        )
+        if better:
+            self.best_score, self.bad_evals, self.best_step = (accuracy, loss), 0, self.evals
             self.best = {k: v.detach().cpu().clone() for k, v in self.weights().items()}
         else:
             self.bad_evals += 1
