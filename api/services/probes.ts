@@ -16,7 +16,7 @@ import { parseModalInput } from "./encoder/modal";
 import { getEncoder, type Precision } from "./encoder/sessions";
 import type { Manifest } from "./manifest";
 import type { Embed, ProbeVersion } from "./probe/embeddings";
-import { type Example, MAX_PROBE_EXAMPLES, type ProbeInput, type ProbeKind, type ProbeWeights } from "./probe/fit";
+import { type Example, MAX_PROBE_EXAMPLES, type ProbeInput, type ProbeWeights } from "./probe/fit";
 import type { Storage } from "./storage";
 
 export type LabeledSource = { input: unknown; label: string | number }[] | { dataset: string };
@@ -237,18 +237,9 @@ export async function loadWeights(storage: Storage, key: string): Promise<ProbeW
 
 export type ProbeRow = typeof probes.$inferSelect;
 
-/**
- * Inserts a fitted probe's row. `kind` is widened here: db/schema.ts types the column as
- * linear | knn (no CHECK in SQL, so "mlp" stores as it is) until the schema lists mlp.
- */
-export async function insertProbe(
-  db: Db,
-  values: Omit<typeof probes.$inferInsert, "kind" | "createdAt"> & { kind: ProbeKind },
-): Promise<ProbeRow> {
-  const [row] = await db
-    .insert(probes)
-    .values({ ...values, kind: values.kind as "linear" })
-    .returning();
+/** Inserts a fitted probe's row. */
+export async function insertProbe(db: Db, values: Omit<typeof probes.$inferInsert, "createdAt">): Promise<ProbeRow> {
+  const [row] = await db.insert(probes).values(values).returning();
   if (!row) throw new Error("insert returned no row");
   return row;
 }
