@@ -188,12 +188,8 @@ def main(argv: list[str] | None = None) -> int:
             eval_path=Path(args.eval) if args.eval else None,
             **extra,
         )
-    except (ValueError, CorpusError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except (ParityError, FloatingPointError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    except (ValueError, CorpusError, ParityError, FloatingPointError) as exc:
+        return report(exc)
     if os.environ.get("RANK", "0") != "0":
         return 0
     if manifest is None:
@@ -201,6 +197,13 @@ def main(argv: list[str] | None = None) -> int:
     else:
         print(f"wrote {args.out} in {time.time() - started:.0f}s")
     return 0
+
+
+def report(exc: Exception) -> int:
+    """Print a run's error; the exit code: 2 for bad input (config, data), 1 for a run that
+    failed (a parity gate, a diverged loss)."""
+    print(f"error: {exc}", file=sys.stderr)
+    return 2 if isinstance(exc, ValueError | CorpusError) else 1
 
 
 def import_command(args: argparse.Namespace) -> int:
@@ -223,12 +226,8 @@ def import_command(args: argparse.Namespace) -> int:
         print(f"wrote {out}")
         if args.name:
             register(ApiClient(args.api, key), args.name, out)
-    except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except ParityError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    except (ValueError, ParityError) as exc:
+        return report(exc)
     except (ApiError, OSError) as exc:
         print(f"error: {args.api}: {exc}", file=sys.stderr)
         return 1

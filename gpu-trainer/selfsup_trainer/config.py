@@ -227,13 +227,22 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
         """Build from a dict, rejecting unknown keys (typos must not pass silently)."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - names)
-        if unknown:
-            raise ValueError(
-                f"unknown config key(s) {unknown}; valid keys are: {', '.join(sorted(names))}"
-            )
-        return cls(**data)
+        return strict(cls, data, "config")
+
+
+def strict(cls: type, data: dict[str, Any], noun: str) -> Any:
+    """``cls(**data)`` for a config dataclass, rejecting keys it has no field for.
+
+    Raises:
+        ValueError: naming the unknown keys and the valid ones.
+    """
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ValueError(
+            f"unknown {noun} key(s) {unknown}; valid keys are: {', '.join(sorted(names))}"
+        )
+    return cls(**data)
 
 
 FIELD_DEFAULTS: dict[str, Any] = {

@@ -39,7 +39,7 @@ class ProgressBar:
 
 
 def finetune_config(args: argparse.Namespace) -> FinetuneConfig:
-    from ..cli import FINETUNE_FLAGS
+    from ..cli import FINETUNE_FLAGS  # the parser's table; cli imports this module lazily
 
     values: dict[str, Any] = {}
     for _flag, key, _kind in FINETUNE_FLAGS:
@@ -52,6 +52,7 @@ def finetune_config(args: argparse.Namespace) -> FinetuneConfig:
 
 
 def finetune_command(args: argparse.Namespace) -> int:
+    from ..cli import report
     from .run import finetune
 
     started = time.time()
@@ -68,12 +69,8 @@ def finetune_command(args: argparse.Namespace) -> int:
             eval_path=Path(args.eval) if args.eval else None, init_ref=args.init_ref,
             resume=args.resume, stop_at=args.stop_at, callback=bar, log=log,
         )  # fmt: skip
-    except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except (ParityError, FloatingPointError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    except (ValueError, ParityError, FloatingPointError) as exc:
+        return report(exc)
     finally:
         bar.close()
     if manifest is None:

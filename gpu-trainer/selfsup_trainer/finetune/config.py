@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import contract
+from ..config import strict
 from ..contract import FINETUNE_HYPERPARAMETERS
 
 
@@ -80,10 +81,4 @@ class FinetuneConfig:
         Raises:
             ValueError: a key that is not a fine-tuning hyperparameter, naming the valid ones.
         """
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - names)
-        if unknown:
-            raise ValueError(
-                f"unknown fine-tuning key(s) {unknown}; valid keys are: {', '.join(sorted(names))}"
-            )
-        return cls(**data)
+        return strict(cls, data, "fine-tuning")
