@@ -178,6 +178,40 @@ describe("POST /v1/finetuning/jobs", () => {
   });
 });
 
+describe("a time-series base", () => {
+  it("takes the base's modality: series-only limits, no text hyperparameters, weights without a tokenizer", async () => {
+    await importEncoder(t.secret, "tiny-series-encoder", "waves", (m) => ({ ...m, weights: "model.onnx" }));
+    const series = (n: number) =>
+      enc.encode(
+        Array.from({ length: n }, (_, i) =>
+          JSON.stringify({
+            values: Array.from({ length: 16 }, (_, k) => Math.sin(k / (i + 1))),
+            label: i % 2 ? "up" : "down",
+          }),
+        ).join("\n"),
+      );
+    const meta = { modality: "timeseries", format: "jsonl", purpose: "probe" as const };
+    const small = await readySet(t.secret, series(3), meta);
+    const ok = await readySet(t.secret, series(8), meta);
+    const base = { model: "waves-cls", base: "waves@1" };
+    let p = await expectProblem(await create({ ...base, dataset: small.id }), 422);
+    expect(p.errors?.[0]?.path).toBe("dataset");
+    expect(p.detail).toMatch(/3 examples.*at least 4/);
+    p = await expectProblem(await create({ ...base, dataset: ok.id, hyperparameters: { max_tokens: 64 } }), 422);
+    expect(p.errors?.[0]?.path).toBe("hyperparameters.max_tokens");
+    p = await expectProblem(await create({ ...base, dataset: ok.id, eval_dataset: t.evalSet }), 422);
+    expect(p.errors?.[0]?.path).toBe("eval_dataset");
+    await drain();
+    const res = await create({ ...base, dataset: ok.id });
+    expect(res.status, await res.clone().text()).toBe(201);
+    expect(await res.json<Job>()).toMatchObject({ kind: "finetune", base: "waves@1", objective: "classify" });
+    const c = await claim();
+    expect(c.job).toMatchObject({ kind: "finetune", modality: "timeseries" });
+    expect(Object.keys(c.init?.files ?? {})).toEqual(["model.onnx"]);
+    await api(`/v1/finetuning/jobs/${c.job.id}/cancel`, { method: "POST", key: t.secret });
+  });
+});
+
 describe("the trainer side of a fine-tune job", () => {
   it("claims kind finetune: the labeled set as corpus, the base as init, the hyperparameters as config", async () => {
     await drain();
