@@ -14,15 +14,9 @@ const ClassificationsRequest = z
       description: "A fine-tuned version (manifest `head`): `name`, `name@3` or `name@alias`.",
     }),
     input: EncoderInput,
-    top_k: z
-      .number()
-      .int()
-      .min(1)
-      .max(10_000)
-      .default(DEFAULT_TOP_K)
-      .openapi({
-        description: "Labels listed in each answer's `top`, most probable first; capped at the label count.",
-      }),
+    top_k: z.number().int().min(1).max(10_000).default(DEFAULT_TOP_K).openapi({
+      description: "Labels listed in each answer's `top`, most probable first; capped at the label count.",
+    }),
     truncate: z.boolean().default(true).openapi({
       description:
         "`true`: text longer than the model's max_tokens (series longer than max_length) is cut; `false`: 413 naming the input.",
