@@ -3322,6 +3322,98 @@ export interface paths {
     delete?: never;
     patch?: never;
   };
+  "/v1/classifications": {
+    get?: never;
+    put?: never;
+    post: {
+      parameters: {
+        query?: never;
+        path?: never;
+        header?: never;
+      };
+      requestBody: {
+        content: {
+          "application/json": components["schemas"]["ClassificationsRequest"];
+        };
+      };
+      responses: {
+        200: {
+          headers: { [name: string]: unknown };
+          content: {
+            "application/json": components["schemas"]["ClassificationsResponse"];
+          };
+        };
+        400: {
+          headers: { [name: string]: unknown };
+          content: {
+            "application/problem+json": components["schemas"]["Problem"];
+          };
+        };
+        401: {
+          headers: { [name: string]: unknown };
+          content: {
+            "application/problem+json": components["schemas"]["Problem"];
+          };
+        };
+        403: {
+          headers: { [name: string]: unknown };
+          content: {
+            "application/problem+json": components["schemas"]["Problem"];
+          };
+        };
+        404: {
+          headers: { [name: string]: unknown };
+          content: {
+            "application/problem+json": components["schemas"]["Problem"];
+          };
+        };
+        409: {
+          headers: { [name: string]: unknown };
+          content: {
+            "application/problem+json": components["schemas"]["Problem"];
+          };
+        };
+        413: {
+          headers: { [name: string]: unknown };
+          content: {
+            "application/problem+json": components["schemas"]["Problem"];
+          };
+        };
+        415: {
+          headers: { [name: string]: unknown };
+          content: {
+            "application/problem+json": components["schemas"]["Problem"];
+          };
+        };
+        422: {
+          headers: { [name: string]: unknown };
+          content: {
+            "application/problem+json": components["schemas"]["Problem"];
+          };
+        };
+        429: {
+          headers: { [name: string]: unknown };
+          content: {
+            "application/problem+json": components["schemas"]["Problem"];
+          };
+        };
+        500: {
+          headers: { [name: string]: unknown };
+          content: {
+            "application/problem+json": components["schemas"]["Problem"];
+          };
+        };
+        503: {
+          headers: { [name: string]: unknown };
+          content: {
+            "application/problem+json": components["schemas"]["Problem"];
+          };
+        };
+      };
+    };
+    delete?: never;
+    patch?: never;
+  };
   "/v1/tokenize": {
     get?: never;
     put?: never;
@@ -3912,6 +4004,7 @@ export interface paths {
               split: number;
               seed?: number;
             };
+            kinds?: ("linear" | "knn" | "mlp")[];
             options?: {
               folds?: number;
               c_grid?: (number)[];
@@ -3919,6 +4012,13 @@ export interface paths {
               max_iter?: number;
               k?: number;
               temperature?: number;
+              hidden?: number;
+              max_epochs?: number;
+              patience?: number;
+              lr?: number;
+              batch_size?: number;
+              weight_decay?: number;
+              validation_split?: number;
               seed?: number;
             };
           };
@@ -4438,6 +4538,31 @@ export interface components {
       truncate?: boolean;
       precision?: "auto" | "int8" | "fp32";
     };
+    ClassificationsResponse: {
+      object: "list";
+      model: string;
+      data: ({
+        object: "classification";
+        index: number;
+        label: string;
+        score: number;
+        top: ({
+          label: string;
+          score: number;
+        })[];
+      })[];
+      usage: {
+        prompt_tokens: number;
+        total_tokens: number;
+      };
+    };
+    ClassificationsRequest: {
+      model: string;
+      input: string | (string)[] | (number)[] | ((number)[])[] | (((number)[])[])[];
+      top_k?: number;
+      truncate?: boolean;
+      precision?: "auto" | "int8" | "fp32";
+    };
     Token: {
       id: number;
       text: string;
@@ -4449,7 +4574,7 @@ export interface components {
       id: string;
       object: "probe";
       model: string;
-      kind: "linear" | "knn";
+      kind: "linear" | "knn" | "mlp";
       labels: (string)[];
       metrics: components["schemas"]["ProbeMetrics"];
       n_train: number;
@@ -4487,7 +4612,7 @@ export interface components {
     };
     ProbeRequest: {
       model: string;
-      kind: "linear" | "knn";
+      kind: "linear" | "knn" | "mlp";
       train: ({
         input: string | (number)[] | ((number)[])[];
         label: string | number;
@@ -4510,6 +4635,13 @@ export interface components {
         max_iter?: number;
         k?: number;
         temperature?: number;
+        hidden?: number;
+        max_epochs?: number;
+        patience?: number;
+        lr?: number;
+        batch_size?: number;
+        weight_decay?: number;
+        validation_split?: number;
         seed?: number;
       };
     };
@@ -4524,22 +4656,35 @@ export interface components {
       split: {
         [key: string]: unknown;
       } | null;
+      kinds: ("linear" | "knn" | "mlp")[];
+      rows: (components["schemas"]["EvaluationResultRow"])[];
       table: ({
         name: string;
         features: "embeddings" | "tfidf" | "raw_pixels" | "raw_values";
-        linear: {
+        linear?: {
           accuracy: number;
           macro_f1: number;
           C: number;
         };
-        knn: {
+        knn?: {
           accuracy: number;
           macro_f1: number;
           k: number;
         };
+        mlp?: {
+          accuracy: number;
+          macro_f1: number;
+          best_epoch: number;
+        };
+        finetuned?: {
+          accuracy: number;
+          macro_f1: number;
+        };
         delta_vs_baseline: {
-          linear: number;
-          knn: number;
+          linear?: number;
+          knn?: number;
+          mlp?: number;
+          finetuned?: number;
         } | null;
         timings: {
           embed_ms: number;
@@ -4551,6 +4696,21 @@ export interface components {
         features: number;
       } | null;
       createdAt: string;
+    };
+    EvaluationResultRow: {
+      model: string;
+      features: "embeddings" | "head" | "tfidf" | "raw_pixels" | "raw_values";
+      kind: "linear" | "knn" | "mlp" | "finetuned";
+      accuracy: number;
+      macro_f1: number;
+      confusion: {
+        labels: (string)[];
+        matrix: ((number)[])[];
+      } | null;
+      delta_vs_baseline: number | null;
+      hyperparameters: {
+        [key: string]: unknown;
+      };
     };
   };
 }
