@@ -77,10 +77,15 @@ export const COMMANDS: Record<string, Command> = {
     options: ["model", "image", "series"],
   },
   probe: {
-    usage: "probe --model REF --dataset ID [--kind linear|knn] [--split 0.2] [--seed N]",
+    usage: "probe --model REF --dataset ID [--kind linear|knn|mlp] [--split 0.2] [--seed N]",
     options: ["model", "dataset", "kind", "split", "seed"],
   },
-  evaluate: { usage: "evaluate --dataset ID REF... [--split 0.2] [--seed N]", options: ["dataset", "split", "seed"] },
+  evaluate: {
+    usage:
+      "evaluate --dataset ID REF... [--kinds linear,knn,mlp] [--split 0.2] [--seed N]\n" +
+      "      (default kinds linear,knn; a fine-tuned REF also gets a row for its head)",
+    options: ["dataset", "kinds", "split", "seed"],
+  },
   "models list": { usage: "models list", options: [] },
   "models show": { usage: "models show NAME", options: [] },
   "models alias": { usage: "models alias NAME ALIAS VERSION [--reason TEXT]", options: ["reason"] },

@@ -1,8 +1,55 @@
-// `probe` and `evaluate`: print a metrics table and the confusion matrix.
+// `probe` and `evaluate`: print a metrics table and the confusion matrix (probe), or one line per
+// (model, kind) with its accuracy and the gain over the raw-feature baseline (evaluate).
 import { unwrap } from "../client";
 import { UsageError } from "./args";
 import { type Ctx, need, out } from "./context";
 import { confusionMatrix, table } from "./format";
+
+export const PROBE_KINDS = ["linear", "knn", "mlp"] as const;
+type ProbeKind = (typeof PROBE_KINDS)[number];
+
+/** Checks a `--kind`/`--kinds` value against the probe kinds, so a typo is a usage error, not a 400. */
+export function probeKinds(raw: string, flag: string): ProbeKind[] {
+  const kinds = raw
+    .split(",")
+    .map((k) => k.trim())
+    .filter((k) => k !== "");
+  const bad = kinds.find((k) => !(PROBE_KINDS as readonly string[]).includes(k));
+  if (bad !== undefined || kinds.length === 0) {
+    throw new UsageError(
+      `${flag} ${raw}: use ${PROBE_KINDS.join(", ")}${flag === "--kinds" ? " (comma-separated)" : ""}`,
+    );
+  }
+  return kinds as ProbeKind[];
+}
+
+type ResultRow = {
+  model: string;
+  kind: string;
+  features: string;
+  accuracy: number;
+  macro_f1: number;
+  delta_vs_baseline: number | null;
+};
+
+const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
+
+/** An evaluation's rows as a table: one line per (model, kind), the baseline's rows included. */
+export function rowsTable(rows: ResultRow[]): string {
+  return table(
+    rows.map((r) => ({
+      model: r.model,
+      kind: r.kind,
+      features: r.features,
+      accuracy: pct(r.accuracy),
+      "macro-F1": pct(r.macro_f1),
+      "vs baseline":
+        r.delta_vs_baseline === null
+          ? ""
+          : `${r.delta_vs_baseline >= 0 ? "+" : ""}${(r.delta_vs_baseline * 100).toFixed(1)} pt`,
+    })),
+  );
+}
 
 export async function runProbeCommands(ctx: Ctx, group: string, args: (string | undefined)[]) {
   const c = ctx.client;
@@ -10,15 +57,20 @@ export async function runProbeCommands(ctx: Ctx, group: string, args: (string | 
   const seed = typeof ctx.flags.seed === "string" ? Number(ctx.flags.seed) : 0;
   const data = { dataset: need(ctx, "dataset") };
   if (group === "probe") {
-    const kind = (typeof ctx.flags.kind === "string" ? ctx.flags.kind : "linear") as "linear" | "knn";
+    const [kind] = probeKinds(typeof ctx.flags.kind === "string" ? ctx.flags.kind : "linear", "--kind");
+    if (typeof ctx.flags.kind === "string" && ctx.flags.kind.includes(",")) {
+      throw new UsageError("--kind takes one kind; `evaluate --kinds` compares several");
+    }
     const p = await unwrap(
-      c.POST("/v1/probes", { body: { model: need(ctx, "model"), kind, train: data, test: { split, seed } } }),
+      c.POST("/v1/probes", {
+        body: { model: need(ctx, "model"), kind: kind as ProbeKind, train: data, test: { split, seed } },
+      }),
     );
     return out(ctx, p, () => {
       const perClass = Object.entries(p.metrics.per_class).map(([label, m]) => ({ label, ...m }));
       return [
         `${p.id}  ${p.model}  ${p.kind}  train ${p.n_train} / test ${p.n_test}`,
-        `accuracy ${(p.metrics.accuracy * 100).toFixed(1)}%  macro-F1 ${(p.metrics.macro_f1 * 100).toFixed(1)}%`,
+        `accuracy ${pct(p.metrics.accuracy)}  macro-F1 ${pct(p.metrics.macro_f1)}`,
         "",
         table(perClass, ["label", "precision", "recall", "f1", "support"]),
         "",
@@ -28,17 +80,13 @@ export async function runProbeCommands(ctx: Ctx, group: string, args: (string | 
   }
   const models = args.filter((a): a is string => typeof a === "string");
   if (models.length === 0) throw new UsageError("evaluate needs one or more model refs");
-  const e = await unwrap(c.POST("/v1/evaluations", { body: { models, data, test: { split, seed } } }));
-  const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
-  return out(ctx, e, () =>
-    table(
-      e.table.map((r) => ({
-        name: r.name,
-        linear: pct(r.linear.accuracy),
-        knn: pct(r.knn.accuracy),
-        "linear vs baseline": r.delta_vs_baseline ? `${(r.delta_vs_baseline.linear * 100).toFixed(1)} pt` : "",
-        "knn vs baseline": r.delta_vs_baseline ? `${(r.delta_vs_baseline.knn * 100).toFixed(1)} pt` : "",
-      })),
-    ),
+  const kinds = typeof ctx.flags.kinds === "string" ? probeKinds(ctx.flags.kinds, "--kinds") : undefined;
+  const e = await unwrap(
+    c.POST("/v1/evaluations", { body: { models, data, test: { split, seed }, ...(kinds ? { kinds } : {}) } }),
+  );
+  return out(
+    ctx,
+    e,
+    () => `${e.id}  train ${e.n_train} / test ${e.n_test}  labels ${e.labels.length}\n${rowsTable(e.rows)}`,
   );
 }

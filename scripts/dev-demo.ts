@@ -8,7 +8,7 @@
 // baseline). Later runs do nothing.
 import { readFileSync } from "node:fs";
 import path from "node:path";
-import { table } from "../cli/format";
+import { rowsTable } from "../cli/probes";
 import { uploadDataset } from "../cli/upload";
 import { createSelfsupClient, unwrap } from "../client";
 import { writeFortunesJsonl } from "./fortunes-jsonl";
@@ -110,8 +110,5 @@ for (;;) {
 const evaluation = await unwrap(
   client.POST("/v1/evaluations", { body: { models: ["demo@1", "demo@2"], data: { dataset: labeled.id } } }),
 );
-const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
 say(`evaluation ${evaluation.id} on ${evaluation.n_test} held-out quotes (4 categories):`);
-process.stderr.write(
-  `${table(evaluation.table.map((r) => ({ name: r.name, linear: pct(r.linear.accuracy), knn: pct(r.knn.accuracy) })))}\n`,
-);
+process.stderr.write(`${rowsTable(evaluation.rows)}\n`);
