@@ -33,6 +33,29 @@ const GLOBAL = ["json", "help", "api", "key"];
 
 type Command = { usage: string; options: string[] };
 
+/** The contract's FinetuneHyperparameters fields, each taken as `--kebab-case` (all numbers). */
+export const FINETUNE_HYPERPARAMETERS = [
+  "epochs",
+  "steps",
+  "batch_size",
+  "lr",
+  "head_lr",
+  "layer_decay",
+  "freeze_layers",
+  "label_smoothing",
+  "weight_decay",
+  "warmup_ratio",
+  "dropout",
+  "early_stopping_patience",
+  "eval_every",
+  "validation_split",
+  "checkpoint_every",
+  "seed",
+  "max_tokens",
+] as const;
+
+export const flagOf = (field: string) => field.replaceAll("_", "-");
+
 export const COMMANDS: Record<string, Command> = {
   "datasets upload": {
     usage:
@@ -68,13 +91,35 @@ export const COMMANDS: Record<string, Command> = {
       "promote",
     ],
   },
-  "jobs list": { usage: "jobs list", options: [] },
+  finetune: {
+    usage:
+      "finetune --base NAME[@V] --dataset ID --model NAME [--eval-dataset ID] [--epochs N] [--steps N] [--batch-size N]\n" +
+      "      [--lr X] [--head-lr X] [--layer-decay X] [--freeze-layers N] [--label-smoothing X] [--weight-decay X]\n" +
+      "      [--warmup-ratio X] [--dropout X] [--early-stopping-patience N] [--eval-every N] [--validation-split X]\n" +
+      "      [--checkpoint-every N] [--seed N] [--max-tokens N] [--set key=value]... [--promote always|if_better] [--watch]\n" +
+      "      (a labeled dataset, purpose probe; the new version of --model serves classify and embed)",
+    options: [
+      "base",
+      "dataset",
+      "model",
+      "eval-dataset",
+      ...FINETUNE_HYPERPARAMETERS.map(flagOf),
+      "set",
+      "promote",
+      "watch",
+    ],
+  },
+  "jobs list": { usage: "jobs list   (pretraining and fine-tune jobs)", options: [] },
   "jobs show": { usage: "jobs show ID [--watch]", options: ["watch"] },
   "jobs watch": { usage: "jobs watch ID", options: [] },
   "jobs cancel": { usage: "jobs cancel ID", options: [] },
   embed: {
     usage: "embed --model REF TEXT... | --image FILE... | --series JSON...",
     options: ["model", "image", "series"],
+  },
+  classify: {
+    usage: "classify --model REF TEXT... | --image FILE... | --series JSON... [--top-k N]   (a fine-tuned version)",
+    options: ["model", "image", "series", "top-k"],
   },
   probe: {
     usage: "probe --model REF --dataset ID [--kind linear|knn|mlp] [--split 0.2] [--seed N]",

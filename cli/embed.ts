@@ -10,8 +10,8 @@ type Input = string | string[] | number[] | number[][] | number[][][];
 export class EmbedUsageError extends Error {}
 
 /** The `input` of the request from the command line's arguments. */
-export function embedInput(args: string[], flags: Flags): Input {
-  if (args.length === 0) throw new EmbedUsageError("embed needs TEXT, --image FILE... or --series JSON...");
+export function embedInput(args: string[], flags: Flags, command = "embed"): Input {
+  if (args.length === 0) throw new EmbedUsageError(`${command} needs TEXT, --image FILE... or --series JSON...`);
   if (flags.image) {
     return args.map((file) => {
       if (!existsSync(file)) throw new EmbedUsageError(`--image ${file}: no such file`);

@@ -4,12 +4,15 @@ import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { createSelfsupClient, SelfsupError, unwrap } from "../client";
 import { type ApiTarget, apiTarget, COMMANDS, HELP, parseCommandLine, UsageError, usageOf } from "./args";
+import { classifyCommand } from "./classify";
 import { type Ctx, need, out } from "./context";
 import { EmbedUsageError, embedCommand } from "./embed";
+import { createFinetuneJob } from "./finetune";
 import { table } from "./format";
+import { cancelJob, getJob, type Job, jobSummary, listJobs } from "./jobs";
 import { runProbeCommands } from "./probes";
 import { uploadDataset } from "./upload";
-import { causeOf, jobSummary, watchJob } from "./watch";
+import { causeOf, watchJob } from "./watch";
 
 /** The API this invocation talks to, for error messages. */
 let called: ApiTarget | null = null;
@@ -113,13 +116,12 @@ async function run(argv: string[]) {
           },
         }),
       );
-      process.stderr.write(`queued ${job.id}\n`);
-      const final = values.watch ? await watchJob(ctx, job.id) : job;
-      if (values.watch && final.status !== "succeeded") process.exitCode = 1;
-      return out(ctx, final, () => table([jobSummary(final)]));
+      return queued(ctx, job);
     }
+    case "finetune":
+      return queued(ctx, await createFinetuneJob(ctx, parseSets(values.set)));
     case "jobs list": {
-      const r = await unwrap(c.GET("/v1/pretraining/jobs"));
+      const r = await listJobs(ctx);
       return out(ctx, r, () => table(r.data.map(jobSummary)));
     }
     case "jobs show": {
@@ -128,7 +130,7 @@ async function run(argv: string[]) {
         if (w.status !== "succeeded") process.exitCode = 1;
         return out(ctx, w, () => table([jobSummary(w)]));
       }
-      const j = await unwrap(c.GET("/v1/pretraining/jobs/{id}", { params: { path: { id: need1(rest) } } }));
+      const j = await getJob(ctx, need1(rest));
       const curve = j.lossCurve
         .slice(-10)
         .map((p) => `  step ${p.step}: loss ${p.loss?.toFixed(4)}`)
@@ -140,11 +142,15 @@ async function run(argv: string[]) {
       return out(ctx, j, () => table([jobSummary(j)]));
     }
     case "jobs cancel": {
-      const j = await unwrap(c.POST("/v1/pretraining/jobs/{id}/cancel", { params: { path: { id: need1(rest) } } }));
+      const j = await cancelJob(ctx, need1(rest));
       return out(ctx, j, () => `${j.id} ${j.status}${j.status === "running" ? " (stops at its next heartbeat)" : ""}`);
     }
     case "embed": {
       const r = await embedCommand(c, need(ctx, "model"), rest, values);
+      return out(ctx, r.response, () => r.human);
+    }
+    case "classify": {
+      const r = await classifyCommand(c, need(ctx, "model"), rest, values);
       return out(ctx, r.response, () => r.human);
     }
     case "models list": {
@@ -235,6 +241,14 @@ async function run(argv: string[]) {
   }
 }
 
+/** Prints the queued job's id, follows it with `--watch` (exit 1 unless it succeeds), then its summary. */
+async function queued(ctx: Ctx, job: Job) {
+  process.stderr.write(`queued ${job.id}\n`);
+  const final = ctx.flags.watch ? await watchJob(ctx, job.id) : job;
+  if (ctx.flags.watch && final.status !== "succeeded") process.exitCode = 1;
+  return out(ctx, final, () => table([jobSummary(final)]));
+}
+
 /** `--set key=value` pairs for hyperparameters: numbers stay numbers, anything else is a string. */
 function parseSets(sets: unknown): Record<string, number | string> {
   const hp: Record<string, number | string> = {};
@@ -270,7 +284,7 @@ export async function main(argv = process.argv.slice(2)) {
     } else if (e instanceof UsageError) {
       process.stderr.write(`${e.message}\n\n${e.usage ?? (COMMANDS[running] ? usageOf([running]) : HELP)}\n`);
     } else if (e instanceof EmbedUsageError) {
-      process.stderr.write(`${e.message}\n\n${usageOf(["embed"])}\n`);
+      process.stderr.write(`${e.message}\n\n${usageOf([running === "classify" ? "classify" : "embed"])}\n`);
     } else if (called && e instanceof TypeError) {
       // fetch failed: nothing listens there (make dev not running, or on another PORT).
       process.stderr.write(

@@ -1,8 +1,9 @@
-// `train --watch` / `jobs watch`: a progress bar that rides out API restarts.
-import { SelfsupError, unwrap } from "../client";
+// `train --watch` / `finetune --watch` / `jobs watch`: a progress bar that rides out API restarts.
+import { SelfsupError } from "../client";
 import { throughput } from "./args";
 import type { Ctx } from "./context";
 import { duration, ProgressBar } from "./format";
+import { getJob, type Job } from "./jobs";
 
 /** How long --watch keeps retrying an API it cannot reach (e.g. `make dev` restarting). */
 const WATCH_OUTAGE_MS = 10 * 60 * 1000;
@@ -18,11 +19,11 @@ export const causeOf = (e: unknown) => {
   return cause?.code ?? cause?.message ?? (e as Error).message;
 };
 
-export async function watchJob(ctx: Ctx, id: string) {
-  const bar = new ProgressBar("training ");
+export async function watchJob(ctx: Ctx, id: string): Promise<Job> {
+  let bar: ProgressBar | null = null;
   let downSince: number | null = null;
   for (;;) {
-    let job: Awaited<ReturnType<typeof getJob>>;
+    let job: Job;
     try {
       job = await getJob(ctx, id);
     } catch (e) {
@@ -47,9 +48,11 @@ export async function watchJob(ctx: Ctx, id: string) {
     const m = job.metrics ?? {};
     const loss = typeof m.loss === "number" ? ` loss ${m.loss.toFixed(3)}` : "";
     const rate = typeof m.tokens_per_second === "number" ? ` ${throughput(job.modality, m.tokens_per_second)}` : "";
+    const acc = typeof m.eval_accuracy === "number" ? ` eval acc ${(m.eval_accuracy * 100).toFixed(1)}%` : "";
+    bar ??= new ProgressBar(job.kind === "finetune" ? "fine-tuning " : "training ");
     bar.update(
       job.progress.fraction,
-      `step ${job.progress.step}/${job.progress.total}${loss}${rate} ETA ${duration(job.progress.etaSeconds)} [${job.status}]`,
+      `step ${job.progress.step}/${job.progress.total}${loss}${acc}${rate} ETA ${duration(job.progress.etaSeconds)} [${job.status}]`,
     );
     if (!["queued", "running"].includes(job.status)) {
       process.stderr.write("\n");
@@ -57,28 +60,4 @@ export async function watchJob(ctx: Ctx, id: string) {
     }
     await new Promise((r) => setTimeout(r, 2000));
   }
-}
-
-const getJob = (ctx: Ctx, id: string) =>
-  unwrap(ctx.client.GET("/v1/pretraining/jobs/{id}", { params: { path: { id } } }));
-
-export function jobSummary(job: {
-  id: string;
-  status: string;
-  model: string;
-  modelVersion: string | null;
-  objective: string;
-  preset: string;
-  progress: { step: number; total: number };
-  error: string | null;
-}) {
-  return {
-    id: job.id,
-    status: job.status,
-    model: job.modelVersion ?? job.model,
-    objective: job.objective,
-    preset: job.preset,
-    progress: `${job.progress.step}/${job.progress.total}`,
-    error: job.error ?? "",
-  };
 }
