@@ -279,6 +279,10 @@ describe("the trainer side of a fine-tune job", () => {
       lineage: { job: job.id, dataset: t.train, finetuned_from: "demo@1" },
     });
     expect(version.manifest.lineage).not.toHaveProperty("init_from");
+    // The version view lifts both out of the manifest, as /info does.
+    expect(version).toMatchObject({ finetunedFrom: "demo@1", initFrom: null, head: { labels: LABELS } });
+    const info = await (await api("/v1/models/demo-cls@1/info", { key: t.secret })).json<Record<string, unknown>>();
+    expect(info).toMatchObject({ finetuned_from: "demo@1", head: { labels: LABELS, output: "logits" } });
   });
 
   it("pretraining claims say kind pretrain and keep their config shape", async () => {

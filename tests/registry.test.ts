@@ -1,5 +1,6 @@
 import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
+import { finetunedArtifact, importArtifact } from "./finetune_fixture";
 import { fixtureManifest, importFixture, importForm } from "./fixture";
 import { api, count, expectProblem, newTenant } from "./helpers";
 
@@ -152,5 +153,22 @@ describe("model registry", () => {
       await api("/v1/models/x/versions", { method: "POST", key: embedOnly.secret, body: importForm() }),
       403,
     );
+  });
+
+  it("a fine-tuned version shows finetuned_from and its head's labels in the version view and /info", async () => {
+    const { secret } = await newTenant(["train", "embed"]);
+    const plain = (await importFixture(secret, "base")) as Version & Record<string, unknown>;
+    expect(plain).toMatchObject({ finetunedFrom: null, head: null });
+    const labels = ["animal", "plant", "stone"];
+    await importArtifact(secret, "cls", await finetunedArtifact(labels, { finetuned_from: "base@1" }));
+    const head = { labels, output: "logits", activation: "softmax" };
+    const version = await (await api("/v1/models/cls/versions/1", { key: secret })).json<Record<string, unknown>>();
+    expect(version).toMatchObject({ ref: "cls@1", finetunedFrom: "base@1", initFrom: null, head });
+    const listed = await (await api("/v1/models/cls", { key: secret })).json<{ data: Record<string, unknown>[] }>();
+    expect(listed.data[0]).toMatchObject({ finetunedFrom: "base@1", head });
+    const info = await (await api("/v1/models/cls@latest/info", { key: secret })).json<Record<string, unknown>>();
+    expect(info).toMatchObject({ model: "cls@1", finetuned_from: "base@1", head });
+    const plainInfo = await (await api("/v1/models/base/info", { key: secret })).json<Record<string, unknown>>();
+    expect(plainInfo).toMatchObject({ finetuned_from: null, head: null });
   });
 });

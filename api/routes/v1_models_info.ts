@@ -8,13 +8,15 @@ import { budgetFor, choosePrecision, variantBytes } from "../services/encoder/se
 import type { Manifest } from "../services/manifest";
 import { formatRef } from "../services/refs";
 import { resolveVersion } from "../services/registry";
+import { HeadView, headOf, lineageOf } from "./views/model_views";
 
 const route = createRoute({
   method: "get",
   path: "/v1/models/{ref}/info",
   tags: ["embeddings"],
   summary:
-    "What /v1/embeddings will do with a model: modality, preprocessing, dims, limits, precision, micro-batch budget",
+    "What /v1/embeddings will do with a model: modality, preprocessing, dims, limits, precision, micro-batch budget, " +
+    "and for a fine-tuned version the labels /v1/classifications answers with",
   security: bearer,
   middleware: [requireScope("embed")] as const,
   request: {
@@ -71,6 +73,14 @@ const route = createRoute({
           wasm_peak_target_bytes: z.number().int(),
           max_inputs: z.number().int(),
           max_request_tokens: z.number().int(),
+          finetuned_from: z.string().nullable().openapi({
+            example: "demo@1",
+            description: "The version this one was fine-tuned from; null when it was not fine-tuned.",
+          }),
+          head: HeadView.nullable().openapi({
+            description:
+              "A fine-tuned version's head: the labels /v1/classifications answers with (null: embeddings only).",
+          }),
         })
         .openapi("ModelInfo"),
       "Serving facts for the resolved version.",
@@ -117,6 +127,8 @@ export const registerV1ModelsInfo = (app: Router) =>
         wasm_peak_target_bytes: WASM_PEAK_TARGET_BYTES,
         max_inputs: MAX_INPUTS,
         max_request_tokens: MAX_REQUEST_TOKENS,
+        finetuned_from: lineageOf(version.manifest, "finetuned_from"),
+        head: headOf(version.manifest),
       },
       200,
     );

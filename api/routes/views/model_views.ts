@@ -1,7 +1,15 @@
 import { z } from "@hono/zod-openapi";
 import { iso, Timestamp } from "../../lib/schemas";
+import type { Head } from "../../services/manifest";
 import { formatRef } from "../../services/refs";
 import type { ModelRow, VersionRow } from "../../services/registry";
+
+/** What users see of a manifest's head: the labels a classification can answer, and its ONNX output. */
+export const HeadView = z.object({
+  labels: z.array(z.string()).openapi({ example: ["animal", "plant"], description: "In logit order." }),
+  output: z.string().openapi({ example: "logits" }),
+  activation: z.literal("softmax"),
+});
 
 export const VersionSchema = z
   .object({
@@ -19,6 +27,13 @@ export const VersionSchema = z
       example: "minilm@1",
       description: "Lineage: the version this one was continued from (its job's `init_from`, or the manifest's).",
     }),
+    finetunedFrom: z.string().nullable().openapi({
+      example: "demo@1",
+      description: "Lineage: the version this one was fine-tuned from (its fine-tune job's `base`, or the manifest's).",
+    }),
+    head: HeadView.nullable().openapi({
+      description: "A fine-tuned version's classification head (it serves /v1/classifications); null otherwise.",
+    }),
     aliases: z.array(z.string()).openapi({ example: ["latest", "production"] }),
     files: z.record(z.string(), z.object({ sha256: z.string(), bytes: z.number().int() })),
     manifest: z.record(z.string(), z.unknown()),
@@ -26,11 +41,21 @@ export const VersionSchema = z
   })
   .openapi("ModelVersion");
 
-/** `lineage.init_from` (written at /complete from the job) or the manifest's own `init_from` (the trainer's). */
-function initFromOf(manifest: Record<string, unknown>): string | null {
-  const lineage = (manifest.lineage as { init_from?: unknown } | undefined)?.init_from;
+/**
+ * `lineage[key]` (written at /complete from the job) or the manifest's own `key` (the trainer's, or an
+ * imported version's).
+ */
+export function lineageOf(manifest: Record<string, unknown>, key: "init_from" | "finetuned_from"): string | null {
+  const lineage = (manifest.lineage as Record<string, unknown> | undefined)?.[key];
   if (typeof lineage === "string") return lineage;
-  return typeof manifest.init_from === "string" ? manifest.init_from : null;
+  const own = manifest[key];
+  return typeof own === "string" ? own : null;
+}
+
+/** The manifest's head as users see it (the manifest schema checked it at registration). */
+export function headOf(manifest: Record<string, unknown>): z.infer<typeof HeadView> | null {
+  const head = manifest.head as Head | undefined;
+  return head ? { labels: head.labels, output: head.output, activation: head.activation } : null;
 }
 
 export function versionView(model: ModelRow, v: VersionRow, aliases: string[]) {
@@ -45,7 +70,9 @@ export function versionView(model: ModelRow, v: VersionRow, aliases: string[]) {
     source: v.source,
     jobId: v.jobId,
     datasetId: v.datasetId,
-    initFrom: initFromOf(v.manifest),
+    initFrom: lineageOf(v.manifest, "init_from"),
+    finetunedFrom: lineageOf(v.manifest, "finetuned_from"),
+    head: headOf(v.manifest),
     aliases,
     files: Object.fromEntries(Object.entries(v.files).map(([k, f]) => [k, { sha256: f.sha256, bytes: f.bytes }])),
     manifest: v.manifest,
