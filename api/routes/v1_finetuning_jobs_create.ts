@@ -1,11 +1,11 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import { PROMOTE_POLICIES } from "../../db/schema";
 import { FinetuneHyperparameters } from "../contract";
 import { errorResponses } from "../lib/errors";
 import { bearer, jsonBody, jsonResponse, type Router } from "../lib/openapi";
 import { ModelName } from "../lib/schemas";
 import { requireScope } from "../middleware/auth";
 import { createFinetuneJob } from "../services/job_finetune";
+import { promoteField } from "./views/job_routes";
 import { JobSchema, jobView } from "./views/job_views";
 
 const route = createRoute({
@@ -52,14 +52,7 @@ const route = createRoute({
               "dataset is held out. Its labels must all occur in `dataset`.",
           }),
         hyperparameters: FinetuneHyperparameters.default({}),
-        promote: z
-          .enum(PROMOTE_POLICIES)
-          .default("always")
-          .openapi({
-            description:
-              "`always`: the new version becomes `latest`. `if_better`: only if its linear-probe accuracy on " +
-              "`eval_dataset` beats the current `latest`'s; needs `eval_dataset`.",
-          }),
+        promote: promoteField("eval_dataset"),
         max_attempts: z.number().int().min(1).max(10).default(3),
       }),
     ),

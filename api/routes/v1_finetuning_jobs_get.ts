@@ -1,24 +1,7 @@
-import { createRoute, z } from "@hono/zod-openapi";
-import { errorResponses } from "../lib/errors";
-import { bearer, jsonResponse, type Router } from "../lib/openapi";
-import { requireScope } from "../middleware/auth";
-import { findJob } from "../services/jobs";
-import { JobSchema, jobView } from "./views/job_views";
+// GET /v1/finetuning/jobs/{id}: built with the pretraining one from views/job_routes.ts.
+import { jobGetOperation } from "./views/job_routes";
 
-const route = createRoute({
-  method: "get",
-  path: "/v1/finetuning/jobs/{id}",
-  tags: ["finetuning"],
-  summary: "A fine-tune job's status, progress, metrics, loss and eval curves, and events",
-  security: bearer,
-  middleware: [requireScope("train")] as const,
-  request: { params: z.object({ id: z.string() }) },
-  responses: { 200: jsonResponse(JobSchema, "The job."), ...errorResponses },
-});
-
-export const registerV1FinetuningJobsGet = (app: Router) =>
-  app.openapi(route, async (c) => {
-    const { db } = c.get("services");
-    const job = await findJob(db, c.get("auth").tenantId, c.req.valid("param").id, "finetune");
-    return c.json(await jobView(db, job, true), 200);
-  });
+export const registerV1FinetuningJobsGet = jobGetOperation(
+  "finetune",
+  "A fine-tune job's status, progress, metrics, loss and eval curves, and events",
+);

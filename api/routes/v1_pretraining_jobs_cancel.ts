@@ -1,27 +1,7 @@
-import { createRoute, z } from "@hono/zod-openapi";
-import { errorResponses } from "../lib/errors";
-import { bearer, jsonResponse, type Router } from "../lib/openapi";
-import { requireScope } from "../middleware/auth";
-import { cancelJob } from "../services/job_leases";
-import { JobSchema, jobView } from "./views/job_views";
+// POST /v1/pretraining/jobs/{id}/cancel: built with the fine-tune one from views/job_routes.ts.
+import { jobCancelOperation } from "./views/job_routes";
 
-const route = createRoute({
-  method: "post",
-  path: "/v1/pretraining/jobs/{id}/cancel",
-  tags: ["pretraining"],
-  summary: "Cancel a job: a queued one at once, a running one at its trainer's next heartbeat",
-  security: bearer,
-  middleware: [requireScope("train")] as const,
-  request: { params: z.object({ id: z.string() }) },
-  responses: {
-    200: jsonResponse(JobSchema, "The job, `cancelled` or still `running` until its trainer stops."),
-    ...errorResponses,
-  },
-});
-
-export const registerV1PretrainingJobsCancel = (app: Router) =>
-  app.openapi(route, async (c) => {
-    const { db } = c.get("services");
-    const job = await cancelJob(db, c.get("auth").tenantId, c.req.valid("param").id, "pretrain");
-    return c.json(await jobView(db, job, true), 200);
-  });
+export const registerV1PretrainingJobsCancel = jobCancelOperation(
+  "pretrain",
+  "Cancel a job: a queued one at once, a running one at its trainer's next heartbeat",
+);

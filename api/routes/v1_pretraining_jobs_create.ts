@@ -1,11 +1,11 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import { PROMOTE_POLICIES } from "../../db/schema";
 import { Hyperparameters, MODALITIES, OBJECTIVES, PRESETS } from "../contract";
 import { errorResponses } from "../lib/errors";
 import { bearer, jsonBody, jsonResponse, type Router } from "../lib/openapi";
 import { ModelName } from "../lib/schemas";
 import { requireScope } from "../middleware/auth";
 import { createJob } from "../services/jobs";
+import { promoteField } from "./views/job_routes";
 import { JobSchema, jobView } from "./views/job_views";
 
 const objectivesText = MODALITIES.map((m) => `${m}: ${OBJECTIVES[m].join(", ")}`).join("; ");
@@ -45,14 +45,7 @@ const route = createRoute({
               "It must have PyTorch weights (manifest `weights`: versions imported with `python -m selfsup_trainer " +
               "import` or trained here) and the dataset's modality; text objectives mlm, simcse, mlm+simcse.",
           }),
-        promote: z
-          .enum(PROMOTE_POLICIES)
-          .default("always")
-          .openapi({
-            description:
-              "`always`: the new version becomes `latest`. `if_better`: only if its linear-probe accuracy on " +
-              "`eval.dataset` beats the current `latest`'s (both numbers in the job's `promotion`); needs `eval`.",
-          }),
+        promote: promoteField("eval.dataset"),
       }),
     ),
   },
