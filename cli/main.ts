@@ -176,6 +176,7 @@ async function run(argv: string[]) {
             ref: v.ref,
             dims: v.dims,
             source: v.source,
+            ...lineage(v),
             aliases: v.aliases.join(" "),
             created: v.createdAt,
           })),
@@ -247,6 +248,16 @@ async function queued(ctx: Ctx, job: Job) {
   const final = ctx.flags.watch ? await watchJob(ctx, job.id) : job;
   if (ctx.flags.watch && final.status !== "succeeded") process.exitCode = 1;
   return out(ctx, final, () => table([jobSummary(final)]));
+}
+
+/** Where a version came from and, when fine-tuned, how many labels its head answers with. */
+function lineage(v: { initFrom: string | null }) {
+  // finetunedFrom and head are read loosely so this works against a server from before they existed.
+  const ft = v as { finetunedFrom?: string | null; head?: { labels: string[] } | null };
+  return {
+    from: ft.finetunedFrom ? `${ft.finetunedFrom} (fine-tuned)` : (v.initFrom ?? ""),
+    labels: ft.head ? ft.head.labels.length : "",
+  };
 }
 
 /** `--set key=value` pairs for hyperparameters: numbers stay numbers, anything else is a string. */

@@ -64,6 +64,27 @@ function answer(method: string, url: string, body: unknown): { status: number; b
   if (method === "GET" && url === "/v1/pretraining/jobs") return { status: 200, body: { object: "list", data: [PT] } };
   if (method === "GET" && url === "/v1/finetuning/jobs") return { status: 200, body: { object: "list", data: [FT] } };
   if (method === "POST" && url === "/v1/finetuning/jobs") return { status: 201, body: { ...FT, status: "queued" } };
+  if (method === "GET" && url === "/v1/models/demo-cls") {
+    const version = (n: number, extra: Record<string, unknown>) => ({
+      ref: `demo-cls@${n}`,
+      dims: 128,
+      source: "training",
+      initFrom: null,
+      aliases: n === 2 ? ["latest"] : [],
+      createdAt: "2026-12-06T03:00:00.000Z",
+      ...extra,
+    });
+    return {
+      status: 200,
+      body: {
+        object: "list",
+        data: [
+          version(2, { finetunedFrom: "demo@2", head: { labels: ["a", "b", "c"], output: "logits" } }),
+          version(1, { initFrom: "demo@1", finetunedFrom: null, head: null }),
+        ],
+      },
+    };
+  }
   if (method === "POST" && url === "/v1/classifications") {
     const inputs = (body as { input: string[] }).input;
     return {
@@ -278,6 +299,15 @@ describe("classify", () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toContain("classify needs TEXT");
     expect(r.stderr).toContain("selfsup classify --model REF");
+  });
+});
+
+describe("models show", () => {
+  it("shows where each version came from and how many labels a fine-tuned one answers with", async () => {
+    const r = await cli(["models", "show", "demo-cls"]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/demo-cls@2\s+128\s+training\s+demo@2 \(fine-tuned\)\s+3\s+latest/);
+    expect(r.stdout).toMatch(/demo-cls@1\s+128\s+training\s+demo@1\s+2026/);
   });
 });
 
