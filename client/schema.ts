@@ -4245,6 +4245,12 @@ export interface components {
       jobId: string | null;
       datasetId: string | null;
       initFrom: string | null;
+      finetunedFrom: string | null;
+      head: {
+        labels: (string)[];
+        output: string;
+        activation: "softmax";
+      } | null;
       aliases: (string)[];
       files: {
         [key: string]: {
@@ -4515,6 +4521,12 @@ export interface components {
       wasm_peak_target_bytes: number;
       max_inputs: number;
       max_request_tokens: number;
+      finetuned_from: string | null;
+      head: {
+        labels: (string)[];
+        output: string;
+        activation: "softmax";
+      } | null;
     };
     EmbeddingsResponse: {
       object: "list";
