@@ -9,11 +9,14 @@ import json
 import os
 import random
 import shutil
+import tarfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+
+from .export import file_sha256
 
 STATE_FILE = "state.pt"
 
@@ -80,3 +83,21 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     # load only checkpoints we wrote, or, in serve, a download whose SHA-256 matched the one the
     # uploading replica declared to the API.
     return torch.load(path / STATE_FILE, map_location="cpu", weights_only=False)
+
+
+def checkpoint_tar(step_dir: Path) -> tuple[Path, str, int]:
+    """Pack ``run/checkpoints/step-N`` so that extracting it in ``run/`` recreates that path.
+
+    Returns the tar with its SHA-256 and size, which the heartbeat declares so that the replica
+    that resumes from it can verify its download.
+    """
+    out = step_dir.parent.parent / f"{step_dir.name}.tar"
+    with tarfile.open(out, "w") as tar:
+        tar.add(step_dir, arcname=f"checkpoints/{step_dir.name}")
+    return out, file_sha256(out), out.stat().st_size
+
+
+def extract_checkpoint(tar: Path, run_dir: Path) -> None:
+    """Unpack a :func:`checkpoint_tar` in ``run_dir``. Only call it on a verified download."""
+    with tarfile.open(tar) as t:
+        t.extractall(run_dir, filter="data")

@@ -38,6 +38,33 @@ def knn_accuracy(
     return (votes.argmax(1) == test_y).float().mean().item()
 
 
+def fit_logreg(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    classes: int,
+    l2: float = 1e-3,
+    label_smoothing: float = 0.0,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Multinomial logistic regression ``x @ w + b`` fitted with L-BFGS (mean cross-entropy,
+    optionally label-smoothed, + ``l2 * |w|²``); deterministic. Returns (w [dims, classes],
+    b [classes])."""
+    w = torch.zeros(x.shape[1], classes, requires_grad=True)
+    b = torch.zeros(classes, requires_grad=True)
+    opt = torch.optim.LBFGS(
+        [w, b], max_iter=200, tolerance_grad=1e-6, line_search_fn="strong_wolfe"
+    )
+
+    def closure() -> torch.Tensor:
+        opt.zero_grad()
+        logits = x @ w + b
+        loss = F.cross_entropy(logits, y, label_smoothing=label_smoothing) + l2 * (w * w).sum()
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    return w.detach(), b.detach()
+
+
 def linear_accuracy(
     train_x: torch.Tensor,
     train_y: torch.Tensor,
@@ -49,18 +76,6 @@ def linear_accuracy(
     """Multinomial logistic regression on standardized features, fitted with L-BFGS."""
     mean, std = train_x.mean(0), train_x.std(0).clamp_min(1e-6)
     xs, xt = (train_x - mean) / std, (test_x - mean) / std
-    w = torch.zeros(xs.shape[1], classes, requires_grad=True)
-    b = torch.zeros(classes, requires_grad=True)
-    opt = torch.optim.LBFGS(
-        [w, b], max_iter=200, tolerance_grad=1e-6, line_search_fn="strong_wolfe"
-    )
-
-    def closure() -> torch.Tensor:
-        opt.zero_grad()
-        loss = F.cross_entropy(xs @ w + b, train_y) + l2 * (w * w).sum()
-        loss.backward()
-        return loss
-
-    opt.step(closure)
+    w, b = fit_logreg(xs, train_y, classes, l2)
     with torch.no_grad():
         return ((xt @ w + b).argmax(1) == test_y).float().mean().item()

@@ -12,7 +12,6 @@ import os
 import shutil
 import signal
 import socket
-import tarfile
 import threading
 import time
 import traceback
@@ -23,10 +22,10 @@ from typing import Any
 import torch
 
 from .api_client import ApiClient, ApiError, DownloadError, StaleLease, download, upload
-from .checkpoint import STATE_FILE
+from .checkpoint import STATE_FILE, checkpoint_tar, extract_checkpoint
 from .config import TrainConfig
 from .engine import CHECKPOINT_AND_STOP, StepInfo
-from .export import ParityError, file_sha256
+from .export import ParityError
 from .finetune.config import FinetuneConfig
 from .modalities import pipeline_for
 
@@ -40,24 +39,6 @@ class JobCancelled(Exception):
 
 class Interrupted(Exception):
     """SIGTERM/SIGINT: stop after checkpointing so another replica can resume."""
-
-
-def checkpoint_tar(step_dir: Path) -> tuple[Path, str, int]:
-    """Pack ``run/checkpoints/step-N`` so that extracting it in ``run/`` recreates that path.
-
-    Returns the tar with its SHA-256 and size, which the heartbeat declares so that the replica
-    that resumes from it can verify its download.
-    """
-    out = step_dir.parent.parent / f"{step_dir.name}.tar"
-    with tarfile.open(out, "w") as tar:
-        tar.add(step_dir, arcname=f"checkpoints/{step_dir.name}")
-    return out, file_sha256(out), out.stat().st_size
-
-
-def extract_checkpoint(tar: Path, run_dir: Path) -> None:
-    """Unpack a :func:`checkpoint_tar` in ``run_dir``. Only call it on a verified download."""
-    with tarfile.open(tar) as t:
-        t.extractall(run_dir, filter="data")
 
 
 def declared_checkpoint(tar: Path, run_dir: Path, step: int) -> Path:

@@ -223,3 +223,19 @@ def test_refuses_a_base_without_weights_and_one_class(fortunes, tmp_path, mlm_ar
     bad.write_text('{"text": "no label"}\n')
     with pytest.raises(ValueError, match=r"bad.jsonl:1: not a labeled record"):
         finetune(mlm_artifact[0], config(steps=1), bad, tmp_path / "o", log=quiet)
+
+
+def test_cli_finetunes_and_reports_bad_keys(mlm_artifact, fortunes, tmp_path, capsys):
+    from selfsup_trainer.cli import main
+
+    train, test = fortunes
+    common = ["finetune", "--init", str(mlm_artifact[0]), "--data", str(train)]
+    code = main([*common, "--out", str(tmp_path / "o"), "--set", "lr_decay=0.5"])
+    err = capsys.readouterr().err
+    assert code == 2 and "unknown config key 'lr_decay'" in err and "layer_decay" in err
+    out = tmp_path / "ft"
+    args = ["--eval", str(test), "--out", str(out), "--steps", "3", "--no-progress"]
+    assert main([*common, *args, "--set", "freeze_layers=1", "--batch-size", "16"]) == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["config"]["freeze_layers"] == 1 and manifest["config"]["steps"] == 3
+    assert "eval accuracy" in capsys.readouterr().out

@@ -18,9 +18,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..objective import Pretext, Recipe, decay_groups
+from ..probe import fit_logreg
 from .config import FinetuneConfig
 
-STANDARDIZE_SAMPLE = 2048  # training examples the head's feature statistics come from
+STANDARDIZE_SAMPLE = 2048  # training rows the head's statistics and initial probe come from
 EVAL_BATCH = 64
 MIN_LOSS_GAIN = 1e-4  # at equal accuracy, a smaller eval loss by this much is an improvement
 # Where a parameter sits in the stack: block i of our Transformers (text, ViT, series), of a BERT,
@@ -74,7 +75,7 @@ class Head(nn.Module):
         self.register_buffer("scale", torch.ones(dims))
         self.drop = nn.Dropout(dropout)
         self.linear = nn.Linear(dims, classes)
-        nn.init.zeros_(self.linear.weight)  # start at the uniform prediction
+        nn.init.zeros_(self.linear.weight)  # the uniform prediction until Classifier.init_head
         nn.init.zeros_(self.linear.bias)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
@@ -184,13 +185,32 @@ class Classifier(Pretext):
                 groups.append({**g, "lr": lr, "name": f"depth-{depth}"})
         return groups
 
-    @torch.no_grad()
-    def standardize(self, train: Labeled, device: torch.device | str = "cpu") -> None:
-        """Fit the head's feature mean/std on up to :data:`STANDARDIZE_SAMPLE` training rows."""
+    def init_head(self, train: Labeled, device: torch.device | str = "cpu") -> None:
+        """Linear probe, then fine-tune (LP-FT, Kumar et al. 2022): fit the head's feature
+        mean/std and a logistic regression on the base's frozen embeddings of up to
+        :data:`STANDARDIZE_SAMPLE` training rows (embedded on ``device``). A zero head would
+        send random gradients into the pretrained encoder for the first steps and, with few
+        labeled rows, still be far from the probe's solution when early stopping ends the run."""
         picks = np.linspace(0, len(train) - 1, num=min(STANDARDIZE_SAMPLE, len(train)))
-        z = self.embed(train, picks.round().astype(np.int64), device)
-        self.head.mean.copy_(z.mean(0))
-        self.head.scale.copy_(1.0 / z.std(0).clamp_min(1e-6))
+        rows = np.unique(picks.round().astype(np.int64))
+        self.encoder.to(device)
+        try:
+            z = self.embed(train, rows, device)
+        finally:
+            self.encoder.to("cpu")
+        head = self.head
+        with torch.no_grad():
+            head.mean.copy_(z.mean(0))
+            head.scale.copy_(1.0 / z.std(0).clamp_min(1e-6))
+            x = (z - head.mean) * head.scale
+        # The fine-tuning loss (label smoothing included): a head already at its optimum sends
+        # the encoder no gradient that only undoes the probe's overconfidence.
+        y = torch.from_numpy(train.y[rows])
+        smoothing = self.config.label_smoothing
+        w, b = fit_logreg(x, y, head.linear.out_features, label_smoothing=smoothing)
+        with torch.no_grad():
+            head.linear.weight.copy_(w.T)
+            head.linear.bias.copy_(b)
 
     @torch.no_grad()
     def embed(self, data: Labeled, rows: np.ndarray, device: torch.device | str) -> torch.Tensor:

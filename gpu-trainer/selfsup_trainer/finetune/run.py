@@ -15,7 +15,7 @@ import numpy as np
 
 from ..batches import BatchStream
 from ..contract import FINETUNE_OBJECTIVE
-from ..ddp import leave_group
+from ..ddp import distributed, leave_group, pick_device
 from ..engine import StepInfo, train
 from ..export import LOGITS, file_sha256
 from ..runs import default_checkpoint_every, start_run, total_steps_of
@@ -140,7 +140,8 @@ def finetune(
     )
     classifier = Classifier(config, encoder, hooks.task, names, int(hooks.manifest["dims"]))
     if run.resume_state is None:
-        classifier.standardize(train_set)
+        device = pick_device(config, distributed()[1])  # type: ignore[arg-type]
+        classifier.init_head(train_set, device)
     result = train(
         classifier, train_set, eval_set, config, total_steps, run.out_dir,  # type: ignore[arg-type]
         run.resume_state, callback, stop_at, log,
