@@ -1,6 +1,7 @@
 import { HTTPException } from "hono/http-exception";
 import { ApiError, problemResponse } from "./lib/errors";
 import { newRouter } from "./lib/openapi";
+import { forgetKey } from "./middleware/auth";
 import { init, requestIds } from "./middleware/init";
 import { registerDocs } from "./routes/docs";
 import { registerHealth } from "./routes/health";
@@ -105,6 +106,11 @@ const pathPattern = (path: string) =>
 export function createApp() {
   const app = newRouter();
   app.use("*", requestIds, init);
+  // A revoked key stops working in this isolate at once, not after the key cache's TTL.
+  app.on("DELETE", "/v1/keys/:id", async (c, next) => {
+    await next();
+    if (c.res.status === 200) forgetKey(c.req.param("id"));
+  });
   for (const register of ROUTES) register(app);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", {

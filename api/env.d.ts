@@ -10,8 +10,20 @@ interface SelfsupSecrets {
   EMBED_PRECISION?: string;
   EMBED_BATCH_TOKENS?: string;
   EMBED_MAX_BATCH_ROWS?: string;
+  /** Encoder requests that may wait per isolate (default 64), and a tenant's tokens per minute (0 = off). */
+  EMBED_MAX_QUEUE?: string;
+  EMBED_TENANT_TOKENS_PER_MINUTE?: string;
 }
 interface Env extends SelfsupSecrets {}
 declare namespace Cloudflare {
   interface Env extends SelfsupSecrets {}
+}
+
+// workerd provides node:async_hooks under nodejs_compat (wrangler.toml); the API's tsconfig has no
+// Node types, so this is the one piece of it admission.ts uses.
+declare module "node:async_hooks" {
+  export class AsyncLocalStorage<T> {
+    getStore(): T | undefined;
+    run<R>(store: T, fn: () => R): R;
+  }
 }

@@ -3,7 +3,7 @@ import { errorResponses } from "../lib/errors";
 import { bearer, jsonBody, jsonResponse, type Router } from "../lib/openapi";
 import { requireScope } from "../middleware/auth";
 import { DEFAULT_TOP_K, rank, requireHead } from "../services/encoder/classify";
-import { encodeRequest } from "../services/encoder/encode";
+import { encodeRequest, timingHeaders } from "../services/encoder/encode";
 import { MAX_INPUTS } from "../services/encoder/inputs";
 import { EncoderInput } from "./views/encoder_inputs";
 
@@ -69,7 +69,7 @@ const route = createRoute({
 export const registerV1ClassificationsCreate = (app: Router) =>
   app.openapi(route, async (c) => {
     const body = c.req.valid("json");
-    const { ref, manifest, vectors, units } = await encodeRequest(
+    const { ref, manifest, vectors, units, timings } = await encodeRequest(
       c.get("services"),
       c.get("auth").tenantId,
       body,
@@ -78,6 +78,7 @@ export const registerV1ClassificationsCreate = (app: Router) =>
     );
     const head = requireHead(manifest, ref);
     const data = vectors.map((logits, index) => rank(logits, head, index, body.top_k));
+    for (const [name, value] of Object.entries(timingHeaders(timings))) c.header(name, value);
     return c.json(
       { object: "list" as const, model: ref, data, usage: { prompt_tokens: units, total_tokens: units } },
       200,

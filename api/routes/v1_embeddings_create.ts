@@ -3,7 +3,7 @@ import { errorResponses } from "../lib/errors";
 import { bearer, jsonBody, jsonResponse, type Router } from "../lib/openapi";
 import { requireScope } from "../middleware/auth";
 import { toBase64, truncateDims } from "../services/encoder/embed";
-import { encodeRequest } from "../services/encoder/encode";
+import { encodeRequest, timingHeaders } from "../services/encoder/encode";
 import { MAX_INPUTS, MAX_REQUEST_TOKENS } from "../services/encoder/inputs";
 import { checkDimensions } from "../services/encoder/options";
 import { EncoderInput } from "./views/encoder_inputs";
@@ -60,7 +60,10 @@ const route = createRoute({
     `At most ${MAX_INPUTS} inputs and ${MAX_REQUEST_TOKENS} tokens (after truncation) per request; more is a 413. ` +
     "Runs onnxruntime-web in the Worker, int8 weights by default; inputs are split into micro-batches under a memory budget " +
     "(tokens, pixels or points, by modality), and an input's embedding does not depend on what else is in the request. " +
-    "Image and time-series models take the input forms described under `input`; `usage` counts their model-input units.",
+    "Image and time-series models take the input forms described under `input`; `usage` counts their model-input units. " +
+    "Answers carry `x-compute-time`, `x-queue-time` and `x-inference-time` (ms). When this isolate's encoder line is full " +
+    "(EMBED_MAX_QUEUE) the answer is a 503 `server_overloaded`, when the tenant is over its token rate " +
+    "(EMBED_TENANT_TOKENS_PER_MINUTE) a 429 `rate_limit_exceeded`, both with `Retry-After` (seconds), which the OpenAI SDKs honour.",
   security: bearer,
   middleware: [requireScope("embed")] as const,
   request: { body: jsonBody(EmbeddingsRequest) },
@@ -73,7 +76,7 @@ const route = createRoute({
 export const registerV1EmbeddingsCreate = (app: Router) =>
   app.openapi(route, async (c) => {
     const body = c.req.valid("json");
-    const { ref, vectors, units } = await encodeRequest(
+    const { ref, vectors, units, timings } = await encodeRequest(
       c.get("services"),
       c.get("auth").tenantId,
       body,
@@ -88,6 +91,7 @@ export const registerV1EmbeddingsCreate = (app: Router) =>
         embedding: body.encoding_format === "base64" ? toBase64(vec) : Array.from(vec),
       };
     });
+    for (const [name, value] of Object.entries(timingHeaders(timings))) c.header(name, value);
     return c.json(
       { object: "list" as const, data, model: ref, usage: { prompt_tokens: units, total_tokens: units } },
       200,

@@ -3,7 +3,7 @@ import { errorResponses } from "../lib/errors";
 import { bearer, jsonBody, jsonResponse, type Router } from "../lib/openapi";
 import { AliasName, ModelName } from "../lib/schemas";
 import { requireScope } from "../middleware/auth";
-import { aliasesOf, moveAliasStatements, resolveVersion } from "../services/registry";
+import { aliasesOf, forgetAliases, moveAliasStatements, resolveVersion } from "../services/registry";
 import { VersionSchema, versionView } from "./views/model_views";
 
 const route = createRoute({
@@ -48,6 +48,8 @@ export const registerV1ModelsAliasesPut = (app: Router) =>
           reason: body.reason,
         }),
       );
+      // Again after the write: a lookup in this isolate that raced the batch may have cached the old target.
+      forgetAliases(auth.tenantId);
     }
     const aliases = (await aliasesOf(db, model.id)).filter((a) => a.version === version.version).map((a) => a.alias);
     return c.json(versionView(model, version, aliases), 200);

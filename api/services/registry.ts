@@ -3,6 +3,7 @@ import { aliasEvents, type Modality, modelAliases, models, modelVersions, type V
 import type { Db } from "../db";
 import { newId } from "../lib/crypto";
 import { conflict, notFound } from "../lib/errors";
+import { TtlCache } from "./cache";
 import { parseModelRef } from "./refs";
 
 export type ModelRow = typeof models.$inferSelect;
@@ -14,25 +15,69 @@ export async function findModel(db: Db, tenantId: string, name: string): Promise
   return model;
 }
 
-/** Resolves `name`, `name@3` or `name@alias` to one version of this tenant, or a 404 naming the ref. */
-export async function resolveVersion(db: Db, tenantId: string, ref: string) {
+/** Versions never change once registered: `name@3` is cached this long (bounded by memory, not staleness). */
+export const VERSION_TTL_MS = 10 * 60_000;
+/** An alias may move in another isolate: `name` and `name@alias` are served at most this stale. */
+export const ALIAS_TTL_MS = 5_000;
+
+type Resolved = { model: ModelRow; version: VersionRow };
+const refCache = new TtlCache<string, Resolved>(ALIAS_TTL_MS, 5_000);
+const cacheKey = (tenantId: string, ref: string) => `${tenantId}\n${ref}`;
+
+/**
+ * Forgets this tenant's cached alias lookups (every `name`/`name@alias`), so a request in this
+ * isolate sees an alias move at once; other isolates see it within ALIAS_TTL_MS.
+ */
+export function forgetAliases(tenantId: string) {
+  refCache.deleteWhere((k) => k.startsWith(`${tenantId}\n`) && !/@[0-9]+$/.test(k));
+}
+
+/**
+ * Resolves `name`, `name@3` or `name@alias` to one version of this tenant, or a 404 naming the ref,
+ * in one query (model left-joined to the alias and the version, so the 404 can say which is missing).
+ *
+ * @param opts.cached serve from this isolate's cache (versions by number for VERSION_TTL_MS,
+ *   aliases for ALIAS_TTL_MS): the embeddings hot path. Callers that decide something from an
+ *   alias (promotion, alias moves) read D1.
+ */
+export async function resolveVersion(db: Db, tenantId: string, ref: string, opts: { cached?: boolean } = {}) {
   const parsed = parseModelRef(ref);
   if (!parsed) throw notFound(`\`${ref}\` is not a model reference; use \`name\`, \`name@3\` or \`name@alias\`.`);
-  const model = await findModel(db, tenantId, parsed.name);
-  let version: VersionRow | undefined;
-  if ("version" in parsed.selector) {
-    version = await db.query.modelVersions.findFirst({
-      where: and(eq(modelVersions.modelId, model.id), eq(modelVersions.version, parsed.selector.version)),
-    });
-  } else {
-    const alias = await db.query.modelAliases.findFirst({
-      where: and(eq(modelAliases.modelId, model.id), eq(modelAliases.alias, parsed.selector.alias)),
-    });
-    if (alias) version = await db.query.modelVersions.findFirst({ where: eq(modelVersions.id, alias.versionId) });
+  const selector = "version" in parsed.selector ? `@${parsed.selector.version}` : `@${parsed.selector.alias}`;
+  const key = cacheKey(tenantId, `${parsed.name}${selector}`);
+  if (opts.cached) {
+    const hit = refCache.get(key);
+    if (hit) return hit;
   }
-  if (!version)
+  const where = and(eq(models.tenantId, tenantId), eq(models.name, parsed.name));
+  const cols = { model: models, version: modelVersions };
+  const [row] =
+    "version" in parsed.selector
+      ? await db
+          .select(cols)
+          .from(models)
+          .leftJoin(
+            modelVersions,
+            and(eq(modelVersions.modelId, models.id), eq(modelVersions.version, parsed.selector.version)),
+          )
+          .where(where)
+          .limit(1)
+      : await db
+          .select(cols)
+          .from(models)
+          .leftJoin(
+            modelAliases,
+            and(eq(modelAliases.modelId, models.id), eq(modelAliases.alias, parsed.selector.alias)),
+          )
+          .leftJoin(modelVersions, eq(modelVersions.id, modelAliases.versionId))
+          .where(where)
+          .limit(1);
+  if (!row) throw notFound(`No model named \`${parsed.name}\` in this tenant; GET /v1/models lists them.`);
+  if (!row.version)
     throw notFound(`Model \`${parsed.name}\` has no version \`${ref}\`; GET /v1/models/${parsed.name} lists them.`);
-  return { model, version };
+  const found: Resolved = { model: row.model, version: row.version };
+  if (opts.cached) refCache.set(key, found, "version" in parsed.selector ? VERSION_TTL_MS : ALIAS_TTL_MS);
+  return found;
 }
 
 export async function aliasesOf(db: Db, modelId: string) {
@@ -149,6 +194,8 @@ export function moveAliasStatements(
     reason?: string;
   },
 ) {
+  // Evicted as the move is prepared; the caller that runs it evicts again after (forgetAliases).
+  forgetAliases(a.tenantId);
   const from = sql`(select version_id from ${modelAliases} where model_id = ${a.modelId} and alias = ${a.alias})`;
   return [
     db.insert(aliasEvents).values({

@@ -3,6 +3,7 @@ import type { VersionFile } from "../../../db/schema";
 import { sha256Hex } from "../../lib/crypto";
 import { metrics } from "../../lib/metrics";
 import { imagePreprocessing, type Manifest, seriesPreprocessing } from "../manifest";
+import { currentTimings } from "./admission";
 import { fitsWasmTarget, MAX_BATCH_ROWS, tokenActivationBytes, tokenBudget, WASM_PEAK_TARGET_BYTES } from "./batching";
 import { loadOrt, ortInitMs, ortMemoryBytes } from "./ort";
 import { TextTokenizer } from "./tokenizer";
@@ -149,10 +150,27 @@ export const wasmPeakBytes = () => Math.max(peakWasm, ortMemoryBytes());
 export const cachedSessionKeys = () => [...cache.keys()];
 
 // One ORT run at a time per isolate: runs share the WASM heap, so concurrent micro-batches would
-// add up their activations and break the memory budget.
+// add up their activations and break the memory budget. The time a run waits for the lock and the
+// time it holds it are added to the request's timings (the x-queue-time / x-inference-time headers).
+// Each run first yields to the event loop: an ORT run never does, so without it one request's
+// micro-batches would hold the isolate from start to end, and other requests (a /health, a
+// /v1/models, an embeddings call to refuse with a 503) would wait behind all of them.
 let lock: Promise<unknown> = Promise.resolve();
+const yieldToEventLoop = () => new Promise<void>((resolve) => setTimeout(resolve, 0));
 export function exclusive<T>(fn: () => Promise<T>): Promise<T> {
-  const run = lock.then(fn, fn);
+  const timings = currentTimings();
+  const queued = Date.now();
+  const start = async () => {
+    await yieldToEventLoop();
+    const began = Date.now();
+    if (timings) timings.queueMs += began - queued;
+    try {
+      return await fn();
+    } finally {
+      if (timings) timings.inferenceMs += Date.now() - began;
+    }
+  };
+  const run = lock.then(start, start);
   lock = run.catch(() => {});
   return run.then((v) => {
     peakWasm = Math.max(peakWasm, ortMemoryBytes());
