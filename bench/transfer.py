@@ -16,7 +16,8 @@ CPU-sized (a few CPU-minutes per part on 2 cores). Per part, one labeled train/t
 Rows: linear probe (standardized logistic regression, L-BFGS) and MLP probe (one hidden layer,
 early stopping on a 10% split) on the frozen encoder's exported embeddings, and the encoder
 fine-tuned with `selfsup_trainer finetune` (validation split of the train set for early stopping;
-test accuracy from the exported fp32 graph's ``logits``). Test sets are small: ±1 test row is
+test accuracy from the exported fp32 graph's ``logits``), once with the head started as a linear
+probe (``head_init=probe``, the default: LP-FT) and once at zero. Test sets are small: ±1 test row is
 1.4 points on fortunes.
 """
 
@@ -28,6 +29,7 @@ import sys
 import tempfile
 import time
 import zipfile
+from collections.abc import Callable
 from importlib.util import find_spec
 from pathlib import Path
 
@@ -55,13 +57,12 @@ FORTUNES = ROOT / "tests" / "fixtures" / "probe" / "fortunes.json"
 # trained here from scratch take a from-scratch-sized lr.
 FINETUNE = {
     "text": {"epochs": 6, "batch_size": 16},
-    "digits": {"epochs": 15, "batch_size": 64, "lr": 1e-3, "head_lr": 1e-2},
+    "digits": {"epochs": 15, "batch_size": 64, "lr": 1e-3},
     # 67 labeled series leave a 7-row validation split: too small to stop on.
     "series": {
         "epochs": 30,
         "batch_size": 16,
         "lr": 1e-3,
-        "head_lr": 1e-2,
         "early_stopping_patience": 0,
     },
 }
@@ -135,22 +136,34 @@ def onnx_logits(folder: Path, feeds: list[dict[str, np.ndarray]]) -> np.ndarray:
     return np.concatenate([session.run(["logits"], feed)[0] for feed in feeds])
 
 
-def run_finetune(part: str, base: Path, data: Path, out: Path) -> tuple[dict, float]:
-    config = FinetuneConfig(**FINETUNE[part], log_every=50)
-    started = time.perf_counter()
-    manifest = finetune(base, config, data, out, init_ref=f"{part}@1", log=parity_lines)
-    assert manifest is not None
-    m = manifest["metrics"]
-    print(
-        f"  fine-tuned {part}: {m['steps']} steps (stopped early: {bool(m['stopped_early'])}), "
-        f"validation accuracy {m['eval_accuracy']:.3f}, int8 kept: {'int8' in manifest['variants']}",
-        flush=True,
-    )
-    return manifest, time.perf_counter() - started
+def run_finetune(
+    part: str, base: Path, data: Path, out: Path, score: Callable[[Path, dict], float]
+) -> tuple[dict[str, float], float]:
+    """Test accuracy (``score(folder, manifest)``) of a fine-tune per ``head_init`` (probe:
+    LP-FT, the default; zero), and the probe run's seconds."""
+    accuracies, seconds = {}, 0.0
+    for head_init in ("probe", "zero"):
+        config = FinetuneConfig(**FINETUNE[part], head_init=head_init, log_every=50)
+        started = time.perf_counter()
+        folder = out / head_init
+        manifest = finetune(
+            base, config, data, folder, init_ref=f"{part}@1", log=parity_lines
+        )
+        assert manifest is not None
+        seconds = seconds or time.perf_counter() - started
+        m = manifest["metrics"]
+        accuracies[head_init] = score(folder, manifest)
+        print(
+            f"  fine-tuned {part} ({head_init} head): {m['steps']} steps (stopped early: "
+            f"{bool(m['stopped_early'])}), validation accuracy {m['eval_accuracy']:.3f}, test "
+            f"{accuracies[head_init]:.3f}, int8 kept: {'int8' in manifest['variants']}",
+            flush=True,
+        )
+    return accuracies, seconds
 
 
 def row(
-    part, encoder, raw, xtr, ytr, xte, yte, fine: float | None, seconds: float
+    part, encoder, raw, xtr, ytr, xte, yte, fine: dict[str, float], seconds: float
 ) -> dict:
     return {
         "part": part,
@@ -194,16 +207,15 @@ def text_part(tmp: Path) -> list[dict]:
             for i, t in zip(tr, train_texts, strict=True)
         )
     )
-    manifest, seconds = run_finetune("text", base, labeled, tmp / "minilm-ft")
-    tokenizer = Tokenizer.from_file(str(tmp / "minilm-ft" / "tokenizer.json"))
     sizes = tuple([16] * (-(-len(test_texts) // 16)))
-    feeds = [
-        {"input_ids": i, "attention_mask": m}
-        for i, m in parity_batches(tokenizer, test_texts, sizes)
-    ]
-    fine = accuracy(
-        onnx_logits(tmp / "minilm-ft", feeds), remap(y[te], names, manifest)
-    )
+
+    def score(folder: Path, manifest: dict) -> float:
+        tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+        batches = parity_batches(tokenizer, test_texts, sizes)
+        feeds = [{"input_ids": i, "attention_mask": m} for i, m in batches]
+        return accuracy(onnx_logits(folder, feeds), remap(y[te], names, manifest))
+
+    fine, seconds = run_finetune("text", base, labeled, tmp / "minilm-ft", score)
     return [
         row(
             "fortunes (text)",
@@ -263,13 +275,13 @@ def digits_part(tmp: Path, steps: int) -> list[dict]:
         raw = linear_probe(
             image_quality.raw_features(ptr), ytr, image_quality.raw_features(pte), yte
         )
-        ft, seconds = run_finetune(
-            "digits", base, train_zip, tmp / f"digits-{objective}-ft"
-        )
-        logits = onnx_logits(
-            tmp / f"digits-{objective}-ft", [{"pixel_values": pte.numpy()}]
-        )
-        fine = accuracy(logits, remap(yte, list(range(10)), ft))
+
+        def score(folder: Path, manifest: dict, pte=pte) -> float:
+            logits = onnx_logits(folder, [{"pixel_values": pte.numpy()}])
+            return accuracy(logits, remap(yte, list(range(10)), manifest))
+
+        out = tmp / f"digits-{objective}-ft"
+        fine, seconds = run_finetune("digits", base, train_zip, out, score)
         encoder = f"{arch} {config.preset} {objective} ({steps} steps)"
         rows.append(
             row("digits (8 px)", encoder, raw, xtr, ytr, xte, yte, fine, seconds)
@@ -307,23 +319,29 @@ def series_part(tmp: Path, name: str, steps: int) -> list[dict]:
             for s, c in zip(x_tr, ytr, strict=True)
         )
     )
-    ft, seconds = run_finetune("series", base, labeled, tmp / f"{name}-ft")
-    logits = onnx_logits(tmp / f"{name}-ft", [series_quality.feeds(x_te, 8)])
-    fine = accuracy(logits, remap(yte, [str(c) for c in range(len(classes))], ft))
+
+    def score(folder: Path, manifest: dict) -> float:
+        logits = onnx_logits(folder, [series_quality.feeds(x_te, 8)])
+        return accuracy(
+            logits, remap(yte, [str(c) for c in range(len(classes))], manifest)
+        )
+
+    fine, seconds = run_finetune("series", base, labeled, tmp / f"{name}-ft", score)
     encoder = f"patch transformer tiny masked ({steps} steps)"
     return [row(f"{name} (series)", encoder, raw, xtr, ytr, xte, yte, fine, seconds)]
 
 
 def table(rows: list[dict]) -> str:
     lines = [
-        "| set | encoder | raw features | linear probe | MLP probe | fine-tuned | fine-tune s |",
-        "|---|---|---|---|---|---|---|",
+        "| set | encoder | raw features | linear probe | MLP probe "
+        + "| fine-tuned (probe head, default) | fine-tuned (zero head) | fine-tune s |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
-        fine = "—" if r["finetuned"] is None else f"{r['finetuned']:.3f}"
+        fine = r["finetuned"]
         lines.append(
             f"| {r['part']} | {r['encoder']} | {r['raw']:.3f} | {r['linear']:.3f} | "
-            f"{r['mlp']:.3f} | {fine} | {r['finetune_s']:.0f} |"
+            f"{r['mlp']:.3f} | {fine['probe']:.3f} | {fine['zero']:.3f} | {r['finetune_s']:.0f} |"
         )
     return "\n".join(lines)
 

@@ -239,3 +239,26 @@ def test_cli_finetunes_and_reports_bad_keys(mlm_artifact, fortunes, tmp_path, ca
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["config"]["freeze_layers"] == 1 and manifest["config"]["steps"] == 3
     assert "eval accuracy" in capsys.readouterr().out
+
+
+def test_the_head_starts_as_a_linear_probe_or_at_zero(mlm_artifact, fortunes):
+    folder = mlm_artifact[0]
+    hooks = hooks_for(folder, read_base(folder))
+    raw, labels = hooks.read(fortunes[0])
+    names = sorted(set(labels))
+    y = np.array([names.index(label) for label in labels])
+    for head_init in ("probe", "zero"):
+        c = config(head_init=head_init)
+        model = Classifier(c, hooks.encoder(c), hooks.task, names, 128)
+        data = Labeled(hooks.prepare(raw, c), y)
+        model.init_head(data)
+        assert torch.allclose(
+            model.head.scale, 1 / model.embed(data, np.arange(len(y)), "cpu").std(0)
+        )
+        train_accuracy = model.evaluate(data, torch.device("cpu"))["eval_accuracy"]
+        if head_init == "zero":
+            assert not model.head.linear.weight.any()
+        else:
+            assert train_accuracy > 0.6  # a fitted probe on its own training rows
+    with pytest.raises(ValueError, match="head_init='lp'"):
+        config(head_init="lp").resolve()

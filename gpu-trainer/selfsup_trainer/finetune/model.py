@@ -186,11 +186,13 @@ class Classifier(Pretext):
         return groups
 
     def init_head(self, train: Labeled, device: torch.device | str = "cpu") -> None:
-        """Linear probe, then fine-tune (LP-FT, Kumar et al. 2022): fit the head's feature
-        mean/std and a logistic regression on the base's frozen embeddings of up to
-        :data:`STANDARDIZE_SAMPLE` training rows (embedded on ``device``). A zero head would
-        send random gradients into the pretrained encoder for the first steps and, with few
-        labeled rows, still be far from the probe's solution when early stopping ends the run."""
+        """Fit the head's feature mean/std on the base's frozen embeddings of up to
+        :data:`STANDARDIZE_SAMPLE` training rows (embedded on ``device``) and, with
+        ``head_init`` probe, its weights: a logistic regression on them (linear probe, then
+        fine-tune: LP-FT, Kumar et al. 2022), so that fine-tuning starts from the probe's
+        accuracy. ``zero`` leaves the head at the uniform prediction; it shields the encoder
+        from the loss's gradient until the head has learned (bench/transfer.py compares both:
+        zero did better on a from-scratch MAE ViT at a high learning rate)."""
         picks = np.linspace(0, len(train) - 1, num=min(STANDARDIZE_SAMPLE, len(train)))
         rows = np.unique(picks.round().astype(np.int64))
         self.encoder.to(device)
@@ -203,6 +205,8 @@ class Classifier(Pretext):
             head.mean.copy_(z.mean(0))
             head.scale.copy_(1.0 / z.std(0).clamp_min(1e-6))
             x = (z - head.mean) * head.scale
+        if self.config.head_init == "zero":
+            return
         # The fine-tuning loss (label smoothing included): a head already at its optimum sends
         # the encoder no gradient that only undoes the probe's overconfidence.
         y = torch.from_numpy(train.y[rows])

@@ -22,7 +22,7 @@ from ..runs import default_checkpoint_every, start_run, total_steps_of
 from ..weights import WEIGHTS
 from .config import FinetuneConfig
 from .export import export_classifier
-from .hooks import FinetuneHooks, read_base
+from .hooks import PARITY_SIZES, FinetuneHooks, read_base
 from .model import Classifier, Labeled
 
 HOOKS = {
@@ -30,6 +30,7 @@ HOOKS = {
     "image": "selfsup_trainer.vision.finetune:ImageFinetune",
     "timeseries": "selfsup_trainer.series.finetune:SeriesFinetune",
 }
+PARITY_ROWS = sum(PARITY_SIZES)  # what the export gates can use
 # What a fine-tuned version keeps of its base's manifest (inputs, preprocessing, architecture).
 KEPT = ("modality", "dims", "pooling", "normalize", "max_tokens", "inputs", "output")
 KEPT += ("preset", "architecture", "preprocessing", "matryoshka_dims")
@@ -73,6 +74,62 @@ def class_index(labels: list[str], names: list[str], path: Path) -> np.ndarray:
     return np.array([lookup[label] for label in labels], dtype=np.int64)
 
 
+def labeled_sets(
+    hooks: FinetuneHooks, data: Path, eval_path: str | Path | None, config: FinetuneConfig
+) -> tuple[Labeled, Labeled, list[str], Any]:
+    """(train set, eval set, class names, raw rows for the parity gates): the eval set is
+    ``eval_path`` or a stratified ``validation_split`` of ``data``. The parity rows are the eval
+    set's; a validation split of fewer than :data:`PARITY_ROWS` is topped up with training rows
+    (int8's argmax agreement gate, 0.97, fails on a single flip among 28 rows).
+
+    Raises:
+        ValueError: fewer than 2 classes, or eval labels the training set does not have.
+    """
+    raw, labels = hooks.read(data)
+    names = sorted(set(labels))
+    if len(names) < 2:
+        raise ValueError(f"{data}: {len(names)} class(es); fine-tuning needs at least 2")
+    if eval_path is not None:
+        train_rows = list(range(len(labels)))
+        raw_eval, eval_labels = hooks.read(Path(eval_path))
+        raw_parity = raw_eval
+    else:
+        train_rows, held_rows = stratified_split(labels, config.validation_split, config.seed)
+        raw_eval, eval_labels = hooks.subset(raw, held_rows), [labels[i] for i in held_rows]
+        top_up = train_rows[: max(0, PARITY_ROWS - len(held_rows))]
+        raw_parity = hooks.subset(raw, held_rows + top_up)
+    y_train = class_index([labels[i] for i in train_rows], names, data)
+    train_set = Labeled(hooks.prepare(hooks.subset(raw, train_rows), config), y_train)
+    where = Path(eval_path) if eval_path is not None else data
+    eval_set = Labeled(hooks.prepare(raw_eval, config), class_index(eval_labels, names, where))
+    return train_set, eval_set, names, raw_parity
+
+
+def describe(
+    hooks: FinetuneHooks,
+    config: FinetuneConfig,
+    names: list[str],
+    finetuned_from: str,
+    data: Path,
+    eval_path: str | Path | None,
+) -> dict[str, Any]:
+    """The manifest's fields before the postprocess facts, config and metrics: the base's
+    inputs, preprocessing and architecture, then the head and the lineage."""
+    return {
+        **{k: hooks.manifest[k] for k in KEPT if k in hooks.manifest},
+        **hooks.manifest_fields(config),
+        "objective": FINETUNE_OBJECTIVE,
+        "weights": WEIGHTS,
+        "head": {"output": LOGITS, "labels": names, "activation": "softmax"},
+        "finetuned_from": finetuned_from,
+        "dataset": {
+            "sha256": file_sha256(data),
+            "classes": len(names),
+            **({"eval_sha256": file_sha256(eval_path)} if eval_path is not None else {}),
+        },
+    }
+
+
 def finetune(
     init: str | Path,
     config: FinetuneConfig,
@@ -113,21 +170,7 @@ def finetune(
     run = start_run(config, Path(data), Path(out_dir), resume, log)
     config, log = run.config, run.log
     encoder = hooks.encoder(config)
-    raw, labels = hooks.read(run.data)
-    names = sorted(set(labels))
-    if len(names) < 2:
-        raise ValueError(f"{run.data}: {len(names)} class(es); fine-tuning needs at least 2")
-    if eval_path is not None:
-        train_rows = list(range(len(labels)))
-        raw_eval, eval_labels = hooks.read(Path(eval_path))
-    else:
-        train_rows, held_rows = stratified_split(labels, config.validation_split, config.seed)
-        raw_eval, eval_labels = hooks.subset(raw, held_rows), [labels[i] for i in held_rows]
-    raw_train = hooks.subset(raw, train_rows)
-    y_train = class_index([labels[i] for i in train_rows], names, run.data)
-    train_set = Labeled(hooks.prepare(raw_train, config), y_train)
-    where = Path(eval_path) if eval_path is not None else run.data
-    eval_set = Labeled(hooks.prepare(raw_eval, config), class_index(eval_labels, names, where))
+    train_set, eval_set, names, raw_parity = labeled_sets(hooks, run.data, eval_path, config)
     per_epoch = BatchStream(train_set, config.batch_size, config.seed, 1).per_epoch
     total_steps = total_steps_of(config, per_epoch)  # type: ignore[arg-type]
     if not config.eval_every:
@@ -163,23 +206,13 @@ def finetune(
     }
     log("metrics: " + " ".join(f"{k} {v:.4g}" for k, v in metrics.items()))
     fields = {
-        **{k: hooks.manifest[k] for k in KEPT if k in hooks.manifest},
-        **hooks.manifest_fields(config),
-        "objective": FINETUNE_OBJECTIVE,
-        "weights": WEIGHTS,
-        "head": {"output": LOGITS, "labels": names, "activation": "softmax"},
-        "finetuned_from": init_ref or str(init),
+        **describe(hooks, config, names, init_ref or str(init), run.data, eval_path),
         **facts,
-        "dataset": {
-            "sha256": file_sha256(run.data),
-            "classes": len(names),
-            **({"eval_sha256": file_sha256(eval_path)} if eval_path is not None else {}),
-        },
         "config": {**config.to_dict(), "steps": total_steps},
         "metrics": metrics,
     }
     with tempfile.TemporaryDirectory() as tmp:
         extra = hooks.extra_files(config, Path(tmp))
         return export_classifier(
-            encoder, classifier.head, post, hooks.spec(raw_eval), run.out_dir, fields, extra, log
+            encoder, classifier.head, post, hooks.spec(raw_parity), run.out_dir, fields, extra, log
         )
