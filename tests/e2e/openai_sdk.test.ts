@@ -126,3 +126,64 @@ describe("openai SDK against wrangler dev", () => {
     });
   });
 });
+
+describe("openai SDK retries on our 429 (per-tenant token rate, EMBED_TENANT_TOKENS_PER_MINUTE)", () => {
+  let limited: DevServer;
+  const statuses: number[] = [];
+
+  beforeAll(async () => {
+    // 600 tokens a minute = 10 a second: a few requests put the tenant in debt for a few seconds.
+    limited = await startWranglerDev({ EMBED_TENANT_TOKENS_PER_MINUTE: "600" });
+    await registerFolder(limited, "tiny", FIXTURE_DIR);
+  });
+
+  afterAll(async () => {
+    await limited?.stop();
+  });
+
+  it("a 429 carries Retry-After and OpenAI's error member, and the SDK's retry then succeeds", async () => {
+    const raw = () =>
+      fetch(`${limited.url}/v1/embeddings`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${limited.key}`, "content-type": "application/json" },
+        body: JSON.stringify({ model: "tiny", input: TEXTS }),
+      });
+    let refused: Response | undefined;
+    let problem: { error?: { type: string; code: string } } = {};
+    for (let i = 0; i < 40 && !refused; i++) {
+      const res = await raw();
+      if (res.status === 429) {
+        refused = res;
+        problem = (await res.json()) as typeof problem;
+      } else {
+        expect(res.status).toBe(200);
+        await res.arrayBuffer();
+      }
+    }
+    expect(refused, "the tenant never went over 600 tokens a minute").toBeDefined();
+    expect(refused?.headers.get("content-type")).toMatch(/^application\/problem\+json/);
+    expect(problem.error).toMatchObject({ type: "rate_limit_error", code: "rate_limit_exceeded" });
+    const retryAfter = Number(refused?.headers.get("retry-after"));
+    expect(retryAfter).toBeGreaterThanOrEqual(1);
+    expect(retryAfter).toBeLessThanOrEqual(60);
+
+    const sdk = new OpenAI({
+      apiKey: limited.key,
+      baseURL: `${limited.url}/v1`,
+      maxRetries: 3,
+      timeout: 120_000,
+      fetch: async (url: RequestInfo | URL, init?: RequestInit) => {
+        const res = await fetch(url, init);
+        statuses.push(res.status);
+        return res;
+      },
+    });
+    // Still in debt: the first try is refused, the SDK waits Retry-After and tries again.
+    const started = Date.now();
+    const res = await sdk.embeddings.create({ model: "tiny", input: "Call me Ishmael." });
+    expect(res.data).toHaveLength(1);
+    expect(statuses[0]).toBe(429);
+    expect(statuses.at(-1)).toBe(200);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(500);
+  });
+});

@@ -155,12 +155,33 @@ export const cachedSessionKeys = () => [...cache.keys()];
 // Each run first yields to the event loop: an ORT run never does, so without it one request's
 // micro-batches would hold the isolate from start to end, and other requests (a /health, a
 // /v1/models, an embeddings call to refuse with a 503) would wait behind all of them.
-let lock: Promise<unknown> = Promise.resolve();
+let lock: Promise<void> = Promise.resolve();
 const yieldToEventLoop = () => new Promise<void>((resolve) => setTimeout(resolve, 0));
-export function exclusive<T>(fn: () => Promise<T>): Promise<T> {
+
+/**
+ * Awaits a promise another request settles (the lock, a session it is loading) in this request's
+ * own context. The wrapper is created here, so workerd delivers its settling to this request
+ * (callbacks hung directly on the other request's promise would run in that request's context,
+ * and a timer set there dies with it); the interval keeps this request from looking hung ("would
+ * never generate a response") while it waits.
+ */
+export function heldOpen<T>(shared: Promise<T>): Promise<T> {
+  const timer = setInterval(() => {}, 1_000);
+  return new Promise<T>((resolve, reject) => {
+    shared.then(resolve, reject);
+  }).finally(() => clearInterval(timer));
+}
+
+export async function exclusive<T>(fn: () => Promise<T>): Promise<T> {
   const timings = currentTimings();
   const queued = Date.now();
-  const start = async () => {
+  const previous = lock;
+  let release = () => {};
+  lock = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  try {
+    await heldOpen(previous);
     await yieldToEventLoop();
     const began = Date.now();
     if (timings) timings.queueMs += began - queued;
@@ -168,14 +189,11 @@ export function exclusive<T>(fn: () => Promise<T>): Promise<T> {
       return await fn();
     } finally {
       if (timings) timings.inferenceMs += Date.now() - began;
+      peakWasm = Math.max(peakWasm, ortMemoryBytes());
     }
-  };
-  const run = lock.then(start, start);
-  lock = run.catch(() => {});
-  return run.then((v) => {
-    peakWasm = Math.max(peakWasm, ortMemoryBytes());
-    return v;
-  });
+  } finally {
+    release();
+  }
 }
 
 /** Drops least recently used sessions until `incoming` more bytes fit the budget. */
@@ -324,6 +342,7 @@ export async function getEncoder(
     loading.set(key, pending);
   } else {
     metrics.cacheHits.inc();
+    return heldOpen(pending);
   }
   return pending;
 }
