@@ -192,6 +192,11 @@ export const FinetuneHyperparameters = z
       .optional()
       .meta({ default: 0, description: "Embeddings and the first N blocks stay frozen." }),
     label_smoothing: z.number().min(0).lt(1).optional().meta({ default: 0.1 }),
+    head_init: z.enum(["probe", "zero"]).optional().meta({
+      default: "probe",
+      description:
+        "probe: the head starts as a logistic regression on the base's frozen embeddings (LP-FT; best for strong text and series encoders in bench/transfer.py); zero: from zero (better for MAE-style encoders whose frozen features probe poorly).",
+    }),
     weight_decay: z.number().min(0).max(1).optional().meta({ default: 0.01 }),
     warmup_ratio: z.number().min(0).lt(1).optional().meta({ default: 0.1 }),
     dropout: z.number().min(0).lt(1).optional().meta({ default: 0.1 }),

@@ -3,6 +3,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { parseArgs } from "node:util";
+import { FinetuneHyperparameters } from "../api/contract";
 
 export class UsageError extends Error {
   constructor(
@@ -33,26 +34,8 @@ const GLOBAL = ["json", "help", "api", "key"];
 
 type Command = { usage: string; options: string[] };
 
-/** The contract's FinetuneHyperparameters fields, each taken as `--kebab-case` (all numbers). */
-export const FINETUNE_HYPERPARAMETERS = [
-  "epochs",
-  "steps",
-  "batch_size",
-  "lr",
-  "head_lr",
-  "layer_decay",
-  "freeze_layers",
-  "label_smoothing",
-  "weight_decay",
-  "warmup_ratio",
-  "dropout",
-  "early_stopping_patience",
-  "eval_every",
-  "validation_split",
-  "checkpoint_every",
-  "seed",
-  "max_tokens",
-] as const;
+/** The contract's FinetuneHyperparameters fields (api/contract.ts), each taken as `--kebab-case`. */
+export const FINETUNE_HYPERPARAMETERS = Object.keys(FinetuneHyperparameters.shape) as (keyof FinetuneHyperparameters)[];
 
 export const flagOf = (field: string) => field.replaceAll("_", "-");
 
@@ -94,7 +77,7 @@ export const COMMANDS: Record<string, Command> = {
   finetune: {
     usage:
       "finetune --base NAME[@V] --dataset ID --model NAME [--eval-dataset ID] [--epochs N] [--steps N] [--batch-size N]\n" +
-      "      [--lr X] [--head-lr X] [--layer-decay X] [--freeze-layers N] [--label-smoothing X] [--weight-decay X]\n" +
+      "      [--lr X] [--head-lr X] [--head-init probe|zero] [--layer-decay X] [--freeze-layers N] [--label-smoothing X] [--weight-decay X]\n" +
       "      [--warmup-ratio X] [--dropout X] [--early-stopping-patience N] [--eval-every N] [--validation-split X]\n" +
       "      [--checkpoint-every N] [--seed N] [--max-tokens N] [--set key=value]... [--promote always|if_better] [--watch]\n" +
       "      (a labeled dataset, purpose probe; the new version of --model serves classify and embed)",

@@ -1,5 +1,7 @@
 // `selfsup finetune`: queue a fine-tune job (a registered encoder plus a classification head on a
 // labeled dataset), each hyperparameter a flag named like its contract field (`--head-lr` → head_lr).
+
+import { FinetuneHyperparameters } from "../api/contract";
 import { type components, unwrap } from "../client";
 import { FINETUNE_HYPERPARAMETERS, flagOf, UsageError } from "./args";
 import { type Ctx, need } from "./context";
@@ -15,6 +17,12 @@ export function finetuneBody(ctx: Ctx, sets: Record<string, number | string>) {
   for (const field of FINETUNE_HYPERPARAMETERS) {
     const v = ctx.flags[flagOf(field)];
     if (typeof v !== "string") continue;
+    const choices = enumOptions(field);
+    if (choices) {
+      if (!choices.includes(v)) throw new UsageError(`--${flagOf(field)} ${v}: use one of ${choices.join(", ")}`);
+      hp[field] = v;
+      continue;
+    }
     const n = Number(v);
     if (!Number.isFinite(n)) throw new UsageError(`--${flagOf(field)} ${v}: not a number`);
     hp[field] = n;
@@ -34,4 +42,10 @@ export function finetuneBody(ctx: Ctx, sets: Record<string, number | string>) {
 
 export async function createFinetuneJob(ctx: Ctx, sets: Record<string, number | string>): Promise<Job> {
   return unwrap(ctx.client.POST("/v1/finetuning/jobs", { body: finetuneBody(ctx, sets) }));
+}
+
+/** A string-valued field's choices (e.g. head_init), or null for the numeric ones. */
+function enumOptions(field: keyof FinetuneHyperparameters): string[] | null {
+  const inner = FinetuneHyperparameters.shape[field].unwrap();
+  return "options" in inner ? (inner.options as string[]) : null;
 }

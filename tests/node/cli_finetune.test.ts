@@ -182,6 +182,7 @@ describe("finetune", () => {
   it("hyperparameter flags are the contract's fields in kebab case; a typo names the close one", () => {
     const p = parseCommandLine(["finetune", "--base", "demo@2", "--head-lr", "0.001", "--freeze-layers", "2"]);
     expect(p.values).toMatchObject({ base: "demo@2", "head-lr": "0.001", "freeze-layers": "2" });
+    expect(parseCommandLine(["finetune", "--head-init", "zero"]).values).toMatchObject({ "head-init": "zero" });
     expect(() => parseCommandLine(["finetune", "--epoch", "3"])).toThrow(/did you mean --epochs\?/);
     expect(() => parseCommandLine(["finetune", "--objective", "mlm"])).toThrow(/`finetune` does not take --objective/);
   });
@@ -229,6 +230,13 @@ describe("finetune", () => {
     const r = await cli(["finetune", "--base", "demo", "--dataset", "ds_1", "--model", "m", "--lr", "fast"]);
     expect(r.code).toBe(1);
     expect(r.stderr).toContain("--lr fast: not a number");
+    expect(seen).toHaveLength(0);
+  });
+
+  it("a string hyperparameter takes only the contract's choices", async () => {
+    const r = await cli(["finetune", "--base", "demo", "--dataset", "ds_1", "--model", "m", "--head-init", "lp"]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("--head-init lp: use one of probe, zero");
     expect(seen).toHaveLength(0);
   });
 
