@@ -61,6 +61,13 @@ describe("admission", () => {
     c.release(0);
   });
 
+  it("a place never released (a cancelled request) stops counting after five minutes", () => {
+    const limits = { maxQueue: 0, tenantTokensPerMinute: 0 };
+    const lost = admit("t3", limits, Date.now() - 6 * 60_000);
+    admit("t3", limits).release(0);
+    lost.release(0);
+  });
+
   it("a tenant in token debt gets a 429 whose Retry-After is the time to pay it back; others are not affected", () => {
     const limits = { maxQueue: 10, tenantTokensPerMinute: 600 }; // 10 tokens a second
     const t0 = Date.now();

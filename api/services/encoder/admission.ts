@@ -28,7 +28,17 @@ export type AdmissionLimits = {
 /** Longest Retry-After we send: the OpenAI SDKs ignore anything over 60 s and back off on their own. */
 const MAX_RETRY_AFTER_S = 60;
 
-let active = 0;
+/**
+ * Admitted requests by ticket → admission time. A request the runtime cancels (its client went
+ * away) never reaches `release`; it stops counting after STALE_MS instead of holding a place forever.
+ */
+const admitted = new Map<number, number>();
+let nextTicket = 0;
+const STALE_MS = 5 * 60_000;
+function activeCount(now: number): number {
+  for (const [ticket, since] of admitted) if (since < now - STALE_MS) admitted.delete(ticket);
+  return admitted.size;
+}
 /** Moving average of how long an admitted request holds its place (ms), for the 503's Retry-After. */
 let avgHoldMs = 250;
 
@@ -76,6 +86,7 @@ export function admit(tenantId: string, limits: AdmissionLimits, now = Date.now(
       { headers: retryHeaders(waitMs) },
     );
   }
+  const active = activeCount(now);
   if (active >= limits.maxQueue + 1) {
     throw new ApiError(
       503,
@@ -84,13 +95,11 @@ export function admit(tenantId: string, limits: AdmissionLimits, now = Date.now(
       { headers: retryHeaders(active * avgHoldMs) },
     );
   }
-  active++;
-  let released = false;
+  const ticket = nextTicket++;
+  admitted.set(ticket, now);
   return {
     release(units: number) {
-      if (released) return;
-      released = true;
-      active--;
+      if (!admitted.delete(ticket)) return;
       const held = Date.now() - now;
       avgHoldMs = avgHoldMs * 0.8 + held * 0.2;
       if (perMinute > 0) bucketOf(tenantId, perMinute, Date.now()).level -= units;
@@ -99,4 +108,4 @@ export function admit(tenantId: string, limits: AdmissionLimits, now = Date.now(
 }
 
 /** Requests admitted and not yet released in this isolate (for tests and /metrics). */
-export const admittedRequests = () => active;
+export const admittedRequests = () => activeCount(Date.now());
