@@ -4426,6 +4426,7 @@ export interface components {
       layer_decay?: number;
       freeze_layers?: number;
       label_smoothing?: number;
+      head_init?: "probe" | "zero";
       weight_decay?: number;
       warmup_ratio?: number;
       dropout?: number;
