@@ -7,6 +7,13 @@ import { JOB_KINDS, type JobKind, MODALITIES, type Modality } from "../db/schema
 
 export { JOB_KINDS, type JobKind, MODALITIES, type Modality };
 
+/** A run's random seed (the trainer's torch/numpy seeds take 32-bit values). */
+const Seed = z
+  .number()
+  .int()
+  .min(0)
+  .max(2 ** 31 - 1);
+
 export const PRESETS = ["tiny", "mini", "small", "base"] as const;
 
 export const OBJECTIVES: Record<Modality, readonly string[]> = {
@@ -82,12 +89,7 @@ export const Hyperparameters = z
     mask_rate: z.number().gt(0).lt(1).optional(),
     simcse_temperature: z.number().gt(0).max(10).optional(),
     mlm_fraction: z.number().gt(0).lt(1).optional(),
-    seed: z
-      .number()
-      .int()
-      .min(0)
-      .max(2 ** 31 - 1)
-      .optional(),
+    seed: Seed.optional(),
     vocab_size: z.number().int().min(100).max(250_000).optional(),
     max_tokens: z.number().int().min(8).max(8192).optional(),
     dropout: z.number().min(0).lt(1).optional(),
@@ -221,12 +223,7 @@ export const FinetuneHyperparameters = z
       .optional()
       .meta({ default: 0.1, description: "Held out of the dataset when the job has no eval_dataset." }),
     checkpoint_every: z.number().int().min(0).max(10_000_000).optional(),
-    seed: z
-      .number()
-      .int()
-      .min(0)
-      .max(2 ** 31 - 1)
-      .optional(),
+    seed: Seed.optional(),
     max_tokens: z
       .number()
       .int()
