@@ -15,11 +15,14 @@ export const LAST_USED_WRITE_MS = 60_000;
 // By the key's SHA-256, never the secret: a heap dump of the isolate holds no usable key.
 const keys = new TtlCache<string, AuthContext>(KEY_TTL_MS, 10_000);
 const touched = new TtlCache<string, true>(LAST_USED_WRITE_MS, 10_000);
+const revoked = new TtlCache<string, true>(KEY_TTL_MS, 10_000);
 
 /** Forgets a key in this isolate at once (DELETE /v1/keys/{id} calls it through app.ts). */
 export function forgetKey(keyId: string) {
   keys.deleteWhere((_, v) => v.keyId === keyId);
   touched.delete(keyId);
+  // A request that read the key's row before the revoke committed must not cache it afterwards.
+  revoked.set(keyId, true);
 }
 
 const unauthorized = (detail: string) =>
@@ -47,7 +50,7 @@ export const requireScope = (scope: Scope) =>
       });
       // Compare even when no row matched so unknown and wrong keys take the same time.
       const ok = timingSafeEqualHex(row?.hash ?? "0".repeat(64), hash) && row !== undefined;
-      if (!ok || !row) throw unauthorized("The API key is unknown or has been revoked.");
+      if (!ok || !row || revoked.get(row.id)) throw unauthorized("The API key is unknown or has been revoked.");
       auth = { keyId: row.id, tenantId: row.tenantId, scopes: row.scopes };
       keys.set(hash, auth);
     }

@@ -9,7 +9,7 @@ import { requireScope } from "../middleware/auth";
 import { checkStoredArtifacts, versionFiles } from "../services/artifacts";
 import { ObjectChanged, type ObjectVersion, promoteObject } from "../services/datasets";
 import { parseManifest } from "../services/manifest";
-import { aliasesOf, checkModelModality, registerVersionStatements } from "../services/registry";
+import { aliasesOf, checkModelModality, forgetAliases, registerVersionStatements } from "../services/registry";
 import { VersionSchema, versionView } from "./views/model_views";
 
 const route = createRoute({
@@ -107,6 +107,7 @@ export const registerV1ModelsImportsComplete = (app: Router) =>
           .set({ versionId, completedAt: Date.now() })
           .where(and(eq(modelImports.id, id), isNull(modelImports.versionId))),
       ]);
+      forgetAliases(auth.tenantId);
     } catch (e) {
       const text = String((e as { cause?: unknown }).cause ?? e);
       // Not registered: the copies are unreachable.

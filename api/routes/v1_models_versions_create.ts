@@ -9,7 +9,7 @@ import { ModelName } from "../lib/schemas";
 import { requireScope } from "../middleware/auth";
 import { type ArtifactFile, checkArtifacts, versionFiles } from "../services/artifacts";
 import { ManifestSchema } from "../services/manifest";
-import { registerVersionStatements } from "../services/registry";
+import { forgetAliases, registerVersionStatements } from "../services/registry";
 import { VersionSchema, versionView } from "./views/model_views";
 
 // Workers accept request bodies up to 100 MB; bigger artifacts come through the trainer's signed uploads.
@@ -137,6 +137,7 @@ export const registerV1ModelsVersionsCreate = (app: Router) =>
           actorKeyId: auth.keyId,
         }),
       );
+      forgetAliases(auth.tenantId);
     } catch (e) {
       // Not registered, so the stored files are unreachable: remove them rather than leak storage.
       await storage.delete([...keys, `${prefix}/manifest.json`]).catch(() => {});

@@ -12,7 +12,7 @@ import { artifactPrefix, findJob, findLeasedJob, type JobRow } from "./jobs";
 import { type Manifest, parseManifest } from "./manifest";
 import { decidePromotion } from "./promotion";
 import { formatRef } from "./refs";
-import { refOfVersion, registerVersionStatements, resolveVersion } from "./registry";
+import { forgetAliases, refOfVersion, registerVersionStatements, resolveVersion } from "./registry";
 import type { Storage } from "./storage";
 
 type Ctx = { db: Db; storage: Storage; settings: Settings };
@@ -181,6 +181,8 @@ export async function completeJob(
           ]
         : []),
     ]);
+    // `latest` may have moved: a request that cached the old alias while the batch ran must not keep it.
+    forgetAliases(tenantId);
   } catch (e) {
     const text = errorChain(e);
     if (text.includes("NOT NULL constraint failed: job_events.job_id")) {

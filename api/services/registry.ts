@@ -194,7 +194,8 @@ export function moveAliasStatements(
     reason?: string;
   },
 ) {
-  // Evicted as the move is prepared; the caller that runs it evicts again after (forgetAliases).
+  // Evicted as the move is prepared; every caller that runs the batch evicts again after it (forgetAliases),
+  // so a request that read the old alias while the batch ran does not keep it for the TTL.
   forgetAliases(a.tenantId);
   const from = sql`(select version_id from ${modelAliases} where model_id = ${a.modelId} and alias = ${a.alias})`;
   return [

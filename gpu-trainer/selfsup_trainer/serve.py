@@ -108,7 +108,9 @@ class JobRunner:
         # A fine-tune job (ft_contract): corpus = the labeled set, init = the base version.
         self.finetuning = self.job.get("kind", "pretrain") == "finetune"
         self.sent_eval: dict[str, float] | None = None  # the last evaluation heartbeated
-        self.pipeline = pipeline_for(str(self.job["config"].get("modality", "text")))
+        # The job's modality, not its config's: a fine-tune config holds only its hyperparameters.
+        modality = self.job.get("modality") or self.job["config"].get("modality", "text")
+        self.pipeline = pipeline_for(str(modality))
         self.total_hint = int(self.job["config"].get("steps") or 1)
         # The step of the checkpoint the API knows about (so a stop does not upload it again).
         self.uploaded_step = (claim.get("checkpoint") or {}).get("step")

@@ -55,7 +55,7 @@ const retryHeaders = (ms: number) => {
 function bucketOf(tenantId: string, perMinute: number, now: number): Bucket {
   const rate = perMinute / 60_000;
   const b = buckets.get(tenantId) ?? { level: perMinute, at: now };
-  b.level = Math.min(perMinute, b.level + (now - b.at) * rate);
+  b.level = Math.min(perMinute, b.level + Math.max(0, now - b.at) * rate);
   b.at = now;
   buckets.delete(tenantId);
   buckets.set(tenantId, b);
