@@ -31,7 +31,6 @@ export async function nativeEncoder(precision: "fp32" | "int8", dir = FIXTURE_DI
     executionMode: "sequential",
     graphOptimizationLevel: "all",
   });
-  const [idsName, maskName] = manifest.inputs as [string, string];
   return {
     manifest,
     tokenizer,
@@ -46,10 +45,19 @@ export async function nativeEncoder(precision: "fp32" | "int8", dir = FIXTURE_DI
           mask[r * width + k] = 1n;
         });
       });
-      const out = await session.run({
-        [idsName]: new ort.Tensor("int64", ids, [seqs.length, width]),
-        [maskName]: new ort.Tensor("int64", mask, [seqs.length, width]),
-      });
+      // Fed by name, as the Worker does: an imported BERT also takes all-zero token_type_ids.
+      const byName: Record<string, BigInt64Array> = {
+        input_ids: ids,
+        attention_mask: mask,
+        token_type_ids: new BigInt64Array(seqs.length * width),
+      };
+      const feeds: Record<string, ort.Tensor> = {};
+      for (const name of manifest.inputs) {
+        const data = byName[name];
+        if (!data) throw new Error(`${dir}: input ${name} is not one the edge feeds`);
+        feeds[name] = new ort.Tensor("int64", data, [seqs.length, width]);
+      }
+      const out = await session.run(feeds);
       const t = out[manifest.output] as ort.Tensor;
       const d = t.dims[1] as number;
       const data = t.data as Float32Array;
