@@ -7,25 +7,9 @@ import type { Manifest } from "../api/services/manifest";
 import { fixtureBytes, fixtureManifest } from "./fixture";
 import { api } from "./helpers";
 import { type EncoderDir, encoderFile, encoderManifest } from "./modal_fixture";
+import { len, num, str } from "./protobuf";
 
 const utf8 = new TextEncoder();
-
-const varint = (n: number): number[] => {
-  const out: number[] = [];
-  while (n > 127) {
-    out.push((n & 0x7f) | 0x80);
-    n = Math.floor(n / 128);
-  }
-  out.push(n);
-  return out;
-};
-const len = (field: number, bytes: number[] | Uint8Array) => [
-  ...varint(field * 8 + 2),
-  ...varint(bytes.length),
-  ...bytes,
-];
-const num = (field: number, v: number) => [...varint(field * 8), ...varint(v)];
-const str = (field: number, s: string) => len(field, utf8.encode(s));
 
 const FLOAT = 1;
 

@@ -1,25 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { inspectOnnx } from "../api/services/onnx_inspect";
 import { parseModelRef } from "../api/services/refs";
-
-// Minimal protobuf writer, enough to build ONNX ModelProto bytes field by field.
-const varint = (n: number): number[] => {
-  const out: number[] = [];
-  while (n > 127) {
-    out.push((n & 0x7f) | 0x80);
-    n = Math.floor(n / 128);
-  }
-  out.push(n);
-  return out;
-};
-const enc = new TextEncoder();
-const len = (field: number, bytes: number[] | Uint8Array) => [
-  ...varint(field * 8 + 2),
-  ...varint(bytes.length),
-  ...bytes,
-];
-const num = (field: number, v: number) => [...varint(field * 8), ...varint(v)];
-const str = (field: number, s: string) => len(field, enc.encode(s));
+import { len, num, str } from "./protobuf";
 
 function model(opts: { inputs: string[]; outputs: string[]; external?: string; initializerAsInput?: string }) {
   const graph: number[] = [];
@@ -54,7 +36,7 @@ describe("inspectOnnx", () => {
   });
 
   it("rejects bytes that are not ONNX", () => {
-    expect(() => inspectOnnx(enc.encode("not a model at all"))).toThrow();
+    expect(() => inspectOnnx(new TextEncoder().encode("not a model at all"))).toThrow();
     expect(() => inspectOnnx(model({ inputs: ["a"], outputs: ["b"] }).subarray(0, 20))).toThrow();
   });
 });
