@@ -11,6 +11,9 @@ export type Modality = (typeof MODALITIES)[number];
 export const SCOPES = ["admin", "embed", "train", "probe", "trainer"] as const;
 export type Scope = (typeof SCOPES)[number];
 export const DATASET_STATUSES = ["uploading", "validating", "ready", "invalid"] as const;
+/** Probe fits over datasets and evaluations run on the work queue (api/services/background). */
+export const PROBE_STATUSES = ["fitting", "ready", "failed"] as const;
+export const EVALUATION_STATUSES = ["running", "succeeded", "failed"] as const;
 export const JOB_STATUSES = ["queued", "running", "succeeded", "failed", "cancelled"] as const;
 export type JobStatus = (typeof JOB_STATUSES)[number];
 export const PROMOTE_POLICIES = ["always", "if_better"] as const;
@@ -73,6 +76,8 @@ export const datasets = sqliteTable(
     uploadId: text("upload_id"),
     stats: text("stats", { mode: "json" }).$type<Record<string, unknown>>(),
     errors: text("errors", { mode: "json" }).$type<Array<Record<string, unknown>>>(),
+    // The background check's resumable cursor and progress while `validating`.
+    checkState: text("check_state", { mode: "json" }).$type<Record<string, unknown>>(),
     createdAt: createdAt(),
     updatedAt: integer("updated_at").notNull().default(now),
     completedAt: integer("completed_at"),
@@ -248,6 +253,13 @@ export const probes = sqliteTable(
     weightsKey: text("weights_key"),
     nTrain: integer("n_train"),
     nTest: integer("n_test"),
+    // Fits over datasets run on the work queue: `fitting` until the consumer stores weights.
+    status: text("status", { enum: PROBE_STATUSES }).notNull().default("ready"),
+    // The validated request the consumer works from, its resumable cursor/progress, and why it failed.
+    request: text("request", { mode: "json" }).$type<Record<string, unknown>>(),
+    state: text("state", { mode: "json" }).$type<Record<string, unknown>>(),
+    error: text("error", { mode: "json" }).$type<Record<string, unknown>>(),
+    updatedAt: integer("updated_at"),
     createdAt: createdAt(),
   },
   (t) => [index("probes_tenant_idx").on(t.tenantId, t.modelVersionId, t.createdAt)],
@@ -263,6 +275,12 @@ export const evaluations = sqliteTable(
     datasetId: text("dataset_id"),
     modelRefs: text("model_refs", { mode: "json" }).$type<string[]>().notNull(),
     results: text("results", { mode: "json" }).$type<Record<string, unknown>>(),
+    status: text("status", { enum: EVALUATION_STATUSES }).notNull().default("succeeded"),
+    request: text("request", { mode: "json" }).$type<Record<string, unknown>>(),
+    state: text("state", { mode: "json" }).$type<Record<string, unknown>>(),
+    error: text("error", { mode: "json" }).$type<Record<string, unknown>>(),
+    updatedAt: integer("updated_at"),
+    completedAt: integer("completed_at"),
     createdAt: createdAt(),
   },
   (t) => [index("evaluations_tenant_idx").on(t.tenantId, t.createdAt)],

@@ -3,6 +3,7 @@ import { requestId } from "hono/request-id";
 import { makeDb } from "../db";
 import { newId } from "../lib/crypto";
 import { makePresigner } from "../lib/s3";
+import type { WorkMessage } from "../services/background/work";
 import { Storage } from "../services/storage";
 import { parseSettings } from "../settings";
 import type { AppEnv } from "../types";
@@ -24,6 +25,7 @@ export const init = createMiddleware<AppEnv>(async (c, next) => {
     storage: new Storage(c.env.ARTIFACTS),
     presign: makePresigner(c.env, new URL(c.req.url).origin),
     settings: parseSettings(c.env),
+    work: c.env.WORK as Queue<WorkMessage>,
   });
   await next();
 });
