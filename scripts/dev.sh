@@ -85,6 +85,8 @@ rm -f "$STATE/dev-vars.tmp"
 echo "==> applying D1 migrations to the local database"
 step env CI=true wrangler d1 migrations apply DB --local >/dev/null
 KEY="$(node scripts/dev-seed.mjs)"
+echo "==> building the dashboard (served at /dashboard/)"
+step node scripts/build-dashboard.mjs
 
 start wrangler dev --ip 127.0.0.1 --port "$PORT" --show-interactive-dev-session=false > "$STATE/wrangler.log" 2>&1
 groups+=($!)
@@ -104,6 +106,7 @@ cat <<MSG
 
   selfsup API     ${API}
   reference docs  ${API}/docs   (spec: /openapi.json)
+  dashboard       ${API}/dashboard/   (sign in with the admin key)
   admin key       ${KEY}   (saved in .selfsup/dev-key)
   logs            .selfsup/wrangler.log; trainer output below
 

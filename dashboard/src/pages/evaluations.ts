@@ -1,0 +1,9 @@
+// Placeholder until D-pages writes this page (it owns this file and replaces it).
+import { el, type Page } from "../page";
+
+export const page: Page = {
+  title: "Evaluations",
+  async render(view) {
+    view.replaceChildren(el("h1", null, "Evaluations"), el("p", { class: "muted" }, "Coming soon."));
+  },
+};
