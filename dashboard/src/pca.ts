@@ -14,7 +14,8 @@ export type Pca = {
 };
 
 const ITERATIONS = 200;
-const TOLERANCE = 1e-10;
+/** Stop when no coordinate of the direction moves more than this between steps. */
+const TOLERANCE = 1e-12;
 
 function dot(a: ArrayLike<number>, b: ArrayLike<number>): number {
   let s = 0;
@@ -61,7 +62,8 @@ function leading(rows: number[][], d: number, found: number[][]): { vector: numb
     orthogonalize(w, found);
     const norm = normalize(w);
     if (norm === 0) return { vector: v, value: 0 };
-    const change = 1 - Math.abs(dot(v, w));
+    let change = 0;
+    for (let i = 0; i < d; i++) change = Math.max(change, Math.abs((w[i] as number) - (v[i] as number)));
     v = w;
     value = norm;
     if (change < TOLERANCE) break;
