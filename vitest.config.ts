@@ -73,7 +73,7 @@ export default defineConfig({
         test: {
           name: "workers",
           include: ["tests/**/*.test.ts"],
-          exclude: ["tests/e2e/**", "tests/node/**", "**/node_modules/**"],
+          exclude: ["tests/e2e/**", "tests/node/**", "tests/browser/**", "**/node_modules/**"],
           setupFiles: ["./tests/setup.ts"],
           testTimeout: 60_000,
         },
@@ -85,6 +85,19 @@ export default defineConfig({
           name: "node",
           include: ["tests/node/**/*.test.ts", "tests/e2e/**/*.test.ts"],
           environment: "node",
+          testTimeout: 120_000,
+          hookTimeout: 180_000,
+        },
+      },
+      {
+        // The dashboard in Debian's Chromium (playwright-core) against one seeded `wrangler dev`
+        // that tests/browser/global_setup.ts starts (a real trainer run included) for every file.
+        test: {
+          name: "browser",
+          include: ["tests/browser/**/*.test.ts"],
+          environment: "node",
+          globalSetup: ["./tests/browser/global_setup.ts"],
+          fileParallelism: false,
           testTimeout: 120_000,
           hookTimeout: 180_000,
         },

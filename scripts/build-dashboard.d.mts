@@ -1,0 +1,2 @@
+export const OUT_DIR: string;
+export function buildDashboard(): Promise<void>;
