@@ -2,6 +2,7 @@ import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { sha256Hex } from "../api/lib/crypto";
 import { planUpload, stagingKey } from "../api/services/datasets";
+import { completeAndWait, expectInvalid } from "./dataset_upload";
 import corpus from "./fixtures/corpus/moby-dick-excerpt.txt?raw";
 import { api, expectProblem, newTenant } from "./helpers";
 
@@ -39,7 +40,7 @@ async function upload(key: string, bytes: Uint8Array, extra: Record<string, unkn
     headers: { "content-type": "application/octet-stream" },
   });
   expect(put.status, await put.clone().text()).toBe(200);
-  return { id: d.id, complete: () => api(`/v1/datasets/${d.id}/complete`, { method: "POST", key }) };
+  return { id: d.id, complete: () => completeAndWait(key, d.id) };
 }
 
 describe("datasets", () => {
@@ -60,12 +61,12 @@ describe("datasets", () => {
       body: bytes,
       headers: { "content-type": "application/octet-stream" },
     });
-    const res = await api(`/v1/datasets/${d.id}/complete`, { method: "POST", key: secret });
-    expect(res.status, await res.clone().text()).toBe(200);
-    const ready = await res.json<{
-      status: string;
+    const { res, dataset } = await completeAndWait(secret, d.id);
+    expect(res.status, await res.clone().text()).toBe(202);
+    expect((await res.json<{ status: string }>()).status).toBe("validating");
+    const ready = dataset as typeof dataset & {
       stats: { lines: number; records: number; duplicates: number; max_length: number };
-    }>();
+    };
     expect(ready.status).toBe("ready");
     const lines = corpus.split("\n");
     const nonEmpty = lines.filter((l) => l.trim() !== "");
@@ -83,7 +84,7 @@ describe("datasets", () => {
     const { secret } = await newTenant(["train"]);
     const gz = await gzip(enc.encode(corpus));
     const a = await upload(secret, gz, { format: "txt.gz" });
-    expect((await (await a.complete()).json<{ status: string }>()).status).toBe("ready");
+    expect((await a.complete()).dataset.status).toBe("ready");
 
     const probe = [
       '{"text":"a whale","label":"sea"}',
@@ -91,8 +92,9 @@ describe("datasets", () => {
       '{"text":"a horse","label":"land"}',
     ].join("\n");
     const b = await upload(secret, enc.encode(probe), { format: "jsonl", purpose: "probe" });
-    const ready = await (await b.complete()).json<{ stats: { labels: Record<string, number> } }>();
-    expect(ready.stats.labels).toEqual({ land: 1, sea: 2 });
+    const ready = (await b.complete()).dataset;
+    expect(ready.status).toBe("ready");
+    expect(ready.stats?.labels).toEqual({ land: 1, sea: 2 });
   });
 
   const invalid: [string, () => Promise<Uint8Array>, Record<string, unknown>, RegExp][] = [
@@ -127,7 +129,7 @@ describe("datasets", () => {
     it(`marks the dataset invalid: ${name}`, async () => {
       const { secret } = await newTenant(["train"]);
       const d = await upload(secret, await make(), extra);
-      const p = await expectProblem(await d.complete(), 422);
+      const p = await expectInvalid(await d.complete());
       expect(p.detail).toMatch(detail);
       const row = await (await api(`/v1/datasets/${d.id}`, { key: secret })).json<{
         status: string;
@@ -159,7 +161,7 @@ describe("datasets", () => {
     const d = await declare(secret, enc.encode("one\ntwo\n"));
     // Presigned PUTs write the staging key; /complete checks it before anything reads it.
     await env.ARTIFACTS.put(stagingKey(`datasets/${tenantId}/${d.id}/data.txt`), "one\ntwx\n");
-    const p = await expectProblem(await api(`/v1/datasets/${d.id}/complete`, { method: "POST", key: secret }), 422);
+    const p = await expectInvalid(await completeAndWait(secret, d.id));
     expect(p.detail).toContain("sha256");
   });
 

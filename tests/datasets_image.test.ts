@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { checkImageDataset, type ImageSource } from "../api/services/dataset_check_image";
-import { type DatasetBody, declareDataset, readySet, uploadAndComplete } from "./dataset_upload";
+import { type DatasetBody, declareDataset, expectInvalid, readySet, uploadAndComplete } from "./dataset_upload";
 import photoUrl from "./fixtures/images/photo.jpg?inline";
 import progressiveUrl from "./fixtures/images/progressive.jpg?inline";
 import rgbUrl from "./fixtures/images/rgb.png?inline";
@@ -153,15 +153,15 @@ describe("image datasets", () => {
       { name: "3/truncated.png", bytes: truncated },
       { name: "3/not-an-image.jpg", bytes: new TextEncoder().encode("this is text, not a JPEG") },
     ]);
-    const { id, res } = await uploadAndComplete(secret, zip, { modality: "image", format: "zip" });
-    const p = await expectProblem(res, 422);
+    const res = await uploadAndComplete(secret, zip, { modality: "image", format: "zip" });
+    const p = await expectInvalid(res);
     const paths = p.errors?.map((e) => e.path);
     expect(paths).toEqual(["member 3/truncated.png", "member 3/not-an-image.jpg"]);
     expect(p.errors?.[1]?.message).toMatch(/not a PNG or JPEG/);
     expect(p.errors?.[0]?.message).toMatch(/PNG/i);
     expect(p.detail).toContain("member 3/truncated.png");
     const { api } = await import("./helpers");
-    const d = await (await api(`/v1/datasets/${id}`, { key: secret })).json<DatasetBody>();
+    const d = await (await api(`/v1/datasets/${res.id}`, { key: secret })).json<DatasetBody>();
     expect(d.status).toBe("invalid");
     expect(stats(d)).toMatchObject({ records: 40, corrupt: 2 });
     expect(d.errors?.[0]).toMatchObject({ member: "3/truncated.png" });
@@ -170,11 +170,11 @@ describe("image datasets", () => {
   it("caps the corrupt list and counts the rest", async () => {
     const { secret } = await newTenant(["train"]);
     const bad = Array.from({ length: 25 }, (_, i) => ({ name: `x/${i}.png`, bytes: new Uint8Array([1, 2, 3, i]) }));
-    const { res } = await uploadAndComplete(secret, makeZip([...pngs.slice(0, 5), ...bad]), {
+    const res = await uploadAndComplete(secret, makeZip([...pngs.slice(0, 5), ...bad]), {
       modality: "image",
       format: "zip",
     });
-    const p = await expectProblem(res, 422);
+    const p = await expectInvalid(res);
     expect(p.errors).toHaveLength(21);
     expect(p.errors?.[20]?.message).toBe("and 5 more corrupt images");
   });
@@ -183,18 +183,18 @@ describe("image datasets", () => {
     const { secret } = await newTenant(["train"]);
     const idx = makeIdx(images).images;
     const cut = idx.slice(0, 16 + 120 * SIDE * SIDE + 100);
-    const { res } = await uploadAndComplete(secret, cut, { modality: "image", format: "idx" });
-    const p = await expectProblem(res, 422);
+    const res = await uploadAndComplete(secret, cut, { modality: "image", format: "idx" });
+    const p = await expectInvalid(res);
     expect(p.detail).toMatch(/truncated: the header declares 200 images of 28×28 .* \(120 complete images\)/);
     const labelsMismatch = makeZip([
       { name: "a-idx3-ubyte", bytes: idx },
       { name: "a-idx1-ubyte", bytes: makeIdx(images.slice(0, 150)).labels },
     ]);
     const r2 = await uploadAndComplete(secret, labelsMismatch, { modality: "image", format: "zip", purpose: "probe" });
-    expect((await expectProblem(r2.res, 422)).detail).toContain("holds 150 labels for the 200 images");
+    expect((await expectInvalid(r2)).detail).toContain("holds 150 labels for the 200 images");
     const notIdx = new Uint8Array(64).fill(7);
     const r3 = await uploadAndComplete(secret, notIdx, { modality: "image", format: "idx" });
-    expect((await expectProblem(r3.res, 422)).detail).toContain("not an IDX file");
+    expect((await expectInvalid(r3)).detail).toContain("not an IDX file");
   });
 
   it("guards zip bombs: an oversized member is not inflated, a member inflating past its declared size stops", async () => {
@@ -209,8 +209,8 @@ describe("image datasets", () => {
     expect(zip.length).toBeLessThan(100_000);
     zip = lieAboutSize(zip, "0/bomb.png", 1000);
     zip = lieAboutSize(zip, "0/huge.png", 100 * 1024 * 1024);
-    const { res } = await uploadAndComplete(secret, zip, { modality: "image", format: "zip" });
-    const p = await expectProblem(res, 422);
+    const res = await uploadAndComplete(secret, zip, { modality: "image", format: "zip" });
+    const p = await expectInvalid(res);
     expect(p.errors).toEqual([
       { path: "member 0/bomb.png", message: expect.stringMatching(/inflates past the 1000 bytes/) },
       {
@@ -237,22 +237,22 @@ describe("image datasets", () => {
     const { secret } = await newTenant(["train"]);
     const flat = fashionPngMembers(images.slice(0, 10), false);
     let r = await uploadAndComplete(secret, makeZip(flat), { modality: "image", format: "zip", purpose: "probe" });
-    let p = await expectProblem(r.res, 422);
+    let p = await expectInvalid(r);
     expect(p.detail).toContain("10 images are not in a class folder");
     expect(p.errors?.[0]?.path).toBe("member 0.png");
     const wrapped = pngs.slice(0, 30).map((m) => ({ ...m, name: `fashion/${m.name}` }));
     r = await uploadAndComplete(secret, makeZip(wrapped), { modality: "image", format: "zip", purpose: "probe" });
-    p = await expectProblem(r.res, 422);
+    p = await expectInvalid(r);
     expect(p.detail).toContain("at least 2 classes; found 1 (`fashion`: the class is an image's FIRST folder)");
     r = await uploadAndComplete(secret, makeZip(junk), { modality: "image", format: "zip" });
-    expect((await expectProblem(r.res, 422)).detail).toContain("no PNG or JPEG image found (3 members ignored");
+    expect((await expectInvalid(r)).detail).toContain("no PNG or JPEG image found (3 members ignored");
     r = await uploadAndComplete(secret, new TextEncoder().encode("plain text, not a zip at all"), {
       modality: "image",
       format: "zip",
     });
-    expect((await expectProblem(r.res, 422)).detail).toContain("not a readable zip archive");
+    expect((await expectInvalid(r)).detail).toContain("not a readable zip archive");
     r = await uploadAndComplete(secret, new Uint8Array(2048).fill(65), { modality: "image", format: "tar" });
-    expect((await expectProblem(r.res, 422)).detail).toContain("not a tar archive");
+    expect((await expectInvalid(r)).detail).toContain("not a tar archive");
   });
 
   it("refuses formats of another modality, and label-less formats for probe sets, with 422 naming `format`", async () => {

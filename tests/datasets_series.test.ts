@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { type DatasetBody, readySet, uploadAndComplete } from "./dataset_upload";
+import { type DatasetBody, expectInvalid, readySet, uploadAndComplete } from "./dataset_upload";
 import basicMotions from "./fixtures/series/basic-motions.jsonl?raw";
 import italyProbe from "./fixtures/series/italy-power-probe.jsonl?raw";
 import italyCsv from "./fixtures/series/italy-power-small.csv?raw";
@@ -81,7 +81,7 @@ describe("time-series datasets", () => {
     (cells[8] as string[])[0] = "n/a";
     const csv = `${cells.map((r) => r.join(",")).join("\n")}\n`;
     const r = await uploadAndComplete(secret, enc.encode(csv), { modality: "timeseries", format: "csv" });
-    const p = await expectProblem(r.res, 422);
+    const p = await expectInvalid(r);
     expect(p.errors?.map((e) => e.path)).toEqual(["line 4, column h05", "line 7, column h10", "line 9, column h00"]);
     expect(p.errors?.[0]?.message).toMatch(/`NaN` is not finite/);
     expect(p.errors?.[1]?.message).toMatch(/empty cell inside the series/);
@@ -95,7 +95,7 @@ describe("time-series datasets", () => {
       modality: "timeseries",
       format: "jsonl",
     });
-    const q = await expectProblem(j.res, 422);
+    const q = await expectInvalid(j);
     expect(q.errors?.map((e) => e.path)).toEqual(["line 2, column values[1]", "line 3"]);
     expect(q.errors?.[1]?.message).toContain("not valid JSON (NaN and Infinity are not JSON either)");
   });
@@ -108,7 +108,7 @@ describe("time-series datasets", () => {
     (cells[5] as string[])[2] = "3.4028234663852886e38"; // float32's max is fine
     const csv = `${cells.map((r) => r.join(",")).join("\n")}\n`;
     let r = await uploadAndComplete(secret, enc.encode(csv), { modality: "timeseries", format: "csv" });
-    let p = await expectProblem(r.res, 422);
+    let p = await expectInvalid(r);
     expect(p.errors?.map((e) => e.path)).toEqual(["line 3, column h03", "line 5, column h01"]);
     expect(p.errors?.[0]?.message).toMatch(/`1e39` is beyond float32 .*rescale the series/);
     expect(p.errors?.[1]?.message).toMatch(/`-1e400` is not finite/);
@@ -118,7 +118,7 @@ describe("time-series datasets", () => {
     lines[3] = (lines[3] as string).replace(/^\{"values": \[([^,]+),/, '{"values": [1e400,');
     lines[4] = JSON.stringify({ values: Array.from({ length: 257 }, () => [1, 2]) });
     r = await uploadAndComplete(secret, enc.encode(lines.join("\n")), { modality: "timeseries", format: "jsonl" });
-    p = await expectProblem(r.res, 422);
+    p = await expectInvalid(r);
     expect(p.errors?.map((e) => e.path)).toEqual([
       "line 2, column values[1]",
       "line 4, column values[0]",
@@ -162,7 +162,7 @@ describe("time-series datasets", () => {
       ],
     })}\n${JSON.stringify({ values: [1, 2, 3] })}\n`;
     let r = await uploadAndComplete(secret, enc.encode(mixed), { modality: "timeseries", format: "jsonl" });
-    let p = await expectProblem(r.res, 422);
+    let p = await expectInvalid(r);
     expect(p.errors?.[0]).toEqual({
       path: "line 2, column values",
       message: "1 channel(s) but the first series (line 1) has 2; every series needs the same channel count",
@@ -174,7 +174,7 @@ describe("time-series datasets", () => {
       ],
     })}\n`;
     r = await uploadAndComplete(secret, enc.encode(ragged), { modality: "timeseries", format: "jsonl" });
-    expect((await expectProblem(r.res, 422)).errors?.[0]?.path).toBe("line 1, column values[1]");
+    expect((await expectInvalid(r)).errors?.[0]?.path).toBe("line 1, column values[1]");
 
     const unlabeled = `${italyLines[0]}\n${JSON.stringify({ values: [1, 2] })}\n`;
     r = await uploadAndComplete(secret, enc.encode(unlabeled), {
@@ -182,25 +182,25 @@ describe("time-series datasets", () => {
       format: "jsonl",
       purpose: "probe",
     });
-    p = await expectProblem(r.res, 422);
+    p = await expectInvalid(r);
     expect(p.errors?.[0]).toMatchObject({ path: "line 2, column label" });
 
     r = await uploadAndComplete(secret, enc.encode(csvRows.slice(1).join("\n")), {
       modality: "timeseries",
       format: "csv",
     });
-    expect((await expectProblem(r.res, 422)).errors?.[0]).toMatchObject({
+    expect((await expectInvalid(r)).errors?.[0]).toMatchObject({
       path: "line 1",
       message: expect.stringContaining("looks like data"),
     });
     const one = italyLines.filter((l) => l.endsWith('"label": "1"}')).join("\n");
     r = await uploadAndComplete(secret, enc.encode(one), { modality: "timeseries", format: "jsonl", purpose: "probe" });
-    expect((await expectProblem(r.res, 422)).detail).toContain("at least 2 labels; found 1");
+    expect((await expectInvalid(r)).detail).toContain("at least 2 labels; found 1");
     r = await uploadAndComplete(secret, new Uint8Array([0x1f, 0x8b, 8, 0, 1, 2, 3]), {
       modality: "timeseries",
       format: "csv.gz",
     });
-    expect((await expectProblem(r.res, 422)).detail).toContain("gzip stream is corrupt or truncated");
+    expect((await expectInvalid(r)).detail).toContain("gzip stream is corrupt or truncated");
   });
 
   it("jobs: the objective and the eval set must match the dataset's modality (422), series fields reach the trainer", async () => {

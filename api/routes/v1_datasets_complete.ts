@@ -1,25 +1,14 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import { and, eq, lt, or } from "drizzle-orm";
+import { eq } from "drizzle-orm";
 import type { MiddlewareHandler } from "hono";
 import { datasets } from "../../db/schema";
 import { badRequest, conflict, errorResponses, unprocessable } from "../lib/errors";
 import { bearer, jsonResponse, type Router } from "../lib/openapi";
 import { requireScope } from "../middleware/auth";
 import type { DatasetIssue } from "../services/dataset_check";
-import {
-  checkDataset,
-  findDataset,
-  missingParts,
-  ObjectChanged,
-  partCount,
-  partRanges,
-  promoteObject,
-  stagingKey,
-} from "../services/datasets";
+import { restartIfStale, startCheck } from "../services/dataset_check_queue";
+import { findDataset, missingParts, partCount, partRanges, stagingKey } from "../services/datasets";
 import { DatasetSchema, datasetView, issuePath } from "./views/dataset_views";
-
-/** A check still marked running after this long died with its request; another may start. */
-const STALE_CHECK_MS = 10 * 60 * 1000;
 
 /**
  * The body is optional, but clients that always send `content-type: application/json` (fetch
@@ -38,14 +27,18 @@ const route = createRoute({
   method: "post",
   path: "/v1/datasets/{id}/complete",
   tags: ["datasets"],
-  summary: "Finish an upload and check the file before anything trains on it",
+  summary: "Finish an upload and start the check of the file before anything trains on it",
   description:
-    "Checks size and SHA-256 against what was declared, gzip integrity, and every record, and computes stats. " +
+    "Assembles a multipart upload, compares the stored size with the declared one (a mismatch is a 422 at once), " +
+    "then answers 202 with the dataset `validating` and checks it in the background (the work queue): poll " +
+    "GET /v1/datasets/{id}, whose `check` shows the progress, until it is `ready` or `invalid`. Calling it again " +
+    "while validating answers 202 (and restarts a check that stopped moving); `ready` answers 200, `invalid` 409. " +
+    "The check compares size and SHA-256 against what was declared, gzip integrity, and every record, and computes stats. " +
     "Text: UTF-8 and the jsonl/txt format. Images: every PNG/JPEG member is decoded (zip, tar, tar.gz) or the IDX " +
     "files are checked (magic, dims, length; labels of an idx1 file); stats count images per class, sizes, " +
     "channels and formats; corrupt images are listed by member name. Time series: every value is a finite number, " +
     "one channel count throughout; stats give channels, lengths and labels. Probe sets need labels (>= 2 classes). " +
-    "The dataset becomes `ready`, or `invalid` with the first problems listed (answered as a 422 problem).",
+    "The dataset becomes `ready`, or `invalid` with the first problems listed in `errors`.",
   security: bearer,
   middleware: [requireScope("train"), emptyJsonIsNoBody] as const,
   request: {
@@ -64,16 +57,28 @@ const route = createRoute({
       },
     },
   },
-  responses: { 200: jsonResponse(DatasetSchema, "The checked dataset, now `ready`."), ...errorResponses },
+  responses: {
+    200: jsonResponse(DatasetSchema, "The dataset was already checked and is `ready`."),
+    202: jsonResponse(
+      DatasetSchema,
+      "The check runs in the background: the dataset is `validating`; poll GET /v1/datasets/{id}.",
+    ),
+    ...errorResponses,
+  },
 });
 
 export const registerV1DatasetsComplete = (app: Router) =>
   app.openapi(route, async (c) => {
-    const { db, storage } = c.get("services");
+    const { db, storage, work } = c.get("services");
     const bucket = storage.bucket;
     const d = await findDataset(db, c.get("auth").tenantId, c.req.valid("param").id);
     if (d.status === "ready") return c.json(datasetView(d), 200);
     if (d.status === "invalid") throw conflict(`Dataset ${d.id} is invalid; upload it again as a new dataset.`);
+    if (d.status === "validating") {
+      // Already being checked: one message is enough, unless the check looks dead.
+      await restartIfStale(db, work, d);
+      return c.json(datasetView(d), 202);
+    }
     const parts = (c.req.header("content-type")?.includes("json") ? c.req.valid("json").parts : undefined) ?? undefined;
     const staged = stagingKey(d.objectKey);
 
@@ -116,13 +121,14 @@ export const registerV1DatasetsComplete = (app: Router) =>
     // Everything below reads and copies exactly this version; a later PUT to the staging key cannot slip in.
     const version = { key: staged, etag: head.etag, size: head.size };
 
-    const fail = async (errors: DatasetIssue[], stats?: Record<string, unknown>) => {
+    // The one verdict that needs no read: it is given here, synchronously.
+    const fail = async (errors: DatasetIssue[]) => {
       await db
         .update(datasets)
         .set({
           status: "invalid",
           errors,
-          stats: stats ?? null,
+          stats: null,
           uploadId: null,
           updatedAt: Date.now(),
           completedAt: Date.now(),
@@ -139,60 +145,10 @@ export const registerV1DatasetsComplete = (app: Router) =>
     if (head.size !== d.bytes)
       await fail([{ message: `the stored object is ${head.size} bytes, ${d.bytes} were declared` }]);
 
-    // Only one request checks a dataset; a check that died (CPU limit, crash) is retried after a while.
-    const claimed = await db
-      .update(datasets)
-      .set({ status: "validating", updatedAt: Date.now() })
-      .where(
-        and(
-          eq(datasets.id, d.id),
-          or(
-            eq(datasets.status, "uploading"),
-            and(eq(datasets.status, "validating"), lt(datasets.updatedAt, Date.now() - STALE_CHECK_MS)),
-          ),
-        ),
-      )
-      .returning({ id: datasets.id });
-    if (claimed.length === 0)
-      throw conflict(`Dataset ${d.id} is being checked by another request; GET it in a moment.`);
-    const release = () =>
-      db.update(datasets).set({ status: "uploading", updatedAt: Date.now() }).where(eq(datasets.id, d.id));
-    const changed = () =>
-      conflict(
-        `The upload of dataset ${d.id} was replaced while it was being checked; call /complete again to check the new bytes.`,
-      );
-    let result: Awaited<ReturnType<typeof checkDataset>>;
-    try {
-      result = await checkDataset(bucket, d, version);
-    } catch (e) {
-      await release();
-      throw e instanceof ObjectChanged ? changed() : e;
-    }
-    if (result.sha256 !== d.sha256) {
-      result.errors.unshift({ message: `sha256 of the upload is ${result.sha256}, ${d.sha256} was declared` });
-    }
-    if (result.errors.length > 0) await fail(result.errors, result.stats);
-
-    // The checked version becomes the dataset's object; the staging object goes only once the row
-    // says `ready`, so a /complete that dies in between is redone from the staging object.
-    try {
-      await promoteObject(bucket, version, d.objectKey, d.sha256);
-    } catch (e) {
-      await release();
-      throw e instanceof ObjectChanged ? changed() : e;
-    }
-    const [row] = await db
-      .update(datasets)
-      .set({
-        status: "ready",
-        stats: result.stats,
-        errors: null,
-        uploadId: null,
-        updatedAt: Date.now(),
-        completedAt: Date.now(),
-      })
-      .where(eq(datasets.id, d.id))
-      .returning();
-    await bucket.delete(staged);
-    return c.json(datasetView(row ?? d), 200);
+    const started = await startCheck(db, work, d, version);
+    // Another request claimed it between our read and our claim: answer what it started.
+    const row = started ?? (await findDataset(db, d.tenantId, d.id));
+    if (row.status === "ready") return c.json(datasetView(row), 200);
+    if (row.status === "invalid") throw conflict(`Dataset ${d.id} is invalid; upload it again as a new dataset.`);
+    return c.json(datasetView(row), 202);
   });

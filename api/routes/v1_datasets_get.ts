@@ -10,6 +10,11 @@ const route = createRoute({
   path: "/v1/datasets/{id}",
   tags: ["datasets"],
   summary: "One dataset with its status, stats and errors",
+  description:
+    "Poll this after POST /v1/datasets/{id}/complete: while the background check runs the dataset is " +
+    "`validating` and `check` gives `bytes_done` of `bytes_total`; it ends `ready` (with stats) or `invalid` " +
+    "(with `errors`). A dataset back at `uploading` with `errors` had its check stopped (the upload was replaced, " +
+    "or the check failed repeatedly): call /complete again.",
   security: bearer,
   middleware: [requireScope("train")] as const,
   request: { params: z.object({ id: z.string() }) },

@@ -2,8 +2,10 @@
 // integrity, strict UTF-8, the record format, and stats. It streams with bounded memory (lines are
 // capped at MAX_LINE_BYTES, duplicate tracking at MAX_TRACKED_LINES). Lines are split on the byte
 // 0x0A, never part of a multi-byte UTF-8 sequence, which lets errors name exact line numbers.
+// Line splitting and cooperative yielding live in dataset_check_lines.ts.
 // Image and time-series sets have their own checks (dataset_check_image.ts, dataset_check_series.ts)
 // built on the helpers here; every check returns the same CheckResult.
+import { forEachLine, MAX_LINE_BYTES } from "./dataset_check_lines";
 
 export const TEXT_FORMATS = ["txt", "jsonl", "txt.gz", "jsonl.gz"] as const;
 export type TextFormat = (typeof TEXT_FORMATS)[number];
@@ -23,12 +25,12 @@ export type DatasetStats = {
   duplicates_exact?: boolean;
   labels?: Record<string, number>;
 };
+export { forEachLine, LineSplitter, MAX_LINE_BYTES, Yielder } from "./dataset_check_lines";
+
 export type CheckResult<S = DatasetStats> = { sha256: string; stats: S; errors: DatasetIssue[] };
 
 /** Issues kept per check; the rest are counted in a final "and N more" issue by `Issues.list`. */
 export const MAX_REPORTED = 20;
-/** A record longer than this is an error (a file with no newlines would otherwise fill the isolate). */
-export const MAX_LINE_BYTES = 1024 * 1024;
 /** Distinct lines remembered for duplicate counting; past it, duplicates are counted among these only. */
 const MAX_TRACKED_LINES = 500_000;
 
@@ -89,54 +91,6 @@ export function hashedSource(body: ReadableStream<Uint8Array>) {
   };
 }
 
-/**
- * Calls `onLine(bytes, lineNumber)` for every line of `source` (without the newline; a trailing
- * CR stays), and `onOverlong(lineNumber)` for lines over MAX_LINE_BYTES, which are skipped.
- * Returns the number of lines. Memory: one line plus one chunk.
- */
-export async function forEachLine(
-  source: AsyncIterable<Uint8Array>,
-  onLine: (raw: Uint8Array, n: number) => void,
-  onOverlong: (n: number) => void,
-): Promise<number> {
-  let lines = 0;
-  let carry = new Uint8Array(0);
-  let overlong = false; // inside a line already reported as too long: skip to its end
-  for await (const chunk of source) {
-    let start = 0;
-    for (let i = 0; i < chunk.length; i++) {
-      if (chunk[i] !== 0x0a) continue;
-      const piece = chunk.subarray(start, i);
-      lines++;
-      if (overlong) overlong = false;
-      else if (carry.length > 0) {
-        const joined = new Uint8Array(carry.length + piece.length);
-        joined.set(carry);
-        joined.set(piece, carry.length);
-        carry = new Uint8Array(0);
-        onLine(joined, lines);
-      } else onLine(piece, lines);
-      start = i + 1;
-    }
-    if (start < chunk.length && !overlong) {
-      const rest = chunk.subarray(start);
-      if (carry.length + rest.length > MAX_LINE_BYTES) {
-        onOverlong(lines + 1);
-        overlong = true;
-        carry = new Uint8Array(0);
-      } else {
-        const joined = new Uint8Array(carry.length + rest.length);
-        joined.set(carry);
-        joined.set(rest, carry.length);
-        carry = joined;
-      }
-    }
-  }
-  if (overlong) lines++;
-  else if (carry.length > 0) onLine(carry, ++lines);
-  return lines;
-}
-
 /** Counts decompressed bytes on the way through. */
 export function counted(source: AsyncIterable<Uint8Array>, onBytes: (n: number) => void): AsyncIterable<Uint8Array> {
   return {
@@ -181,38 +135,127 @@ function lineKey(bytes: Uint8Array): number {
   return (a >>> 0) * 0x100000 + ((b >>> 0) & 0xfffff);
 }
 
-export async function checkTextDataset(
+/** A check's state between two queue invocations: JSON, plus the duplicate keys as raw numbers (large). */
+export type SavedCheck = { json: Record<string, unknown>; keys?: Float64Array };
+
+/**
+ * A line-by-line check (text, time series) whose whole state can be saved after any line and
+ * restored in another invocation (dataset_check_resume.ts). Fed by a LineSplitter.
+ */
+export interface LineCheck<S = Record<string, unknown>> {
+  onLine(raw: Uint8Array, n: number): void;
+  onOverlong(n: number): void;
+  /** Bytes after any gzip layer (the file's own bytes when there is none). */
+  addDecompressed(n: number): void;
+  /** The stream failed mid-read (corrupt gzip): one issue, the check ends. */
+  readFailed(message: string): void;
+  finish(sha256: string, bytes: number, lines: number): CheckResult<S>;
+  save(): SavedCheck;
+}
+
+/**
+ * Runs a LineCheck over a whole stream in one go (gzip cannot be resumed mid-stream, so gzipped
+ * sets always take this path), hashing with the native DigestStream on the way.
+ */
+export async function runLineCheck<S>(
+  check: LineCheck<S>,
+  body: ReadableStream<Uint8Array>,
+  format: string,
+): Promise<CheckResult<S>> {
+  const source = hashedSource(body);
+  let lines = 0;
+  try {
+    const decompressed = counted(maybeGunzip(source.chunks, format), (n) => check.addDecompressed(n));
+    lines = await forEachLine(
+      decompressed,
+      (raw, n) => check.onLine(raw, n),
+      (n) => check.onOverlong(n),
+    );
+  } catch (e) {
+    check.readFailed(readFailure(format, e));
+  }
+  const sha256 = await source.finish();
+  return check.finish(sha256, source.bytes(), lines);
+}
+
+export function checkTextDataset(
   body: ReadableStream<Uint8Array>,
   opts: { format: TextFormat; purpose: "pretrain" | "probe" },
 ): Promise<CheckResult> {
-  const source = hashedSource(body);
-  const errors: DatasetIssue[] = [];
-  const report = (line: number | undefined, message: string) => {
-    if (errors.length < MAX_REPORTED) errors.push(line === undefined ? { message } : { line, message });
-  };
-  const stats: DatasetStats = {
-    records: 0,
-    bytes: 0,
-    decompressed_bytes: 0,
-    lines: 0,
-    empty: 0,
-    duplicates: 0,
-    mean_length: 0,
-    max_length: 0,
-  };
-  const labels = new Map<string, number>();
-  const seen = new Set<number>();
-  let totalLength = 0;
-  const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false });
-  const jsonl = opts.format.startsWith("jsonl");
+  return runLineCheck(new TextCheck(opts), body, opts.format);
+}
 
-  const onLine = (raw: Uint8Array, n: number) => {
+/** The text check (UTF-8, txt/jsonl records, probe labels, duplicates, lengths) as a LineCheck. */
+export class TextCheck implements LineCheck<DatasetStats> {
+  private readonly errors: DatasetIssue[];
+  private readonly stats: DatasetStats;
+  private readonly labels: Map<string, number>;
+  private readonly seen: Set<number>;
+  private totalLength: number;
+  private readonly decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false });
+  private readonly jsonl: boolean;
+
+  constructor(
+    private readonly opts: { format: TextFormat; purpose: "pretrain" | "probe" },
+    saved?: SavedCheck,
+  ) {
+    const j = saved?.json as
+      | { errors: DatasetIssue[]; stats: DatasetStats; labels: Record<string, number>; totalLength: number }
+      | undefined;
+    this.errors = j?.errors ?? [];
+    this.stats = j?.stats ?? {
+      records: 0,
+      bytes: 0,
+      decompressed_bytes: 0,
+      lines: 0,
+      empty: 0,
+      duplicates: 0,
+      mean_length: 0,
+      max_length: 0,
+    };
+    this.labels = new Map(Object.entries(j?.labels ?? {}));
+    this.seen = new Set(saved?.keys ?? []);
+    this.totalLength = j?.totalLength ?? 0;
+    this.jsonl = opts.format.startsWith("jsonl");
+  }
+
+  save(): SavedCheck {
+    return {
+      json: {
+        errors: this.errors,
+        stats: this.stats,
+        labels: Object.fromEntries(this.labels),
+        totalLength: this.totalLength,
+      },
+      keys: Float64Array.from(this.seen),
+    };
+  }
+
+  private report(line: number | undefined, message: string) {
+    if (this.errors.length < MAX_REPORTED) this.errors.push(line === undefined ? { message } : { line, message });
+  }
+
+  addDecompressed(n: number) {
+    this.stats.decompressed_bytes += n;
+  }
+
+  readFailed(message: string) {
+    this.report(undefined, message);
+  }
+
+  onOverlong(n: number) {
+    this.stats.lines = n;
+    this.report(n, `longer than ${MAX_LINE_BYTES} bytes; put one record per line`);
+  }
+
+  onLine(raw: Uint8Array, n: number) {
+    const stats = this.stats;
     stats.lines = n;
     let text: string;
     try {
-      text = decoder.decode(raw[raw.length - 1] === 0x0d ? raw.subarray(0, -1) : raw);
+      text = this.decoder.decode(raw[raw.length - 1] === 0x0d ? raw.subarray(0, -1) : raw);
     } catch {
-      report(n, "not valid UTF-8; re-encode the file as UTF-8");
+      this.report(n, "not valid UTF-8; re-encode the file as UTF-8");
       return;
     }
     if (text.trim() === "") {
@@ -220,61 +263,53 @@ export async function checkTextDataset(
       return;
     }
     let content = text;
-    if (jsonl) {
+    if (this.jsonl) {
       let rec: unknown;
       try {
         rec = JSON.parse(text);
       } catch {
-        report(n, "not valid JSON; each line must be one JSON object");
+        this.report(n, "not valid JSON; each line must be one JSON object");
         return;
       }
       const r = rec as { text?: unknown; label?: unknown };
       if (typeof rec !== "object" || rec === null || typeof r.text !== "string") {
-        report(n, 'missing a string "text" field');
+        this.report(n, 'missing a string "text" field');
         return;
       }
       content = r.text;
-      if (opts.purpose === "probe") {
+      if (this.opts.purpose === "probe") {
         if (typeof r.label !== "string" && typeof r.label !== "number") {
-          report(n, 'a probe set needs a "label" (string or number) on every record');
+          this.report(n, 'a probe set needs a "label" (string or number) on every record');
           return;
         }
-        labels.set(String(r.label), (labels.get(String(r.label)) ?? 0) + 1);
+        this.labels.set(String(r.label), (this.labels.get(String(r.label)) ?? 0) + 1);
       }
     }
     const key = lineKey(raw);
-    if (seen.has(key)) {
+    if (this.seen.has(key)) {
       stats.duplicates++;
       return;
     }
-    if (seen.size < MAX_TRACKED_LINES) seen.add(key);
+    if (this.seen.size < MAX_TRACKED_LINES) this.seen.add(key);
     else stats.duplicates_exact = false;
     stats.records++;
-    totalLength += content.length;
+    this.totalLength += content.length;
     stats.max_length = Math.max(stats.max_length, content.length);
-  };
-
-  try {
-    const decompressed = counted(maybeGunzip(source.chunks, opts.format), (n) => {
-      stats.decompressed_bytes += n;
-    });
-    stats.lines = await forEachLine(decompressed, onLine, (n) => {
-      stats.lines = n;
-      report(n, `longer than ${MAX_LINE_BYTES} bytes; put one record per line`);
-    });
-  } catch (e) {
-    report(undefined, readFailure(opts.format, e));
   }
-  const sha256 = await source.finish();
-  stats.bytes = source.bytes();
 
-  stats.mean_length = stats.records > 0 ? Math.round((totalLength / stats.records) * 10) / 10 : 0;
-  if (opts.purpose === "probe") {
-    stats.labels = Object.fromEntries([...labels.entries()].sort(([a], [b]) => a.localeCompare(b)));
-    if (errors.length === 0 && labels.size < 2)
-      report(undefined, `a probe set needs at least 2 labels; found ${labels.size}`);
+  finish(sha256: string, bytes: number, lines: number): CheckResult {
+    const stats = this.stats;
+    // A read failure leaves `lines` at 0: the last line seen stands then.
+    stats.lines = Math.max(stats.lines, lines);
+    stats.bytes = bytes;
+    stats.mean_length = stats.records > 0 ? Math.round((this.totalLength / stats.records) * 10) / 10 : 0;
+    if (this.opts.purpose === "probe") {
+      stats.labels = Object.fromEntries([...this.labels.entries()].sort(([a], [b]) => a.localeCompare(b)));
+      if (this.errors.length === 0 && this.labels.size < 2)
+        this.report(undefined, `a probe set needs at least 2 labels; found ${this.labels.size}`);
+    }
+    if (this.errors.length === 0 && stats.records === 0)
+      this.report(undefined, "no usable record: the file is empty or every line is blank");
+    return { sha256, stats, errors: this.errors };
   }
-  if (errors.length === 0 && stats.records === 0)
-    report(undefined, "no usable record: the file is empty or every line is blank");
-  return { sha256, stats, errors };
 }

@@ -16,6 +16,7 @@ import {
   maybeGunzip,
   readFailure,
 } from "./dataset_check";
+import { Yielder } from "./dataset_check_lines";
 import { decodeImage, ImageDecodeError, MAX_IMAGE_PIXELS } from "./image/decode";
 
 export const IMAGE_FORMATS = ["zip", "tar", "tar.gz", "idx", "idx.gz"] as const;
@@ -138,6 +139,7 @@ export async function checkImageDataset(
     guard(stats.decompressed_bytes);
   };
 
+  const yielder = new Yielder();
   const visitImage = async (m: ArchiveMember) => {
     if (m.size > limits.maxImageBytes) {
       corrupt.add({ member: m.name, message: `${m.size} bytes; an image may be at most ${limits.maxImageBytes}` });
@@ -147,6 +149,8 @@ export async function checkImageDataset(
     try {
       const bytes = await collect(m.body(), limits.maxImageBytes, (max) => `larger than ${max} bytes`);
       grow(bytes.byteLength);
+      // Decoding is the CPU loop here: let other requests in between images (one image at most in between).
+      await yielder.tick(bytes.byteLength * 4);
       img = decodeImage(bytes, { maxPixels: limits.maxPixels });
     } catch (e) {
       if (e instanceof SetTooLarge || !(e instanceof ImageDecodeError || e instanceof ArchiveError)) throw e;

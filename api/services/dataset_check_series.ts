@@ -4,14 +4,12 @@
 // empty cells make a shorter series), optionally gzipped. Errors name the line and the column.
 import {
   type CheckResult,
-  counted,
   type DatasetIssue,
-  forEachLine,
-  hashedSource,
   Issues,
+  type LineCheck,
   MAX_LINE_BYTES,
-  maybeGunzip,
-  readFailure,
+  runLineCheck,
+  type SavedCheck,
 } from "./dataset_check";
 
 export const SERIES_FORMATS = ["jsonl", "jsonl.gz", "csv", "csv.gz"] as const;
@@ -201,60 +199,127 @@ export function parseCsvRow(text: string, n: number, h: CsvHeader): ParsedSeries
 /**
  * A stateful parser for the lines of one series file, in order: `"header"` for a CSV's first line,
  * `"blank"` for empty lines, `"skip"` for rows after a bad header (already reported), else the
- * series or the issue that stops it. Shared by the check and by probes reading a set.
+ * series or the issue that stops it. Shared by the check and by probes reading a set. Its only
+ * state is the CSV header (`header`), which a resumed check passes back in.
  */
-export function seriesLineParser(
-  format: SeriesFormat,
-): (raw: Uint8Array, n: number) => ParsedSeries | "header" | "blank" | "skip" {
-  const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false });
-  const csv = format.startsWith("csv");
-  let header: CsvHeader | null = null;
-  return (raw, n) => {
+export class SeriesLineParser {
+  private readonly decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false });
+  private readonly csv: boolean;
+  constructor(
+    format: SeriesFormat,
+    public header: CsvHeader | null = null,
+  ) {
+    this.csv = format.startsWith("csv");
+  }
+
+  parse(raw: Uint8Array, n: number): ParsedSeries | "header" | "blank" | "skip" {
     let text: string;
     try {
-      text = decoder.decode(raw[raw.length - 1] === 0x0d ? raw.subarray(0, -1) : raw);
+      text = this.decoder.decode(raw[raw.length - 1] === 0x0d ? raw.subarray(0, -1) : raw);
     } catch {
       return { line: n, message: "not valid UTF-8; re-encode the file as UTF-8" };
     }
     if (n === 1 && text.charCodeAt(0) === 0xfeff) text = text.slice(1);
-    if (csv && n === 1) {
+    if (this.csv && n === 1) {
       const h = parseCsvHeader(text);
       if ("message" in h) return h;
-      header = h;
+      this.header = h;
       return "header";
     }
     if (text.trim() === "") return "blank";
-    if (csv && !header) return "skip";
-    const r = csv ? parseCsvRow(text, n, header as unknown as CsvHeader) : parseSeriesJsonl(text, n);
+    if (this.csv && !this.header) return "skip";
+    const r = this.header ? parseCsvRow(text, n, this.header) : parseSeriesJsonl(text, n);
     return r ?? "blank";
-  };
+  }
 }
 
-export async function checkSeriesDataset(
+/** `SeriesLineParser.parse` as a plain function. */
+export function seriesLineParser(
+  format: SeriesFormat,
+): (raw: Uint8Array, n: number) => ReturnType<SeriesLineParser["parse"]> {
+  const p = new SeriesLineParser(format);
+  return (raw, n) => p.parse(raw, n);
+}
+
+export function checkSeriesDataset(
   body: ReadableStream<Uint8Array>,
   opts: { format: SeriesFormat; purpose: "pretrain" | "probe" },
 ): Promise<CheckResult<SeriesStats>> {
-  const source = hashedSource(body);
-  const issues = new Issues();
-  const stats: SeriesStats = {
-    records: 0,
-    bytes: 0,
-    decompressed_bytes: 0,
-    lines: 0,
-    empty: 0,
-    channels: 0,
-    min_length: 0,
-    max_length: 0,
-    mean_length: 0,
-    points: 0,
-  };
-  const labels = new Map<string, number>();
-  let firstLine = 0;
-  const csv = opts.format.startsWith("csv");
-  const parse = seriesLineParser(opts.format);
-  const onLine = (raw: Uint8Array, n: number) => {
+  return runLineCheck(new SeriesCheck(opts), body, opts.format);
+}
+
+type SeriesSaved = {
+  kept: DatasetIssue[];
+  dropped: number;
+  stats: SeriesStats;
+  labels: Record<string, number>;
+  firstLine: number;
+  header: CsvHeader | null;
+};
+
+/** The time-series check (records, channels, labels, lengths) as a LineCheck. */
+export class SeriesCheck implements LineCheck<SeriesStats> {
+  private readonly issues = new Issues();
+  private readonly stats: SeriesStats;
+  private readonly labels: Map<string, number>;
+  private firstLine: number;
+  private readonly csv: boolean;
+  private readonly parser: SeriesLineParser;
+
+  constructor(
+    private readonly opts: { format: SeriesFormat; purpose: "pretrain" | "probe" },
+    saved?: SavedCheck,
+  ) {
+    const j = saved?.json as SeriesSaved | undefined;
+    this.issues.kept.push(...(j?.kept ?? []));
+    this.issues.dropped = j?.dropped ?? 0;
+    this.stats = j?.stats ?? {
+      records: 0,
+      bytes: 0,
+      decompressed_bytes: 0,
+      lines: 0,
+      empty: 0,
+      channels: 0,
+      min_length: 0,
+      max_length: 0,
+      mean_length: 0,
+      points: 0,
+    };
+    this.labels = new Map(Object.entries(j?.labels ?? {}));
+    this.firstLine = j?.firstLine ?? 0;
+    this.csv = opts.format.startsWith("csv");
+    this.parser = new SeriesLineParser(opts.format, j?.header ?? null);
+  }
+
+  save(): SavedCheck {
+    const json: SeriesSaved = {
+      kept: this.issues.kept,
+      dropped: this.issues.dropped,
+      stats: this.stats,
+      labels: Object.fromEntries(this.labels),
+      firstLine: this.firstLine,
+      header: this.parser.header,
+    };
+    return { json };
+  }
+
+  addDecompressed(n: number) {
+    this.stats.decompressed_bytes += n;
+  }
+
+  readFailed(message: string) {
+    this.issues.add({ message });
+  }
+
+  onOverlong(n: number) {
+    this.stats.lines = n;
+    this.issues.add({ line: n, message: `longer than ${MAX_LINE_BYTES} bytes; put one series per line` });
+  }
+
+  onLine(raw: Uint8Array, n: number) {
+    const { stats, issues, labels, opts } = this;
     stats.lines = n;
-    const r = parse(raw, n);
+    const r = this.parser.parse(raw, n);
     if (r === "header" || r === "skip") return;
     if (r === "blank") {
       stats.empty++;
@@ -268,12 +333,12 @@ export async function checkSeriesDataset(
     const length = (r.values[0] as number[]).length;
     if (stats.records === 0) {
       stats.channels = channels;
-      firstLine = n;
+      this.firstLine = n;
     } else if (channels !== stats.channels) {
       issues.add({
         line: n,
         column: "values",
-        message: `${channels} channel(s) but the first series (line ${firstLine}) has ${stats.channels}; every series needs the same channel count`,
+        message: `${channels} channel(s) but the first series (line ${this.firstLine}) has ${stats.channels}; every series needs the same channel count`,
       });
       return;
     }
@@ -282,7 +347,7 @@ export async function checkSeriesDataset(
         issues.add({
           line: n,
           column: "label",
-          message: `a probe set needs a label on every series (${csv ? "a `label` column" : 'a "label" field'})`,
+          message: `a probe set needs a label on every series (${this.csv ? "a `label` column" : 'a "label" field'})`,
         });
         return;
       }
@@ -296,34 +361,25 @@ export async function checkSeriesDataset(
     stats.max_length = Math.max(stats.max_length, length);
     stats.records++;
     stats.points += length * channels;
-  };
+  }
 
-  try {
-    const decompressed = counted(maybeGunzip(source.chunks, opts.format), (n) => {
-      stats.decompressed_bytes += n;
-    });
-    await forEachLine(decompressed, onLine, (n) => {
-      stats.lines = n;
-      issues.add({ line: n, message: `longer than ${MAX_LINE_BYTES} bytes; put one series per line` });
-    });
-  } catch (e) {
-    issues.add({ message: readFailure(opts.format, e) });
-  }
-  const sha256 = await source.finish();
-  stats.bytes = source.bytes();
-  stats.mean_length = stats.records > 0 ? Math.round((stats.points / stats.channels / stats.records) * 10) / 10 : 0;
-  if (opts.purpose === "probe") {
-    stats.labels = Object.fromEntries([...labels.entries()].sort(([a], [b]) => a.localeCompare(b)));
-    if (issues.count === 0 && labels.size < 2) {
-      issues.add({ message: `a probe set needs at least 2 labels; found ${labels.size}` });
+  finish(sha256: string, bytes: number): CheckResult<SeriesStats> {
+    const { stats, issues, labels, opts } = this;
+    stats.bytes = bytes;
+    stats.mean_length = stats.records > 0 ? Math.round((stats.points / stats.channels / stats.records) * 10) / 10 : 0;
+    if (opts.purpose === "probe") {
+      stats.labels = Object.fromEntries([...labels.entries()].sort(([a], [b]) => a.localeCompare(b)));
+      if (issues.count === 0 && labels.size < 2) {
+        issues.add({ message: `a probe set needs at least 2 labels; found ${labels.size}` });
+      }
     }
+    if (issues.count === 0 && stats.records === 0) {
+      issues.add({
+        message: this.csv
+          ? "no series: write a header row, then one series per row"
+          : "no series: write one JSON object per line",
+      });
+    }
+    return { sha256, stats, errors: issues.list() };
   }
-  if (issues.count === 0 && stats.records === 0) {
-    issues.add({
-      message: csv
-        ? "no series: write a header row, then one series per row"
-        : "no series: write one JSON object per line",
-    });
-  }
-  return { sha256, stats, errors: issues.list() };
 }

@@ -116,7 +116,7 @@ export type ObjectVersion = { key: string; etag: string; size: number };
 export class ObjectChanged extends Error {}
 
 /** `get` of exactly the version `v`; a replaced or deleted object is an ObjectChanged, never other bytes. */
-async function getVersion(bucket: R2Bucket, v: ObjectVersion, range?: R2Range): Promise<R2ObjectBody> {
+export async function getVersion(bucket: R2Bucket, v: ObjectVersion, range?: R2Range): Promise<R2ObjectBody> {
   const obj = await bucket.get(v.key, { onlyIf: { etagMatches: v.etag }, ...(range ? { range } : {}) });
   // A failed precondition answers the object's metadata without a body.
   if (!obj || !("body" in obj)) throw new ObjectChanged(`object ${v.key} changed or vanished while being read`);
@@ -124,16 +124,23 @@ async function getVersion(bucket: R2Bucket, v: ObjectVersion, range?: R2Range): 
 }
 
 /**
- * Runs the check of the dataset's modality on one version of its staged object: SHA-256, format,
- * every record, stats. Throws only when storage fails or the object changed (the caller then
- * leaves the dataset retryable).
+ * Runs the check of the dataset's modality on one version of its staged object in one go: SHA-256,
+ * format, every record, stats. Throws only when storage fails or the object changed (the caller then
+ * leaves the dataset retryable). Formats that can resume mid-file go through dataset_check_state.ts
+ * instead; this path serves gzipped sets and image archives.
+ *
+ * @param onProgress called with the bytes read so far, every PROGRESS_BYTES, and awaited (it may write the row).
  */
 export async function checkDataset(
   bucket: R2Bucket,
   d: Pick<DatasetRow, "modality" | "format" | "purpose">,
   v: ObjectVersion,
+  onProgress?: (bytesRead: number) => Promise<void>,
 ): Promise<CheckResult<Record<string, unknown>>> {
-  const stream = async () => (await getVersion(bucket, v)).body;
+  const stream = async () => {
+    const body = (await getVersion(bucket, v)).body;
+    return onProgress ? body.pipeThrough(progressCounter(onProgress)) : body;
+  };
   if (d.modality === "image") {
     const range = async (offset: number, length: number) =>
       new Uint8Array(await (await getVersion(bucket, v, { offset, length })).arrayBuffer());
@@ -144,6 +151,24 @@ export async function checkDataset(
     return checkSeriesDataset(body, { format: d.format as SeriesFormat, purpose: d.purpose });
   }
   return checkTextDataset(body, { format: d.format as TextFormat, purpose: d.purpose });
+}
+
+/** How often a one-go check reports progress (a row write each time). */
+export const PROGRESS_BYTES = 8 * 1024 * 1024;
+
+function progressCounter(onProgress: (bytesRead: number) => Promise<void>) {
+  let read = 0;
+  let reported = 0;
+  return new TransformStream<Uint8Array, Uint8Array>({
+    async transform(chunk, ctl) {
+      read += chunk.byteLength;
+      if (read - reported >= PROGRESS_BYTES) {
+        reported = read;
+        await onProgress(read);
+      }
+      ctl.enqueue(chunk);
+    },
+  });
 }
 
 /**

@@ -38,10 +38,32 @@ export const DatasetSchema = z
       )
       .nullable()
       .openapi({ example: [{ line: 17, message: "not valid UTF-8; re-encode the file as UTF-8" }] }),
+    check: z
+      .object({
+        bytes_done: z.number().int().openapi({ description: "Bytes of the file checked so far." }),
+        bytes_total: z.number().int(),
+        started_at: z.string().openapi({ description: "When /complete started the check (ISO 8601)." }),
+      })
+      .nullable()
+      .openapi({
+        description: "While `validating`: how far the background check has read. Null otherwise.",
+        example: { bytes_done: 16777216, bytes_total: 104857600, started_at: "2026-12-06T05:30:00.000Z" },
+      }),
     createdAt: Timestamp,
     completedAt: Timestamp.nullable(),
   })
   .openapi("Dataset");
+
+/** The progress part of a `validating` row's check_state (dataset_check_state.ts writes it). */
+function checkView(d: typeof datasets.$inferSelect) {
+  const s = d.checkState as { bytes_done?: unknown; bytes_total?: unknown; started_at?: unknown } | null;
+  if (d.status !== "validating" || !s) return null;
+  return {
+    bytes_done: Number(s.bytes_done) || 0,
+    bytes_total: Number(s.bytes_total) || d.bytes,
+    started_at: iso(Number(s.started_at) || d.updatedAt) as string,
+  };
+}
 
 export function datasetView(d: typeof datasets.$inferSelect) {
   return {
@@ -56,6 +78,7 @@ export function datasetView(d: typeof datasets.$inferSelect) {
     status: d.status,
     stats: d.stats ?? null,
     errors: (d.errors as DatasetIssue[] | null) ?? null,
+    check: checkView(d),
     createdAt: iso(d.createdAt) as string,
     completedAt: iso(d.completedAt),
   };
