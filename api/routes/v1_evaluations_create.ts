@@ -3,13 +3,14 @@ import { errorResponses } from "../lib/errors";
 import { bearer, jsonBody, jsonResponse, type Router } from "../lib/openapi";
 import { unionAwareHook } from "../lib/union_errors";
 import { requireScope } from "../middleware/auth";
-import { runEvaluation } from "../services/evaluations";
+import { evaluationWork } from "../services/background/evaluation_work";
+import { startEvaluation } from "../services/evaluations";
 import { DEFAULT_EVALUATION_KINDS } from "../services/probe/evaluate";
 import { DEFAULT_SPLIT, MAX_PROBE_EXAMPLES, PROBE_KINDS } from "../services/probe/fit";
 import { EvaluationSchema, evaluationView } from "./views/evaluation_views";
 import { LabeledSetSchema, ProbeOptionsSchema, SplitSchema } from "./views/probe_views";
 
-/** Model versions per evaluation: each embeds the whole set, so the synchronous work grows with it. */
+/** Model versions per evaluation: each embeds the whole set, so the work grows with it. */
 export const MAX_EVALUATION_MODELS = 4;
 
 const route = createRoute({
@@ -24,7 +25,12 @@ const route = createRoute({
     "the set's labels) is also scored by its head on the test inputs (kind `finetuned`). A linear and a kNN probe " +
     "on raw features of the same split show whether pretraining beat raw features: TF-IDF for text, pooled pixels " +
     "for images, resampled values for series (`baseline.kind`). Every model must take the same modality as the data. " +
-    `At most ${MAX_EVALUATION_MODELS} models and ${MAX_PROBE_EXAMPLES} examples.`,
+    `At most ${MAX_EVALUATION_MODELS} models and ${MAX_PROBE_EXAMPLES} examples. ` +
+    "Everything that needs no embedding is checked before the answer (refs, datasets ready and labeled, split, " +
+    "options, heads; 4xx naming the field); the answer is 202 with `status: running`, and the work queue embeds " +
+    `in chunks of ${evaluationWork.chunkItems} inputs (stored in R2, resumed after a crash) and fits. Poll ` +
+    "GET /v1/evaluations/{id}: `progress` counts inputs embedded, then models fitted; `succeeded` brings `rows`, " +
+    "`table` and `baseline`, `failed` an `error`.",
   security: bearer,
   middleware: [requireScope("probe")] as const,
   request: {
@@ -53,17 +59,20 @@ const route = createRoute({
       }),
     ),
   },
-  responses: { 201: jsonResponse(EvaluationSchema, "The stored evaluation and its table."), ...errorResponses },
+  responses: {
+    202: jsonResponse(EvaluationSchema, "The evaluation, `running`: poll it until `succeeded` or `failed`."),
+    ...errorResponses,
+  },
 });
 
 export const registerV1EvaluationsCreate = (app: Router) =>
   app.openapi(
     route,
     async (c) => {
-      const { db, storage, settings } = c.get("services");
+      const { db, storage, settings, work } = c.get("services");
       const ctx = { db, storage, bucket: storage.bucket, tenantId: c.get("auth").tenantId };
-      const row = await runEvaluation(ctx, settings.precision, c.req.valid("json"));
-      return c.json(evaluationView(row), 201);
+      const row = await startEvaluation(ctx, settings.precision, c.req.valid("json"), work, evaluationWork.chunkItems);
+      return c.json(evaluationView(row), 202);
     },
     unionAwareHook,
   );

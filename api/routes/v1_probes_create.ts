@@ -3,9 +3,10 @@ import { errorResponses } from "../lib/errors";
 import { bearer, jsonBody, jsonResponse, type Router } from "../lib/openapi";
 import { unionAwareHook } from "../lib/union_errors";
 import { requireScope } from "../middleware/auth";
+import { probeFitWork } from "../services/background/probe_fit_work";
 import { DEFAULT_SPLIT, MAX_PROBE_EXAMPLES, PROBE_KINDS } from "../services/probe/fit";
 import { MLP_DEFAULTS } from "../services/probe/mlp";
-import { createProbe } from "../services/probe_runs";
+import { createProbe, readsDataset } from "../services/probe_runs";
 import { LabeledSetSchema, ProbeOptionsSchema, ProbeSchema, probeView, SplitSchema } from "./views/probe_views";
 
 export const ProbeRequest = z
@@ -39,12 +40,18 @@ const route = createRoute({
     `stratified validation split of train (default ${MLP_DEFAULTS.validation_split}) kept, at most ` +
     `${MLP_DEFAULTS.max_epochs} epochs by default (its hyperparameters record the chosen epoch, epochs run and ` +
     "validation loss). Deterministic for a given seed. " +
-    `At most ${MAX_PROBE_EXAMPLES} train + test examples per call (413 beyond).`,
+    `At most ${MAX_PROBE_EXAMPLES} train + test examples per call (413 beyond). ` +
+    "Inline examples (bounded by the request size) are fitted inside the request: 201 with `status: ready`. A probe " +
+    "that reads a dataset (`train` or `test`) is checked first (datasets ready and labeled, split, options; 4xx " +
+    "naming the field), then answered 202 with `status: fitting`: the work queue embeds in chunks of " +
+    `${probeFitWork.chunkItems} inputs (stored in R2, resumed after a crash) and fits. Poll GET /v1/probes/{id} ` +
+    "(`progress`) until `ready` (metrics, weights) or `failed` (`error`); /predict answers 409 before then.",
   security: bearer,
   middleware: [requireScope("probe")] as const,
   request: { body: jsonBody(ProbeRequest) },
   responses: {
-    201: jsonResponse(ProbeSchema, "The probe with its test metrics; weights stored for /predict."),
+    201: jsonResponse(ProbeSchema, "Inline examples: the probe with its test metrics; weights stored for /predict."),
+    202: jsonResponse(ProbeSchema, "A probe over a dataset, `fitting`: poll it until `ready` or `failed`."),
     ...errorResponses,
   },
 });
@@ -53,10 +60,11 @@ export const registerV1ProbesCreate = (app: Router) =>
   app.openapi(
     route,
     async (c) => {
-      const { db, storage, settings } = c.get("services");
+      const { db, storage, settings, work } = c.get("services");
       const ctx = { db, storage, bucket: storage.bucket, tenantId: c.get("auth").tenantId };
-      const created = await createProbe(ctx, settings.precision, c.req.valid("json"));
-      return c.json(probeView(created), 201);
+      const body = c.req.valid("json");
+      const created = await createProbe(ctx, settings.precision, body, work, probeFitWork.chunkItems);
+      return readsDataset(body) ? c.json(probeView(created), 202) : c.json(probeView(created), 201);
     },
     unionAwareHook,
   );

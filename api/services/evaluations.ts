@@ -1,27 +1,20 @@
-// POST /v1/evaluations' work: several model versions (and fine-tuned heads) scored on one labeled
-// set, split once, next to a raw-feature baseline, stored as one row. Knows nothing of Hono.
+// POST /v1/evaluations: several model versions (and fine-tuned heads) scored on one labeled set,
+// split once, next to a raw-feature baseline. The request is checked here, synchronously, and
+// stored; the work queue embeds and fits (background/evaluation_work.ts, which reuses the plan and
+// the scoring below). Knows nothing of Hono.
 import { evaluations } from "../../db/schema";
 import type { Db } from "../db";
 import { newId } from "../lib/crypto";
 import { badRequest, unprocessable } from "../lib/errors";
+import { requestKey, storeRequest } from "./background/probe_work_chunks";
+import { enqueue, type WorkMessage } from "./background/work";
 import { softmax } from "./encoder/classify";
+import type { GraphOutput } from "./encoder/embed";
 import type { ModalItem } from "./encoder/items";
 import { choosePrecision, type Precision } from "./encoder/sessions";
 import { type Head, type Manifest, seriesPreprocessing } from "./manifest";
-import { type BaselineKind, type BaselineResult, rawFeatureBaseline, tfidfBaseline } from "./probe/baseline";
-import { embedWithCache } from "./probe/embeddings";
-import {
-  baselineResults,
-  DEFAULT_EVALUATION_KINDS,
-  type EvaluationResults,
-  fitKinds,
-  headResult,
-  type KindResult,
-  type ResultRow,
-  resultRows,
-  type TableRow,
-  tableRow,
-} from "./probe/evaluate";
+import { type BaselineKind, type BaselineResult, rawFeatureBaselineSteps, tfidfBaselineSteps } from "./probe/baseline";
+import { DEFAULT_EVALUATION_KINDS, headResult, type KindResult } from "./probe/evaluate";
 import {
   checkExamples,
   DEFAULT_SPLIT,
@@ -30,10 +23,10 @@ import {
   type ProbeKind,
   type ProbeOptions,
   planSplit,
-  toMatrix,
 } from "./probe/fit";
 import { rawFeatures } from "./probe/raw_features";
-import { type LabeledSource, loadExamples, type ProbeContext, probeInputKey, readdress, runtimeEmbed } from "./probes";
+import { runYielding } from "./probe/steps";
+import { type LabeledSource, loadExamples, type ProbeContext, readdress } from "./probes";
 import { formatRef } from "./refs";
 import { resolveVersion, type VersionRow } from "./registry";
 
@@ -46,21 +39,128 @@ export type EvaluationRequest = {
 };
 
 type Entry = { name: string; version: VersionRow };
+/** A model as the work runs it: the version the request resolved and the precision chosen then. */
+export type EvaluationModel = { name: string; versionId: string; precision: Precision };
+/** The `request` column: what the consumer works from (the body itself waits in R2 under `body_key`). */
+export type StoredEvaluationRequest = { models: EvaluationModel[]; body_key: string };
+
+/** One embedding pass of the work: model `model`'s embeddings of every input, or its head's logits of the test inputs. */
+export type PassPlan = { model: number; output: GraphOutput; total: number };
+
+/** Where the work stands (the `state` column); `step` counts stored chunks, so a duplicate message finds it moved on. */
+export type EvaluationState = {
+  step: number;
+  chunk_items: number;
+  phase: "embedding" | "fitting" | "done";
+  pass: number;
+  offset: number;
+  passes: PassPlan[];
+  /** Per model: embedding time and counts summed over its chunks, and its results once fitted. */
+  models: {
+    name: string;
+    embed_ms: number;
+    head_ms: number;
+    cached: number;
+    embedded: number;
+    results: KindResult[] | null;
+  }[];
+  items_done: number;
+  items_total: number;
+};
+
+/** The split and everything derived from it; deterministic, so every chunk recomputes the same one. */
+export type EvaluationPlan = {
+  datasetId: string | null;
+  split: { train: Example[]; test: Example[] };
+  splitSpec: Record<string, unknown> | null;
+  options: ProbeOptions;
+  kinds: ProbeKind[];
+  /** Train then test examples: the order every pass embeds in. */
+  inputs: Example[];
+  names: string[];
+};
 
 /**
- * Runs and stores an evaluation.
+ * Checks an evaluation, stores it as `running` and queues its work.
  *
  * @param preferred the deployment's precision setting (each version's choice follows it).
+ * @param chunkItems inputs per work chunk.
  * @returns the stored row.
  * @throws ApiError 400/404/413/422 naming the request field (models[i], data, test, options.*).
  */
-export async function runEvaluation(
+export async function startEvaluation(
   ctx: ProbeContext,
   preferred: Precision | "auto",
   body: EvaluationRequest,
+  queue: Queue<WorkMessage>,
+  chunkItems: number,
 ): Promise<typeof evaluations.$inferSelect> {
-  const { db, storage } = ctx;
-  const versions = await resolveModels(db, ctx.tenantId, body.models);
+  const versions = await resolveModels(ctx.db, ctx.tenantId, body.models);
+  const plan = await planEvaluation(ctx, versions, body);
+  const passes: PassPlan[] = versions.flatMap(({ version }, model) => [
+    { model, output: "embedding" as const, total: plan.inputs.length },
+    ...((version.manifest as Manifest).head
+      ? [{ model, output: "logits" as const, total: plan.split.test.length }]
+      : []),
+  ]);
+  const state: EvaluationState = {
+    step: 0,
+    chunk_items: chunkItems,
+    phase: "embedding",
+    pass: 0,
+    offset: 0,
+    passes,
+    models: versions.map(({ name }) => ({ name, embed_ms: 0, head_ms: 0, cached: 0, embedded: 0, results: null })),
+    items_done: 0,
+    items_total: passes.reduce((t, p) => t + p.total, 0),
+  };
+  const id = newId("evl");
+  const key = requestKey("evaluations", ctx.tenantId, id);
+  await storeRequest(ctx.storage, key, body);
+  const request: StoredEvaluationRequest = {
+    models: versions.map(({ name, version }) => ({
+      name,
+      versionId: version.id,
+      precision: choosePrecision(version.manifest as Manifest, preferred),
+    })),
+    body_key: key,
+  };
+  const [row] = await ctx.db
+    .insert(evaluations)
+    .values({
+      id,
+      tenantId: ctx.tenantId,
+      datasetId: plan.datasetId,
+      modelRefs: versions.map((v) => v.name),
+      status: "running",
+      request: request as unknown as Record<string, unknown>,
+      state: state as unknown as Record<string, unknown>,
+      // What is known before any embedding: the split's labels and sizes.
+      results: {
+        labels: plan.names,
+        n_train: plan.split.train.length,
+        n_test: plan.split.test.length,
+        split: plan.splitSpec,
+        kinds: plan.kinds,
+      },
+      updatedAt: Date.now(),
+    })
+    .returning();
+  if (!row) throw new Error("insert returned no row");
+  await enqueue(queue, { kind: "evaluation", tenantId: ctx.tenantId, id });
+  return row;
+}
+
+/**
+ * Loads the examples, splits them and runs every check that needs no embedding.
+ *
+ * @throws ApiError naming data, test, options.* or models[i] (a head lacking the set's labels).
+ */
+export async function planEvaluation(
+  ctx: ProbeContext,
+  versions: Entry[],
+  body: EvaluationRequest,
+): Promise<EvaluationPlan> {
   const lead = versions[0] as Entry;
   const data = await loadExamples(ctx, lead.version, lead.name, body.data, "data");
   const testSpec = body.test ?? { split: DEFAULT_SPLIT, seed: 0 };
@@ -72,63 +172,21 @@ export async function runEvaluation(
   const options = body.options ?? {};
   // The baseline always fits a linear probe, whatever `kinds` holds.
   checkExamples("linear", split.train, split.test, options);
-
-  const kinds = body.kinds ?? DEFAULT_EVALUATION_KINDS;
-  const trainLabels = split.train.map((e) => e.label);
-  const testLabels = split.test.map((e) => e.label);
-  const inputs = [...split.train, ...split.test];
-  const n = split.train.length;
-  const names = encodeLabels(trainLabels).names;
+  const names = encodeLabels(split.train.map((e) => e.label)).names;
   checkHeads(versions, names);
-  const { kind, result: baseline } = computeBaseline(lead.version, inputs, n, trainLabels, testLabels, options);
-  const rows: ResultRow[] = [];
-  const table: TableRow[] = [];
-  for (const { name, version } of versions) {
-    const precision = choosePrecision(version.manifest as Manifest, preferred);
-    const { vectors, stats } = await embedWithCache(
-      storage,
-      `${version.id}/${precision}`,
-      inputs,
-      probeInputKey,
-      runtimeEmbed(storage, version, precision),
-    );
-    const trainSet = { X: toMatrix(vectors.slice(0, n)), labels: trainLabels };
-    const testSet = { X: toMatrix(vectors.slice(n)), labels: testLabels };
-    const results = fitKinds(kinds, trainSet, testSet, options);
-    const head = (version.manifest as Manifest).head;
-    if (head) results.push(await scoreHead(ctx, version, precision, head, split.test, names));
-    rows.push(...resultRows(name, "embeddings", results, baseline));
-    table.push(tableRow(name, "embeddings", results, baseline, stats.embed_ms));
-  }
-  const base = baselineResults(baseline);
-  rows.push(...resultRows(kind, kind, base, null));
-  table.push(tableRow(kind, kind, base, null, 0));
-  const results: EvaluationResults = {
-    labels: names,
-    n_train: n,
-    n_test: split.test.length,
-    split: isSplit ? (testSpec as Record<string, unknown>) : null,
-    kinds: [...kinds],
-    rows,
-    table,
-    baseline: { kind, features: baseline.features },
+  return {
+    datasetId: data.datasetId,
+    split,
+    splitSpec: isSplit ? (testSpec as Record<string, unknown>) : null,
+    options,
+    kinds: body.kinds ?? DEFAULT_EVALUATION_KINDS,
+    inputs: [...split.train, ...split.test],
+    names,
   };
-  const [row] = await db
-    .insert(evaluations)
-    .values({
-      id: newId("evl"),
-      tenantId: ctx.tenantId,
-      datasetId: data.datasetId,
-      modelRefs: versions.map((v) => v.name),
-      results: results as unknown as Record<string, unknown>,
-    })
-    .returning();
-  if (!row) throw new Error("insert returned no row");
-  return row;
 }
 
 /** The listed versions, each once, all reading one input kind; errors name `models[i]`. */
-async function resolveModels(db: Db, tenantId: string, refs: string[]): Promise<Entry[]> {
+export async function resolveModels(db: Db, tenantId: string, refs: string[]): Promise<Entry[]> {
   const versions: Entry[] = [];
   for (const [i, ref] of refs.entries()) {
     const { model, version } = await resolveVersion(db, tenantId, ref);
@@ -164,23 +222,8 @@ function checkHeads(versions: Entry[], names: string[]) {
   });
 }
 
-/** A fine-tuned version scored by its own head on the test inputs (logits cached apart from embeddings). */
-async function scoreHead(
-  ctx: ProbeContext,
-  version: VersionRow,
-  precision: Precision,
-  head: Head,
-  test: Example[],
-  names: string[],
-): Promise<KindResult> {
-  const started = Date.now();
-  const { vectors: logits } = await embedWithCache(
-    ctx.storage,
-    `${version.id}/${precision}/logits`,
-    test,
-    probeInputKey,
-    runtimeEmbed(ctx.storage, version, precision, "logits"),
-  );
+/** A fine-tuned version scored by its own head on the test inputs, from the logits the work stored. */
+export function scoreHead(logits: Float32Array[], head: Head, plan: EvaluationPlan, ms: number): KindResult {
   const K = head.labels.length;
   const P = new Float64Array(logits.length * K);
   logits.forEach((l, i) => {
@@ -189,9 +232,9 @@ async function scoreHead(
   return headResult(
     P,
     head.labels,
-    names,
-    test.map((e) => e.label),
-    Date.now() - started,
+    plan.names,
+    plan.split.test.map((e) => e.label),
+    ms,
   );
 }
 
@@ -202,23 +245,28 @@ const inputsOf = (v: VersionRow) =>
       ? "images"
       : "text";
 
-/** TF-IDF for text; raw pixels or values (through the lead model's preprocessing) for images and series. */
-function computeBaseline(
+/**
+ * TF-IDF for text; raw pixels or values (through the lead model's preprocessing) for images and
+ * series. Fitted with turns of the event loop between pieces of work.
+ */
+export async function computeBaseline(
   lead: VersionRow,
-  inputs: Example[],
-  n: number,
-  trainLabels: string[],
-  testLabels: string[],
-  options: ProbeOptions,
-): { kind: BaselineKind; result: BaselineResult } {
+  plan: EvaluationPlan,
+): Promise<{ kind: BaselineKind; result: BaselineResult }> {
+  const { inputs, options } = plan;
+  const n = plan.split.train.length;
+  const trainLabels = plan.split.train.map((e) => e.label);
+  const testLabels = plan.split.test.map((e) => e.label);
   if (lead.modality === "text") {
     const texts = inputs.map((e) => e.input as string);
     return {
       kind: "tfidf",
-      result: tfidfBaseline(
-        { texts: texts.slice(0, n), labels: trainLabels },
-        { texts: texts.slice(n), labels: testLabels },
-        options,
+      result: await runYielding(
+        tfidfBaselineSteps(
+          { texts: texts.slice(0, n), labels: trainLabels },
+          { texts: texts.slice(n), labels: testLabels },
+          options,
+        ),
       ),
     };
   }
@@ -234,10 +282,12 @@ function computeBaseline(
   }
   return {
     kind: lead.modality === "image" ? "raw_pixels" : "raw_values",
-    result: rawFeatureBaseline(
-      { X: X.slice(0, n), labels: trainLabels },
-      { X: X.slice(n), labels: testLabels },
-      options,
+    result: await runYielding(
+      rawFeatureBaselineSteps(
+        { X: X.slice(0, n), labels: trainLabels },
+        { X: X.slice(n), labels: testLabels },
+        options,
+      ),
     ),
   };
 }

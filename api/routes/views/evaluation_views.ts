@@ -1,6 +1,7 @@
 import { z } from "@hono/zod-openapi";
 import type { evaluations } from "../../../db/schema";
 import { iso, Timestamp } from "../../lib/schemas";
+import type { EvaluationState } from "../../services/evaluations";
 import { BASELINE_KINDS } from "../../services/probe/baseline";
 import type { EvaluationResults, ResultRow, TableRow } from "../../services/probe/evaluate";
 import { PROBE_KINDS } from "../../services/probe/fit";
@@ -69,10 +70,38 @@ export const EvaluationResultRowSchema = z
   })
   .openapi("EvaluationResultRow");
 
+/** Why background work failed, problem-like: what to change before sending it again. */
+export const WorkErrorSchema = z
+  .object({
+    title: z.string().openapi({ example: "The work's input was refused" }),
+    detail: z.string(),
+    status: z.number().int().optional().openapi({ description: "The status a request would have answered." }),
+    errors: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
+  })
+  .openapi("WorkError");
+
+export const EvaluationProgressSchema = z
+  .object({
+    phase: z.enum(["embedding", "fitting", "done"]),
+    model: z.string().nullable().openapi({ description: "The model being embedded or fitted; null when done." }),
+    items_done: z.number().int().openapi({ description: "Inputs embedded so far, over every model (and head)." }),
+    items_total: z.number().int(),
+    models_fitted: z.number().int(),
+    models_total: z.number().int(),
+  })
+  .openapi("EvaluationProgress");
+
 export const EvaluationSchema = z
   .object({
     id: z.string().openapi({ example: "evl_mi1x2y3zAbCdEfGhIjKl" }),
     object: z.literal("evaluation"),
+    status: z.enum(["running", "succeeded", "failed"]).openapi({
+      description:
+        "`running` while the work queue embeds and fits (poll GET /v1/evaluations/{id}); `rows`, `table` and " +
+        "`baseline` are filled once `succeeded`; `failed` says why in `error`.",
+    }),
+    progress: EvaluationProgressSchema.nullable().openapi({ description: "Null on evaluations stored before it." }),
+    error: WorkErrorSchema.nullable(),
     models: z.array(z.string()).openapi({ example: ["demo@2", "demo@3"] }),
     dataset: z.string().nullable(),
     labels: z.array(z.string()),
@@ -102,8 +131,29 @@ export const EvaluationSchema = z
           "and kNN as the embeddings.",
       }),
     createdAt: Timestamp,
+    completedAt: Timestamp.nullable(),
   })
   .openapi("Evaluation");
+
+function progressOf(state: EvaluationState | null): z.infer<typeof EvaluationProgressSchema> | null {
+  if (!state?.passes) return null;
+  const fitted = state.models.filter((m) => m.results !== null).length;
+  const pass = state.passes[state.pass];
+  const model =
+    state.phase === "embedding" && pass
+      ? (state.models[pass.model]?.name ?? null)
+      : state.phase === "fitting"
+        ? (state.models[fitted]?.name ?? "baseline")
+        : null;
+  return {
+    phase: state.phase,
+    model,
+    items_done: state.items_done,
+    items_total: state.items_total,
+    models_fitted: fitted,
+    models_total: state.models.length,
+  };
+}
 
 /** Rows of an evaluation stored before `rows` existed: its table's linear and kNN cells, no confusion. */
 function rowsOfTable(table: TableRow[]): ResultRow[] {
@@ -135,6 +185,9 @@ export function evaluationView(row: typeof evaluations.$inferSelect): z.infer<ty
   return {
     id: row.id,
     object: "evaluation",
+    status: row.status,
+    progress: progressOf(row.state as unknown as EvaluationState | null),
+    error: (row.error as z.infer<typeof WorkErrorSchema> | null) ?? null,
     models: row.modelRefs,
     dataset: row.datasetId,
     labels: r.labels ?? [],
@@ -146,5 +199,6 @@ export function evaluationView(row: typeof evaluations.$inferSelect): z.infer<ty
     table,
     baseline: r.baseline ?? null,
     createdAt: iso(row.createdAt) as string,
+    completedAt: iso(row.completedAt),
   };
 }

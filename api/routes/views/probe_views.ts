@@ -4,9 +4,10 @@ import { DEFAULT_FOLDS, DEFAULT_SPLIT, MAX_PROBE_EXAMPLES, PROBE_KINDS } from ".
 import { DEFAULT_K, DEFAULT_TEMPERATURE } from "../../services/probe/knn";
 import { DEFAULT_C_GRID, DEFAULT_MAX_ITER, DEFAULT_TOL } from "../../services/probe/logreg";
 import { MLP_DEFAULTS } from "../../services/probe/mlp";
-import type { StoredProbe } from "../../services/probe_runs";
+import type { ProbeFitState, StoredProbe } from "../../services/probe_runs";
 import type { ProbeRow } from "../../services/probes";
 import { formatRef } from "../../services/refs";
+import { WorkErrorSchema } from "./evaluation_views";
 
 /** One probe input: text, an image (base64 or data URL), or a series (number[] or number[][] channels × time). */
 export const ProbeInputSchema = z
@@ -211,8 +212,22 @@ export const ProbeSchema = z
     object: z.literal("probe"),
     model: z.string().openapi({ example: "demo@3" }),
     kind: z.enum(PROBE_KINDS),
+    status: z.enum(["fitting", "ready", "failed"]).openapi({
+      description:
+        "`ready` once weights are stored (inline probes at once); a probe over a dataset is `fitting` while the " +
+        "work queue embeds and fits (poll GET /v1/probes/{id}), `failed` with `error`.",
+    }),
+    progress: z
+      .object({
+        phase: z.enum(["embedding", "fitting", "done"]),
+        items_done: z.number().int().openapi({ description: "Inputs embedded so far." }),
+        items_total: z.number().int(),
+      })
+      .nullable()
+      .openapi({ description: "Null for probes fitted inside their request." }),
+    error: WorkErrorSchema.nullable(),
     labels: z.array(z.string()).openapi({ example: ["computers", "food", "law", "love"] }),
-    metrics: MetricsSchema,
+    metrics: MetricsSchema.nullable().openapi({ description: "Null until `ready`." }),
     n_train: z.number().int(),
     n_test: z.number().int(),
     hyperparameters: z.record(z.string(), z.unknown()).openapi({
@@ -236,8 +251,11 @@ export function probeView(row: { probe: ProbeRow; modelName: string; version: nu
     object: "probe",
     model: formatRef(row.modelName, row.version),
     kind: p.kind,
+    status: p.status,
+    progress: progressOf(p.state as unknown as ProbeFitState | null),
+    error: (p.error as z.infer<typeof WorkErrorSchema> | null) ?? null,
     labels: o.labels ?? [],
-    metrics: p.metrics as z.infer<typeof MetricsSchema>,
+    metrics: (p.metrics as z.infer<typeof MetricsSchema> | null) ?? null,
     n_train: p.nTrain ?? 0,
     n_test: p.nTest ?? 0,
     hyperparameters: o.hyperparameters ?? {},
@@ -247,4 +265,9 @@ export function probeView(row: { probe: ProbeRow; modelName: string; version: nu
     test_dataset: p.testDatasetId,
     createdAt: iso(p.createdAt) as string,
   };
+}
+
+function progressOf(state: ProbeFitState | null) {
+  if (!state?.phase) return null;
+  return { phase: state.phase, items_done: state.items_done, items_total: state.items_total };
 }

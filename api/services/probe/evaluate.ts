@@ -2,7 +2,7 @@
 // fine-tuned version's own head), next to the raw-feature baseline, as one row per (model, kind)
 // and the per-model summary table. Pure: vectors and probabilities in, plain rows out.
 import type { BaselineKind, BaselineResult } from "./baseline";
-import { fitProbe, type ProbeKind, type ProbeOptions } from "./fit";
+import { fitProbeAsync, type ProbeKind, type ProbeOptions } from "./fit";
 import type { Matrix } from "./matrix";
 import { classificationMetrics, type ProbeMetrics } from "./metrics";
 
@@ -25,17 +25,19 @@ function summary(kind: ProbeKind, h: Record<string, unknown>): Record<string, un
   return { hidden: h.hidden, epochs: h.epochs, best_epoch: h.best_epoch, best_val_loss: h.best_val_loss };
 }
 
-/** Fits each kind on the same train/test vectors. */
-export function fitKinds(
+/** Fits each kind on the same train/test vectors, one after another, yielding to the event loop as they go. */
+export async function fitKinds(
   kinds: readonly ProbeKind[],
   train: { X: Matrix; labels: string[] },
   test: { X: Matrix; labels: string[] },
   options: ProbeOptions,
-): KindResult[] {
-  return kinds.map((kind) => {
-    const fit = fitProbe(kind, train, test, options);
-    return { kind, metrics: fit.metrics, hyperparameters: summary(kind, fit.hyperparameters), fit_ms: fit.fit_ms };
-  });
+): Promise<KindResult[]> {
+  const out: KindResult[] = [];
+  for (const kind of kinds) {
+    const fit = await fitProbeAsync(kind, train, test, options);
+    out.push({ kind, metrics: fit.metrics, hyperparameters: summary(kind, fit.hyperparameters), fit_ms: fit.fit_ms });
+  }
+  return out;
 }
 
 /**

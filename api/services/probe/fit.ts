@@ -2,11 +2,12 @@
 // test metrics, and the weights to store. Pure: vectors in, plain objects out.
 import { unprocessable } from "../../lib/errors";
 import { type ModalItem, tooLarge } from "../encoder/items";
-import { DEFAULT_K, DEFAULT_TEMPERATURE, fitKnn, knnProba } from "./knn";
-import { argmaxRows, DEFAULT_C_GRID, DEFAULT_MAX_ITER, DEFAULT_TOL, fitLinearProbe, predictProba } from "./logreg";
+import { DEFAULT_K, DEFAULT_TEMPERATURE, fitKnn, knnProba, knnProbaSteps } from "./knn";
+import { argmaxRows, DEFAULT_C_GRID, DEFAULT_MAX_ITER, DEFAULT_TOL, fitLinearProbeSteps, predictProba } from "./logreg";
 import { type Matrix, standardizer, stratifiedFolds, stratifiedSplit } from "./matrix";
 import { classificationMetrics, type ProbeMetrics } from "./metrics";
-import { fitMlp, MLP_DEFAULTS, type MlpOptions, mlpProba } from "./mlp";
+import { fitMlpSteps, MLP_DEFAULTS, type MlpOptions, mlpProba } from "./mlp";
+import { runSync, runYielding, type Steps } from "./steps";
 // Every fit in the Worker comes through here (baseline.ts too): load the dense WASM kernel once.
 import "./wasm_module";
 
@@ -156,12 +157,17 @@ export type ProbeFit = {
   fit_ms: number;
 };
 
-export function fitProbe(
-  kind: ProbeKind,
-  train: { X: Matrix; labels: string[] },
-  test: { X: Matrix; labels: string[] },
-  opts: ProbeOptions,
-): ProbeFit {
+type Labeled = { X: Matrix; labels: string[] };
+
+/** The fit in one go (inline probes, promotion scoring: small sets inside a request). */
+export const fitProbe = (kind: ProbeKind, train: Labeled, test: Labeled, opts: ProbeOptions): ProbeFit =>
+  runSync(fitProbeSteps(kind, train, test, opts));
+
+/** The same fit, giving the event loop a turn every few milliseconds of work (the work queue's). */
+export const fitProbeAsync = (kind: ProbeKind, train: Labeled, test: Labeled, opts: ProbeOptions): Promise<ProbeFit> =>
+  runYielding(fitProbeSteps(kind, train, test, opts));
+
+export function* fitProbeSteps(kind: ProbeKind, train: Labeled, test: Labeled, opts: ProbeOptions): Steps<ProbeFit> {
   const started = Date.now();
   const { names, y } = encodeLabels(train.labels);
   const index = new Map(names.map((n, i) => [n, i]));
@@ -175,7 +181,7 @@ export function fitProbe(
     const folds = opts.folds ?? DEFAULT_FOLDS;
     const tol = opts.tol ?? DEFAULT_TOL;
     const maxIter = opts.max_iter ?? DEFAULT_MAX_ITER;
-    const fit = fitLinearProbe(train.X, y, K, {
+    const fit = yield* fitLinearProbeSteps(train.X, y, K, {
       foldOf: stratifiedFolds(y, K, folds, seed),
       folds,
       grid: opts.c_grid ?? DEFAULT_C_GRID,
@@ -210,7 +216,7 @@ export function fitProbe(
   } else if (kind === "mlp") {
     const o = { ...MLP_DEFAULTS, ...mlpOptions(opts), seed };
     checkMlpSize(train.X, o);
-    const { model, info } = fitMlp(train.X, y, K, o);
+    const { model, info } = yield* fitMlpSteps(train.X, y, K, o);
     proba = mlpProba(model, test.X);
     hyperparameters = {
       ...o,
@@ -239,7 +245,7 @@ export function fitProbe(
     const k = Math.min(opts.k ?? DEFAULT_K, train.X.rows);
     const temperature = opts.temperature ?? DEFAULT_TEMPERATURE;
     const model = fitKnn(train.X, y, K, k, temperature);
-    proba = knnProba(model, test.X);
+    proba = yield* knnProbaSteps(model, test.X);
     hyperparameters = { k, temperature, similarity: "cosine", weights: "exp(sim / T)", seed };
     weights = {
       format: "selfsup.probe/v1",
@@ -293,6 +299,12 @@ function mlpOptions(opts: ProbeOptions): MlpOptions {
   const out: MlpOptions = {};
   for (const key of MLP_KEYS) if (opts[key] !== undefined) out[key] = opts[key];
   return out;
+}
+
+/** The MLP's size checks before any embedding: `rows` train examples of `dims`-dim embeddings. */
+export function checkProbeSize(kind: ProbeKind, rows: number, dims: number, opts: ProbeOptions) {
+  if (kind === "mlp")
+    checkMlpSize({ rows, cols: dims, data: new Float64Array(0) }, { ...MLP_DEFAULTS, ...mlpOptions(opts) });
 }
 
 /** Refuses an MLP whose memory or CPU would not fit one Worker request; names the option to lower. */

@@ -3,6 +3,7 @@
 // probabilities.
 import type { Matrix } from "./matrix";
 import type { Csr } from "./sparse";
+import { runSync, type Steps } from "./steps";
 
 export const DEFAULT_K = 20;
 export const DEFAULT_TEMPERATURE = 0.07;
@@ -32,6 +33,10 @@ export function fitKnn(X: Matrix, y: Int32Array, classes: number, k = DEFAULT_K,
  * same ratios as exp(sim / T) without overflow for small T.
  */
 export function knnProba(model: KnnModel, X: Matrix): Float64Array {
+  return runSync(knnProbaSteps(model, X));
+}
+
+export function* knnProbaSteps(model: KnnModel, X: Matrix): Steps<Float64Array> {
   const { train, y, classes: K, k, temperature: T } = model;
   const Q = l2NormalizeRows(X);
   const d = Q.cols;
@@ -48,6 +53,7 @@ export function knnProba(model: KnnModel, X: Matrix): Float64Array {
       sims[i] = s;
     }
     top.vote(sims, y, K, T, out, q * K);
+    yield n * d;
   }
   return out;
 }
@@ -61,6 +67,17 @@ export function knnProbaSparse(
   k = DEFAULT_K,
   T = DEFAULT_TEMPERATURE,
 ): Float64Array {
+  return runSync(knnProbaSparseSteps(train, y, K, X, k, T));
+}
+
+export function* knnProbaSparseSteps(
+  train: Csr,
+  y: Int32Array,
+  K: number,
+  X: Csr,
+  k = DEFAULT_K,
+  T = DEFAULT_TEMPERATURE,
+): Steps<Float64Array> {
   const out = new Float64Array(X.rows * K);
   const sims = new Float64Array(train.rows);
   const dense = new Float64Array(X.cols);
@@ -78,6 +95,7 @@ export function knnProbaSparse(
     }
     for (let p = X.indptr[q] as number; p < (X.indptr[q + 1] as number); p++) dense[X.indices[p] as number] = 0;
     top.vote(sims, y, K, T, out, q * K);
+    yield train.values.length + train.rows;
   }
   return out;
 }

@@ -1,6 +1,8 @@
 // Limited-memory BFGS with a strong-Wolfe line search (Nocedal & Wright, Algorithms 7.4, 3.5, 3.6).
 // The objective returns its value and writes the gradient in place, so one pass over the data gives
-// both; the line search needs them together anyway.
+// both; the line search needs them together anyway. Written as steps (steps.ts): each objective
+// evaluation yields its cost, so a long fit can give the event loop a turn.
+import { runSync, type Steps } from "./steps";
 
 export type Objective = (x: Float64Array, grad: Float64Array) => number;
 
@@ -12,6 +14,8 @@ export type LbfgsOptions = {
   maxIter?: number;
   /** History pairs kept (scipy and scikit-learn use 10). */
   memory?: number;
+  /** Work (multiply-adds) of one objective evaluation, yielded after each; default: the parameter count. */
+  cost?: number;
 };
 
 export type LbfgsResult = {
@@ -39,15 +43,21 @@ const maxAbs = (a: Float64Array) => {
 };
 
 export function minimize(fn: Objective, x0: Float64Array, opts: LbfgsOptions = {}): LbfgsResult {
+  return runSync(minimizeSteps(fn, x0, opts));
+}
+
+export function* minimizeSteps(fn: Objective, x0: Float64Array, opts: LbfgsOptions = {}): Steps<LbfgsResult> {
   const gtol = opts.gtol ?? 1e-6;
   const ftol = opts.ftol ?? 64 * Number.EPSILON;
   const maxIter = opts.maxIter ?? 1000;
   const m = opts.memory ?? 10;
   const n = x0.length;
+  const cost = opts.cost ?? n;
 
   let x = Float64Array.from(x0);
   let g = new Float64Array(n);
   let f = fn(x, g);
+  yield cost;
   let evaluations = 1;
   const S: Float64Array[] = [];
   const Y: Float64Array[] = [];
@@ -90,7 +100,7 @@ export function minimize(fn: Objective, x0: Float64Array, opts: LbfgsOptions = {
       dg = dot(d, g);
     }
     const step0 = S.length === 0 ? Math.min(1, 1 / Math.sqrt(-dg)) : 1;
-    const ls = lineSearch(fn, x, f, d, dg, step0, xNew, gNew);
+    const ls = yield* lineSearch(fn, x, f, d, dg, step0, xNew, gNew, cost);
     evaluations += ls.evaluations;
     if (!ls.ok) {
       return { x, f, iterations: iter, evaluations, gradNorm: gmax, converged: false, reason: "line_search" };
@@ -124,7 +134,7 @@ export function minimize(fn: Objective, x0: Float64Array, opts: LbfgsOptions = {
 }
 
 /** Strong-Wolfe line search along d; on success xOut/gOut hold the accepted point. */
-function lineSearch(
+function* lineSearch(
   fn: Objective,
   x: Float64Array,
   f0: number,
@@ -133,25 +143,27 @@ function lineSearch(
   step0: number,
   xOut: Float64Array,
   gOut: Float64Array,
-): { ok: boolean; f: number; evaluations: number } {
+  cost: number,
+): Steps<{ ok: boolean; f: number; evaluations: number }> {
   let evaluations = 0;
-  const phi = (t: number) => {
+  function* phi(t: number): Steps<{ f: number; dg: number }> {
     for (let i = 0; i < x.length; i++) xOut[i] = (x[i] as number) + t * (d[i] as number);
     evaluations++;
     const fv = fn(xOut, gOut);
+    yield cost;
     return { f: fv, dg: dot(gOut, d) };
-  };
+  }
   let tPrev = 0;
   let fPrev = f0;
   let dgPrev = dg0;
   let t = step0;
   for (let i = 0; i < 40; i++) {
-    const { f, dg } = phi(t);
+    const { f, dg } = yield* phi(t);
     if (!Number.isFinite(f) || f > f0 + C1 * t * dg0 || (i > 0 && f >= fPrev)) {
-      return zoom(tPrev, fPrev, dgPrev, t, f, dg);
+      return yield* zoom(tPrev, fPrev, dgPrev, t, f, dg);
     }
     if (Math.abs(dg) <= -C2 * dg0) return { ok: true, f, evaluations };
-    if (dg >= 0) return zoom(t, f, dg, tPrev, fPrev, dgPrev);
+    if (dg >= 0) return yield* zoom(t, f, dg, tPrev, fPrev, dgPrev);
     tPrev = t;
     fPrev = f;
     dgPrev = dg;
@@ -159,14 +171,14 @@ function lineSearch(
   }
   return { ok: false, f: f0, evaluations };
 
-  function zoom(
+  function* zoom(
     lo: number,
     fLo: number,
     dgLo: number,
     hi: number,
     fHi: number,
     dgHi: number,
-  ): { ok: boolean; f: number; evaluations: number } {
+  ): Steps<{ ok: boolean; f: number; evaluations: number }> {
     for (let j = 0; j < 30; j++) {
       let t2 = cubicMin(lo, fLo, dgLo, hi, fHi, dgHi);
       const span = Math.abs(hi - lo);
@@ -174,7 +186,7 @@ function lineSearch(
       if (!Number.isFinite(t2) || Math.abs(t2 - lo) < 0.1 * span || Math.abs(t2 - hi) < 0.1 * span) {
         t2 = (lo + hi) / 2;
       }
-      const { f, dg } = phi(t2);
+      const { f, dg } = yield* phi(t2);
       if (!Number.isFinite(f) || f > f0 + C1 * t2 * dg0 || f >= fLo) {
         hi = t2;
         fHi = f;
@@ -194,7 +206,7 @@ function lineSearch(
     }
     // The bracket collapsed: accept the best sufficient-decrease point if there is one.
     if (lo > 0 && fLo < f0) {
-      const { f } = phi(lo);
+      const { f } = yield* phi(lo);
       return { ok: true, f, evaluations };
     }
     return { ok: false, f: f0, evaluations };

@@ -4,10 +4,11 @@
 // It is strictly convex, so any solver that reaches the tolerance lands on the same optimum.
 // The objective is defined once (softmax.ts); dense rows evaluate it in the WASM kernel
 // (wasm_kernel.ts), sparse ones in sparse.ts.
-import { minimize } from "./lbfgs";
+import { minimizeSteps } from "./lbfgs";
 import { fitStandardizer, type Matrix } from "./matrix";
 import { softmaxRow } from "./softmax";
 import { type Csr, csrObjective, csrScores, csrTakeRows, isCsr } from "./sparse";
+import { runSync, type Steps } from "./steps";
 import { classMajorToRowMajor, denseObjective } from "./wasm_kernel";
 
 /** Dense rows (embeddings) or sparse ones (TF-IDF). */
@@ -43,21 +44,24 @@ export const DEFAULT_TOL = 1e-6;
 export const defaultMemory = (params: number) => Math.max(5, Math.min(50, Math.floor((16 * 2 ** 20) / (16 * params))));
 export const DEFAULT_MAX_ITER = 1000;
 
-export function fitLogReg(
-  X: Design,
-  y: Int32Array,
-  K: number,
-  opts: FitOptions,
-): { model: LogRegModel; info: FitInfo; theta: Float64Array } {
+type LogRegFit = { model: LogRegModel; info: FitInfo; theta: Float64Array };
+
+export function fitLogReg(X: Design, y: Int32Array, K: number, opts: FitOptions): LogRegFit {
+  return runSync(fitLogRegSteps(X, y, K, opts));
+}
+
+export function* fitLogRegSteps(X: Design, y: Int32Array, K: number, opts: FitOptions): Steps<LogRegFit> {
   const d = X.cols;
   const lambda = 1 / (opts.C * X.rows);
   const x0 = opts.init ? Float64Array.from(opts.init) : new Float64Array(d * K + K);
   // Sparse rows keep W as d × K; dense ones go through the WASM SIMD kernel, class-major (K × d).
   const f = isCsr(X) ? csrObjective(X, y, K, lambda) : denseObjective(X, y, K, lambda);
-  const res = minimize(f, x0, {
+  const res = yield* minimizeSteps(f, x0, {
     gtol: opts.tol ?? DEFAULT_TOL,
     maxIter: opts.maxIter ?? DEFAULT_MAX_ITER,
     memory: opts.memory ?? defaultMemory(x0.length),
+    // One evaluation is a forward and a backward pass over the rows.
+    cost: 2 * K * (isCsr(X) ? X.values.length : X.rows * d),
   });
   const W = isCsr(X) ? res.x.slice(0, d * K) : classMajorToRowMajor(res.x, d, K);
   return {
@@ -130,6 +134,18 @@ export function crossValidateC(
   grid: readonly number[],
   opts: { tol?: number; maxIter?: number } = {},
 ): CvResult {
+  return runSync(crossValidateCSteps(X, y, K, foldOf, folds, grid, opts));
+}
+
+export function* crossValidateCSteps(
+  X: Design,
+  y: Int32Array,
+  K: number,
+  foldOf: Int32Array,
+  folds: number,
+  grid: readonly number[],
+  opts: { tol?: number; maxIter?: number } = {},
+): Steps<CvResult> {
   const order = [...grid].sort((a, b) => a - b);
   const correct = new Float64Array(order.length);
   for (let f = 0; f < folds; f++) {
@@ -140,8 +156,8 @@ export function crossValidateC(
     const yt = Int32Array.from(trainIdx, (i) => y[i] as number);
     const Xh = takeRows(X, heldIdx);
     let init: Float64Array | undefined;
-    order.forEach((C, gi) => {
-      const fit = fitLogReg(Xt, yt, K, { C, tol: opts.tol, maxIter: opts.maxIter, init });
+    for (const [gi, C] of order.entries()) {
+      const fit = yield* fitLogRegSteps(Xt, yt, K, { C, tol: opts.tol, maxIter: opts.maxIter, init });
       init = fit.theta;
       const pred = argmaxRows(predictProba(fit.model, Xh), K);
       let ok = 0;
@@ -149,7 +165,7 @@ export function crossValidateC(
         if (pred[r] === y[i]) ok++;
       });
       correct[gi] = (correct[gi] as number) + ok;
-    });
+    }
   }
   const scores = order.map((_, gi) => (correct[gi] as number) / X.rows);
   let best = 0;
@@ -169,15 +185,22 @@ export function takeRows<T extends Design>(X: T, idx: ArrayLike<number>): T {
 }
 
 /** The whole linear probe: standardise on train, choose C by CV, refit on all of train. */
-export function fitLinearProbe(
-  Xtrain: Matrix,
-  y: Int32Array,
-  K: number,
-  opts: { foldOf: Int32Array; folds: number; grid?: readonly number[]; tol?: number; maxIter?: number },
-) {
+type LinearProbeOptions = {
+  foldOf: Int32Array;
+  folds: number;
+  grid?: readonly number[];
+  tol?: number;
+  maxIter?: number;
+};
+
+export function fitLinearProbe(Xtrain: Matrix, y: Int32Array, K: number, opts: LinearProbeOptions) {
+  return runSync(fitLinearProbeSteps(Xtrain, y, K, opts));
+}
+
+export function* fitLinearProbeSteps(Xtrain: Matrix, y: Int32Array, K: number, opts: LinearProbeOptions) {
   const scaler = fitStandardizer(Xtrain);
   const Xs = scaler.apply(Xtrain);
-  const cv = crossValidateC(Xs, y, K, opts.foldOf, opts.folds, opts.grid ?? DEFAULT_C_GRID, opts);
-  const fit = fitLogReg(Xs, y, K, { C: cv.chosenC, tol: opts.tol, maxIter: opts.maxIter });
+  const cv = yield* crossValidateCSteps(Xs, y, K, opts.foldOf, opts.folds, opts.grid ?? DEFAULT_C_GRID, opts);
+  const fit = yield* fitLogRegSteps(Xs, y, K, { C: cv.chosenC, tol: opts.tol, maxIter: opts.maxIter });
   return { scaler, model: fit.model, info: fit.info, cv };
 }

@@ -5,6 +5,7 @@
 // are what is stored; the seed fixes init, split and batch order.
 import { type Matrix, rng, shuffle, stratifiedSplit } from "./matrix";
 import { HiddenLayer } from "./mlp_layer";
+import { runSync, type Steps } from "./steps";
 
 /**
  * `max_epochs` bounds the Worker CPU a probe can take: an epoch over the largest probe set (4096 ×
@@ -189,12 +190,13 @@ class Adam {
  *   The weights of the best validation epoch (the last epoch's when the split is empty) and how the
  *   run went.
  */
-export function fitMlp(
-  X: Matrix,
-  y: Int32Array,
-  K: number,
-  opts: MlpOptions = {},
-): { model: MlpModel; info: MlpFitInfo } {
+export function fitMlp(X: Matrix, y: Int32Array, K: number, opts: MlpOptions = {}): MlpFit {
+  return runSync(fitMlpSteps(X, y, K, opts));
+}
+
+type MlpFit = { model: MlpModel; info: MlpFitInfo };
+
+export function* fitMlpSteps(X: Matrix, y: Int32Array, K: number, opts: MlpOptions = {}): Steps<MlpFit> {
   const o = { ...MLP_DEFAULTS, ...opts };
   const seed = opts.seed ?? 0;
   const random = rng(seed ^ 0x5bd1e995);
@@ -239,8 +241,11 @@ export function fitMlp(
       forward(layer, head, K, Xs, batch, H1, P);
       backward(layer, head, K, y, batch, H1, P, grads);
       adam.step([layer.G, grads.b1, grads.W2, grads.b2]);
+      // Forward, backward and the weight gradient: three passes over the hidden layer.
+      yield 3 * batch.length * d * H;
     }
     if (!hasVal) continue;
+    yield val.length * d * H;
     const v = loss(layer, head, K, Xs, y, val);
     if (v < best.loss) best = { model: snapshot(), epoch, loss: v };
     else if (epoch - best.epoch >= o.patience) break;

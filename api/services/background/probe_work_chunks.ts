@@ -1,0 +1,96 @@
+// What evaluations and dataset probes share on the work queue: embedding a set chunk by chunk into
+// R2 (each chunk's vectors under the version/precision's cache, its inputs one by one and the chunk
+// as one bundle), reading the stored chunks back for the fit, the stored request, and how a failure
+// is recorded. Knows nothing of Hono.
+import { eq } from "drizzle-orm";
+import { modelVersions } from "../../../db/schema";
+import type { Db } from "../../db";
+import { ApiError } from "../../lib/errors";
+import type { GraphOutput } from "../encoder/embed";
+import type { Precision } from "../encoder/sessions";
+import { type EmbedStats, embedWithCache, type ProbeVersion } from "../probe/embeddings";
+import type { Example } from "../probe/fit";
+import { probeInputKey, runtimeEmbed } from "../probes";
+import type { VersionRow } from "../registry";
+import type { Storage } from "../storage";
+
+/**
+ * Inputs one chunk embeds: ~1-4 s of a small text encoder on a Worker, far from the consumer's CPU
+ * limit, and small enough that a retried chunk repeats little.
+ */
+export const DEFAULT_CHUNK_ITEMS = 128;
+
+/** One embedding pass: a version's embeddings (or a fine-tuned head's logits) of a list of inputs. */
+export type Pass = { version: ProbeVersion; precision: Precision; output: GraphOutput; inputs: Example[] };
+
+const cacheId = (p: Pass) => `${p.version.id}/${p.precision}${p.output === "logits" ? "/logits" : ""}`;
+
+const embedChunk = (storage: Storage, pass: Pass, offset: number, size: number) =>
+  embedWithCache(
+    storage,
+    cacheId(pass),
+    pass.inputs.slice(offset, offset + size),
+    probeInputKey,
+    runtimeEmbed(storage, pass.version, pass.precision, pass.output),
+  );
+
+/**
+ * Embeds inputs [offset, offset + size) of a pass and stores them (idempotent: a chunk already
+ * stored is one bundle read). The encoder runs take the isolate's encoder lock like requests do.
+ */
+export async function embedPassChunk(storage: Storage, pass: Pass, offset: number, size: number): Promise<EmbedStats> {
+  return (await embedChunk(storage, pass, offset, size)).stats;
+}
+
+/** A pass's vectors in input order, read back chunk by chunk (the same chunking stored them). */
+export async function passVectors(storage: Storage, pass: Pass, size: number): Promise<Float32Array[]> {
+  const out: Float32Array[] = [];
+  for (let offset = 0; offset < pass.inputs.length; offset += size) {
+    out.push(...(await embedChunk(storage, pass, offset, size)).vectors);
+  }
+  return out;
+}
+
+/** A version by id: the consumer works on the version the request resolved, whatever aliases did since. */
+export async function versionById(db: Db, id: string): Promise<VersionRow> {
+  const v = await db.query.modelVersions.findFirst({ where: eq(modelVersions.id, id) });
+  if (!v) throw new ApiError(404, "not_found", `model version ${id} was deleted while this work waited.`);
+  return v;
+}
+
+/** Where a request's body waits for the consumer (inline sets can outgrow a D1 row). */
+export const requestKey = (kind: "evaluations" | "probes", tenantId: string, id: string) =>
+  `work/${kind}/${tenantId}/${id}/request.json`;
+
+export async function storeRequest(storage: Storage, key: string, body: unknown) {
+  await storage.put(key, JSON.stringify(body), "application/json");
+}
+
+export async function loadRequest<T>(storage: Storage, key: string): Promise<T> {
+  const obj = await storage.get(key);
+  if (!obj) throw new ApiError(404, "not_found", "this work's request is missing from storage; send it again.");
+  return (await obj.json()) as T;
+}
+
+/** Why background work failed, shaped like a problem: what GET shows under `error`. */
+export type WorkError = {
+  title: string;
+  detail: string;
+  status?: number;
+  errors?: { path: string; message: string }[];
+};
+
+/** Problems a request would have answered (the data changed under the work): retrying will not help. */
+export const isFinal = (e: unknown): e is ApiError => e instanceof ApiError && e.status < 500;
+
+export function workError(e: unknown): WorkError {
+  if (e instanceof ApiError) {
+    return {
+      title: e.status < 500 ? "The work's input was refused" : "The work failed",
+      detail: e.message,
+      status: e.status,
+      ...(e.errors ? { errors: e.errors } : {}),
+    };
+  }
+  return { title: "The work failed", detail: e instanceof Error ? e.message : String(e) };
+}

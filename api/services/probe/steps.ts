@@ -1,0 +1,35 @@
+// Cooperative fitting. The fits (L-BFGS, MLP epochs, kNN votes) are written once as generators that
+// `yield` an estimate of the work (multiply-adds) done since their last yield. `runSync` drives one
+// straight through (short fits inside a request, scikit-learn parity tests); `runYielding` drives it
+// from the work queue and gives the event loop a turn every few million operations, so the isolate
+// that runs a 4000-item evaluation keeps answering requests. Work is counted, not timed: workerd's
+// clock stands still while JavaScript computes.
+
+/** A fit in progress: yields work done, returns its result. */
+export type Steps<T> = Generator<number, T, void>;
+
+/** Multiply-adds between two turns of the event loop: ~10 ms of the dense kernels on a Worker. */
+export const WORK_PER_TURN = 20_000_000;
+
+export function runSync<T>(steps: Steps<T>): T {
+  for (;;) {
+    const r = steps.next();
+    if (r.done) return r.value;
+  }
+}
+
+/** A zero-delay timer: the event loop runs whatever became ready (requests, I/O) first. */
+export const nextTurn = () => new Promise<void>((resolve) => setTimeout(resolve, 0));
+
+export async function runYielding<T>(steps: Steps<T>, perTurn = WORK_PER_TURN): Promise<T> {
+  let work = 0;
+  for (;;) {
+    const r = steps.next();
+    if (r.done) return r.value;
+    work += r.value;
+    if (work >= perTurn) {
+      work = 0;
+      await nextTurn();
+    }
+  }
+}
