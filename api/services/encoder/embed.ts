@@ -73,7 +73,10 @@ async function run(
       feeds[name] = new ort.Tensor("int64", byRole[role] as BigInt64Array, [rows, width]);
     }
     const started = Date.now();
-    const result = await exclusive(() => enc.session.run(feeds, [name]));
+    const result = await exclusive(() => enc.session.run(feeds, [name]), {
+      units: rows * width,
+      budget: opts.tokens ?? enc.tokenBudget,
+    });
     metrics.runSeconds.observe((Date.now() - started) / 1000, { precision: enc.precision });
     metrics.batchRows.observe(rows, { precision: enc.precision });
     metrics.batchTokens.observe(rows * width, { precision: enc.precision });
@@ -122,7 +125,7 @@ export async function runFloatBatch(
   const tensors: Record<string, Tensor> = {};
   for (const [input, f] of Object.entries(feeds)) tensors[input] = new ort.Tensor("float32", f.data, f.dims);
   const started = Date.now();
-  const result = await exclusive(() => enc.session.run(tensors, [name]));
+  const result = await exclusive(() => enc.session.run(tensors, [name]), { units, budget: enc.tokenBudget });
   metrics.runSeconds.observe((Date.now() - started) / 1000, { precision: enc.precision });
   metrics.batchRows.observe(rows, { precision: enc.precision });
   metrics.batchTokens.observe(units, { precision: enc.precision });
