@@ -34,6 +34,25 @@ export async function declareDataset(
   });
 }
 
+/** Declares a dataset and sends its bytes (PUT /content) without calling /complete; returns its id. */
+export async function uploadOnly(
+  key: string,
+  bytes: Uint8Array,
+  meta: { modality: string; format: string; purpose?: "pretrain" | "probe"; name?: string },
+): Promise<string> {
+  const created = await declareDataset(key, bytes, meta);
+  expect(created.status, await created.clone().text()).toBe(201);
+  const { id } = await created.json<{ id: string }>();
+  const put = await api(`/v1/datasets/${id}/content`, {
+    method: "PUT",
+    key,
+    body: bytes,
+    headers: { "content-type": "application/octet-stream" },
+  });
+  expect(put.status, await put.clone().text()).toBe(200);
+  return id;
+}
+
 /** Polls GET /v1/datasets/{id} until the background check leaves `validating`; returns the dataset. */
 export async function waitForCheck(key: string, id: string, timeoutMs = 45_000): Promise<DatasetBody> {
   const deadline = Date.now() + timeoutMs;
@@ -73,16 +92,7 @@ export async function uploadAndComplete(
   bytes: Uint8Array,
   meta: { modality: string; format: string; purpose?: "pretrain" | "probe"; name?: string },
 ): Promise<{ id: string; res: Response; dataset: DatasetBody }> {
-  const created = await declareDataset(key, bytes, meta);
-  expect(created.status, await created.clone().text()).toBe(201);
-  const { id } = await created.json<{ id: string }>();
-  const put = await api(`/v1/datasets/${id}/content`, {
-    method: "PUT",
-    key,
-    body: bytes,
-    headers: { "content-type": "application/octet-stream" },
-  });
-  expect(put.status, await put.clone().text()).toBe(200);
+  const id = await uploadOnly(key, bytes, meta);
   const done = await completeAndWait(key, id);
   expect(done.res.status, await done.res.clone().text()).toBe(202);
   return done;
