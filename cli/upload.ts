@@ -1,12 +1,13 @@
 // `selfsup datasets upload FILE`: hash, declare, send the bytes straight to R2 through presigned URLs
-// (multipart for large files), then /complete. Interrupted multipart uploads resume: finished parts
+// (multipart for large files), then /complete, and waits while the API checks the file in the
+// background (GET until `ready`; `invalid` ends in an error listing the problems). Interrupted multipart uploads resume: finished parts
 // and their ETags are kept in .selfsup/uploads/<sha256>.json and skipped on the next run.
 import { createHash } from "node:crypto";
 import { createReadStream, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { open } from "node:fs/promises";
 import path from "node:path";
 import { constants, gunzipSync } from "node:zlib";
-import { type paths, type SelfsupClient, unwrap } from "../client";
+import { type paths, type SelfsupClient, SelfsupError, unwrap } from "../client";
 
 type UploadTarget = paths["/v1/datasets/{id}/upload-urls"]["post"]["responses"][200]["content"]["application/json"];
 
@@ -151,12 +152,48 @@ export async function uploadDataset(
   }
   bar.done(fmtBytes(size));
   const parts = Object.entries(state.parts).map(([n, etag]) => ({ partNumber: Number(n), etag }));
-  const done = await unwrap(
+  const started = await unwrap(
     client.POST("/v1/datasets/{id}/complete", {
       params: { path: { id: state.datasetId } },
       body: parts.length > 0 ? { parts } : {},
     }),
   );
+  // The bytes are in R2 now: a later run must not resume this upload, whatever the check says.
   rmSync(statePath, { force: true });
-  return done;
+  const done = await waitForCheck(client, started);
+  if (done.status === "ready") return done;
+  // Invalid, or sent back to `uploading` (upload replaced, check failed repeatedly): the errors say which.
+  const errors = (done.errors ?? []).map((e) => ({ path: issuePath(e), message: e.message }));
+  const first = errors[0];
+  throw new SelfsupError(done.status === "invalid" ? 422 : 409, {
+    detail: `Dataset ${done.id} is ${done.status}${first ? `: ${first.path === "file" ? "" : `${first.path}: `}${first.message}` : ""}`,
+    errors,
+  });
+}
+
+type Dataset = paths["/v1/datasets/{id}"]["get"]["responses"][200]["content"]["application/json"];
+
+/** Where an issue is: `line 7, column t5`, `member cat/1.png`, or `file` (as the API's problems name it). */
+function issuePath(e: { line?: number; column?: string; member?: string }): string {
+  if (e.member) return `member ${e.member}`;
+  if (e.line) return e.column ? `line ${e.line}, column ${e.column}` : `line ${e.line}`;
+  return "file";
+}
+
+/** Polls the dataset while the API checks it in the background, with a progress bar of the bytes checked. */
+async function waitForCheck(client: SelfsupClient, d: Dataset): Promise<Dataset> {
+  const bar = new ProgressBar("checking ");
+  let current = d;
+  for (let delay = 250; current.status === "validating"; delay = Math.min(2000, delay * 1.5)) {
+    const c = current.check;
+    if (c)
+      bar.update(
+        c.bytes_total ? c.bytes_done / c.bytes_total : 0,
+        `${fmtBytes(c.bytes_done)} / ${fmtBytes(c.bytes_total)}`,
+      );
+    await new Promise((r) => setTimeout(r, delay));
+    current = await unwrap(client.GET("/v1/datasets/{id}", { params: { path: { id: d.id } } }));
+  }
+  bar.done(current.status);
+  return current;
 }

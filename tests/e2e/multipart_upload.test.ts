@@ -1,6 +1,7 @@
 // A dataset above the single-PUT limit goes up as an R2 multipart upload through presigned UploadPart
 // URLs (wrangler dev's S3 endpoint verifies them like R2 does), survives an interruption by resuming
-// with the parts already sent, and is checked at /complete. Presigned URLs write a staging key: a
+// with the parts already sent, and is checked in the background after /complete (wrangler dev runs
+// the work queue's consumer locally). Presigned URLs write a staging key: a
 // PUT through one after /complete or DELETE changes no tracked bytes (read back with `wrangler r2`).
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
@@ -135,7 +136,14 @@ describe("multipart dataset upload", () => {
     expect(signed).toMatch(/^staging\/datasets\//);
     const final = signed.slice("staging/".length);
     expect((await put(d.upload.url, bytes)).status).toBe(200);
-    expect((await api(`/v1/datasets/${d.id}/complete`, { method: "POST" })).status).toBe(200);
+    expect((await api(`/v1/datasets/${d.id}/complete`, { method: "POST" })).status).toBe(202);
+    // The check runs on wrangler dev's local queue; the bytes move once it says `ready`.
+    let checked = { status: "validating" };
+    for (let i = 0; checked.status === "validating" && i < 600; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      checked = (await (await api(`/v1/datasets/${d.id}`)).json()) as { status: string };
+    }
+    expect(checked.status).toBe("ready");
     expect(stored(final)).toEqual(bytes);
     // The URL still works for its 15 minutes; it writes only the staging key.
     expect((await put(d.upload.url, other)).status).toBe(200);
