@@ -2,7 +2,7 @@
 // and eval-probe curves, metrics, events and a cancel button. Refreshes itself while a job moves.
 import { ApiError } from "../api";
 import { type Point, stepChart } from "../charts";
-import { el, errorBox, fmtDate, fmtNum, type Page, type PageContext, showError, table } from "../page";
+import { el, errorBox, fmtDate, fmtNum, fmtShortDate, type Page, type PageContext, showError, table } from "../page";
 
 export type Job = {
   id: string;
@@ -113,7 +113,7 @@ function jobsTable(jobs: Job[]): HTMLElement {
       { label: "Loss", value: (j) => fmtNum(j.metrics?.loss ?? j.metrics?.final_loss), class: "num" },
       { label: "Model", value: (j) => j.modelVersion ?? j.model },
       { label: "Objective", value: (j) => `${j.modality} · ${j.objective} · ${j.preset}` },
-      { label: "Created", value: (j) => fmtDate(j.createdAt) },
+      { label: "Created", value: (j) => fmtShortDate(j.createdAt) },
     ],
     "No jobs yet: start one with `selfsup train` or POST /v1/pretraining/jobs.",
   );
@@ -204,7 +204,10 @@ async function renderDetail(view: HTMLElement, ctx: PageContext, id: string): Pr
         ["Objective", j.objective],
         ["Preset", j.preset],
         ["Dataset", el("a", { href: `#/datasets/${encodeURIComponent(j.dataset)}` }, j.dataset)],
-        ["Eval dataset", j.evalDataset],
+        [
+          "Eval dataset",
+          j.evalDataset ? el("a", { href: `#/datasets/${encodeURIComponent(j.evalDataset)}` }, j.evalDataset) : null,
+        ],
         ["Continued from", j.initFrom],
         ["Fine-tuned from", j.base],
         ["Throughput", throughput(j)],

@@ -1,7 +1,7 @@
 // Models: each model's versions with their lineage (dataset, objective, preset, continued or fine-tuned
 // from, metrics, isotropy), its aliases and their history, a form that moves an alias (promote or roll
 // back), and copyable curl / OpenAI SDK snippets.
-import { el, errorBox, fmtDate, fmtNum, type Page, type PageContext, showError, table } from "../page";
+import { el, errorBox, fmtDate, fmtNum, fmtShortDate, type Page, type PageContext, showError, table } from "../page";
 
 type Model = {
   id: string;
@@ -57,7 +57,7 @@ async function renderList(view: HTMLElement, ctx: PageContext): Promise<void> {
             ),
           class: "wrap",
         },
-        { label: "Created", value: (m) => fmtDate(new Date(m.created * 1000).toISOString()) },
+        { label: "Created", value: (m) => fmtShortDate(new Date(m.created * 1000).toISOString()) },
       ],
       "No models yet: train one or import one with `selfsup models import`.",
     ),
@@ -73,12 +73,17 @@ export function isotropy(manifest: Record<string, unknown>): number | null {
   return num(metrics.mean_pairwise_cosine) ?? num(iso.mean_pairwise_cosine);
 }
 
-function metricsText(manifest: Record<string, unknown>): string {
-  const metrics = (manifest.metrics ?? {}) as Record<string, unknown>;
-  return Object.entries(metrics)
-    .filter(([k, v]) => typeof v === "number" && k !== "mean_pairwise_cosine" && k !== "steps")
-    .map(([k, v]) => `${k} ${fmtNum(v as number, 3)}`)
-    .join(" · ");
+/** The manifest's numeric metrics as chips (isotropy has its own line). */
+function metricChips(manifest: Record<string, unknown>): HTMLElement {
+  const metrics = Object.entries((manifest.metrics ?? {}) as Record<string, unknown>).filter(
+    ([k, v]) => typeof v === "number" && k !== "mean_pairwise_cosine" && k !== "steps",
+  );
+  if (!metrics.length) return el("span", { class: "muted" }, "none");
+  return el(
+    "ul",
+    { class: "chips" },
+    ...metrics.map(([k, v]) => el("li", null, el("span", { class: "muted" }, k), " ", fmtNum(v as number, 3))),
+  );
 }
 
 function lineage(v: Version): HTMLElement | string {
@@ -87,27 +92,45 @@ function lineage(v: Version): HTMLElement | string {
   return `${v.finetunedFrom ? "fine-tuned from" : "continued from"} ${from}`;
 }
 
-function versionsTable(versions: Version[]): HTMLElement {
-  return table(versions, [
-    { label: "Version", value: (v) => el("strong", null, v.ref) },
-    { label: "Aliases", value: (v) => aliasBadges(v.aliases) },
-    { label: "Source", value: (v) => (v.jobId ? el("a", { href: `#/jobs/${v.jobId}` }, v.source) : v.source) },
-    {
-      label: "Dataset",
-      value: (v) =>
-        v.datasetId ? el("a", { href: `#/datasets/${encodeURIComponent(v.datasetId)}` }, v.datasetId) : "—",
-    },
-    {
-      label: "Objective · preset",
-      value: (v) => `${String(v.manifest.objective ?? "—")} · ${String(v.manifest.preset ?? "—")}`,
-    },
-    { label: "Lineage", value: lineage },
-    { label: "Dims", value: (v) => v.dims, class: "num" },
-    { label: "Isotropy (mean cos)", value: (v) => fmtNum(isotropy(v.manifest)), class: "num" },
-    { label: "Metrics", value: (v) => metricsText(v.manifest) || "—", class: "wrap" },
-    { label: "Head", value: (v) => (v.head ? `${v.head.labels.length} labels` : "—") },
-    { label: "Created", value: (v) => fmtDate(v.createdAt) },
-  ]);
+/** One card per version (a table this wide would scroll sideways on a phone). */
+function versionCards(versions: Version[]): HTMLElement {
+  return el(
+    "div",
+    { class: "grid versions" },
+    ...versions.map((v) =>
+      el(
+        "article",
+        { class: "panel version", "aria-label": v.ref },
+        el("h3", null, v.ref, " ", aliasBadges(v.aliases)),
+        el(
+          "dl",
+          { class: "facts" },
+          el("dt", null, "Source"),
+          el("dd", null, v.jobId ? el("a", { href: `#/jobs/${v.jobId}` }, `${v.source} (${v.jobId})`) : v.source),
+          el("dt", null, "Dataset"),
+          el(
+            "dd",
+            null,
+            v.datasetId ? el("a", { href: `#/datasets/${encodeURIComponent(v.datasetId)}` }, v.datasetId) : "—",
+          ),
+          el("dt", null, "Objective · preset"),
+          el("dd", null, `${String(v.manifest.objective ?? "—")} · ${String(v.manifest.preset ?? "—")}`),
+          el("dt", null, "Lineage"),
+          el("dd", null, lineage(v)),
+          el("dt", null, "Dims"),
+          el("dd", null, String(v.dims)),
+          el("dt", { title: "mean pairwise cosine of served embeddings: near 0 is isotropic" }, "Isotropy"),
+          el("dd", null, isotropy(v.manifest) === null ? "—" : `mean cosine ${fmtNum(isotropy(v.manifest), 3)}`),
+          v.head ? el("dt", null, "Head") : null,
+          v.head ? el("dd", null, `${v.head.labels.length} labels: ${v.head.labels.join(", ")}`) : null,
+          el("dt", null, "Metrics"),
+          el("dd", null, metricChips(v.manifest)),
+          el("dt", null, "Created"),
+          el("dd", null, fmtDate(v.createdAt)),
+        ),
+      ),
+    ),
+  );
 }
 
 /** A snippet shown as text with a Copy button (navigator.clipboard; the text stays selectable). */
@@ -186,7 +209,7 @@ async function renderDetail(view: HTMLElement, ctx: PageContext, name: string): 
 
   const draw = ({ model, aliases, histories }: Awaited<ReturnType<typeof load>>) => {
     meta.textContent = `${model.modality} · ${model.versions} version${model.versions === 1 ? "" : "s"}`;
-    versionsBox.replaceChildren(versionsTable(model.data));
+    versionsBox.replaceChildren(versionCards(model.data));
     aliasesBox.replaceChildren(
       aliases.length
         ? el(
@@ -253,7 +276,6 @@ function aliasForm(
     required: true,
     value: suggested,
     list: "alias-options",
-    pattern: "[a-z][a-z0-9_-]*",
     autocomplete: "off",
   });
   const options = el("datalist", { id: "alias-options" }, ...initial.aliases.map((a) => el("option", { value: a })));
@@ -271,9 +293,9 @@ function aliasForm(
     el(
       "div",
       { class: "form-row" },
-      el("label", { for: "alias-name" }, "Alias", aliasInput),
-      el("label", { for: "alias-version" }, "Version", versionSelect),
-      el("label", { for: "alias-reason" }, "Reason", reason),
+      el("div", { class: "field" }, el("label", { for: "alias-name" }, "Alias"), aliasInput),
+      el("div", { class: "field" }, el("label", { for: "alias-version" }, "Version"), versionSelect),
+      el("div", { class: "field" }, el("label", { for: "alias-reason" }, "Reason"), reason),
       submit,
     ),
     options,
