@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { importFixture } from "./fixture";
 import { api, count, expectProblem, newTenant } from "./helpers";
+import { afterAccepted } from "./poll";
 import { fortunes } from "./probe_fixtures";
 
 type Row = {
@@ -10,7 +11,16 @@ type Row = {
   knn: { accuracy: number; macro_f1: number; k: number };
   delta_vs_baseline: { linear: number; knn: number } | null;
 };
-type Evaluation = { id: string; models: string[]; labels: string[]; n_train: number; n_test: number; table: Row[] };
+type Evaluation = {
+  id: string;
+  status: string;
+  error: unknown;
+  models: string[];
+  labels: string[];
+  n_train: number;
+  n_test: number;
+  table: Row[];
+};
 
 const set = fortunes();
 const examples = (set.texts as string[]).map((input, i) => ({ input, label: set.labelNames[set.y[i] as number] }));
@@ -25,8 +35,8 @@ describe("evaluations", () => {
       key: secret,
       json: { models: ["tiny@1", "tiny@latest"], data: examples, test: { split: 0.25, seed: 1 } },
     });
-    expect(res.status, await res.clone().text()).toBe(201);
-    const e = await res.json<Evaluation>();
+    const e = await afterAccepted<Evaluation>(res, (id) => api(`/v1/evaluations/${id}`, { key: secret }));
+    expect(e.status, JSON.stringify(e.error)).toBe("succeeded");
     // 22.5 of each class of 90 rounds to 23.
     expect(e).toMatchObject({ models: ["tiny@1", "tiny@2"], n_train: 268, n_test: 92 });
     expect(e.labels).toEqual(["computers", "food", "law", "love"]);

@@ -6,6 +6,7 @@ import { describe, expect, it } from "vitest";
 import { finetunedArtifact, importArtifact } from "./finetune_fixture";
 import { importFixture } from "./fixture";
 import { api, expectProblem, newTenant } from "./helpers";
+import { afterAccepted } from "./poll";
 import { fortunes } from "./probe_fixtures";
 
 type Row = {
@@ -18,6 +19,9 @@ type Row = {
   delta_vs_baseline: number | null;
 };
 type Evaluation = {
+  id: string;
+  status: string;
+  error: unknown;
   models: string[];
   n_test: number;
   rows: Row[];
@@ -39,8 +43,8 @@ describe("evaluations with fine-tuned versions", () => {
       key: secret,
       json: { models: ["tiny@1", "cls@1"], data: train, test },
     });
-    expect(res.status, await res.clone().text()).toBe(201);
-    const e = await res.json<Evaluation>();
+    const e = await afterAccepted<Evaluation>(res, (id) => api(`/v1/evaluations/${id}`, { key: secret }));
+    expect(e.status, JSON.stringify(e.error)).toBe("succeeded");
     expect(e.rows.map((r) => [r.model, r.features, r.kind])).toEqual([
       ["tiny@1", "embeddings", "linear"],
       ["tiny@1", "embeddings", "knn"],

@@ -3,9 +3,11 @@ import { describe, expect, it } from "vitest";
 import { sha256Hex } from "../api/lib/crypto";
 import { cacheKey } from "../api/services/probe/embeddings";
 import { MAX_PROBE_EXAMPLES } from "../api/services/probe/fit";
+import { readySet } from "./dataset_upload";
 import { fixtureManifest, importFixture } from "./fixture";
 import fortunesJson from "./fixtures/probe/fortunes.json";
 import { api, count, expectProblem, newTenant } from "./helpers";
+import { afterAccepted } from "./poll";
 import { fortunes } from "./probe_fixtures";
 
 type Probe = {
@@ -109,31 +111,14 @@ describe("probes over HTTP", () => {
     const test = examples.filter((_, i) => i % 4 === 0);
     const jsonl = `${train.map((e) => JSON.stringify({ text: e.input, label: e.label })).join("\n")}\n`;
     const bytes = new TextEncoder().encode(jsonl);
-    const ds = await (
-      await api("/v1/datasets", {
-        method: "POST",
-        key: secret,
-        json: {
-          name: "fortunes",
-          modality: "text",
-          purpose: "probe",
-          format: "jsonl",
-          bytes: bytes.byteLength,
-          sha256: await sha256Hex(bytes),
-        },
-      })
-    ).json<{ id: string }>();
-    await api(`/v1/datasets/${ds.id}/content`, {
-      method: "PUT",
-      key: secret,
-      body: bytes,
-      headers: { "content-type": "application/octet-stream" },
-    });
-    expect((await api(`/v1/datasets/${ds.id}/complete`, { method: "POST", key: secret })).status).toBe(200);
+    const ds = await readySet(secret, bytes, { modality: "text", format: "jsonl", purpose: "probe", name: "fortunes" });
 
+    // A probe that reads a dataset is fitted on the work queue: 202 fitting, then ready.
     const res = await probe(secret, { model: "tiny", kind: "knn", train: { dataset: ds.id }, test });
-    expect(res.status, await res.clone().text()).toBe(201);
-    const p = await res.json<Probe & { train_dataset: string }>();
+    const p = await afterAccepted<Probe & { status: string; train_dataset: string }>(res, (id) =>
+      api(`/v1/probes/${id}`, { key: secret }),
+    );
+    expect(p.status).toBe("ready");
     expect(p).toMatchObject({ kind: "knn", n_train: 270, n_test: 90, train_dataset: ds.id });
     expect(p.hyperparameters).toMatchObject({ k: 20, temperature: 0.07 });
     expect(p.metrics.accuracy).toBeGreaterThan(0.35);

@@ -5,6 +5,7 @@ import { describe, expect, it } from "vitest";
 import { fitProbe, MAX_MLP_WEIGHTS } from "../api/services/probe/fit";
 import { importFixture } from "./fixture";
 import { api, expectProblem, newTenant } from "./helpers";
+import { afterAccepted } from "./poll";
 import { fortunes } from "./probe_fixtures";
 
 type Metrics = { accuracy: number; macro_f1: number; confusion: { labels: string[]; matrix: number[][] } };
@@ -29,6 +30,7 @@ type Row = {
 };
 type Evaluation = {
   id: string;
+  status: string;
   kinds: string[];
   n_test: number;
   rows: Row[];
@@ -155,8 +157,8 @@ describe("MLP probes over HTTP", () => {
       kinds: ["linear", "mlp"],
       options: { hidden: 64, max_epochs: 20 },
     });
-    expect(res.status, await res.clone().text()).toBe(201);
-    const e = await res.json<Evaluation>();
+    const e = await afterAccepted<Evaluation>(res, (id) => api(`/v1/evaluations/${id}`, { key: secret }));
+    expect(e.status, JSON.stringify(e)).toBe("succeeded");
     expect(e.kinds).toEqual(["linear", "mlp"]);
     expect(e.rows.map((r) => [r.model, r.features, r.kind])).toEqual([
       ["tiny@1", "embeddings", "linear"],

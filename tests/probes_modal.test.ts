@@ -10,6 +10,7 @@ import italyCsv from "./fixtures/series/italy-power-small.csv?raw";
 import { api, expectProblem, newTenant } from "./helpers";
 import { encodeGreyPng, fashionImages, heldOutDigits, makeIdx, makeZip } from "./image_sets";
 import { importEncoder, toBase64 } from "./modal_fixture";
+import { afterAccepted } from "./poll";
 
 type Metrics = { accuracy: number; macro_f1: number };
 type Probe = {
@@ -52,6 +53,13 @@ const post = async <T>(path: string, json: unknown, status = 201): Promise<T> =>
   return JSON.parse(text) as T;
 };
 const probe = (json: unknown) => api("/v1/probes", { method: "POST", key, json });
+/** A probe over a dataset or an evaluation: 202, then polled until its work succeeded. */
+const queued = async <T>(path: "/v1/probes" | "/v1/evaluations", json: unknown): Promise<T> => {
+  const res = await api(path, { method: "POST", key, json });
+  const done = await afterAccepted<{ id: string; status: string }>(res, (id) => api(`${path}/${id}`, { key }));
+  if (done.status !== "ready" && done.status !== "succeeded") throw new Error(`${path}: ${JSON.stringify(done)}`);
+  return done as T;
+};
 
 /** Chance for K balanced classes; a trained encoder should clear it by a wide margin. */
 const sane = (m: Metrics, classes: number) => {
@@ -63,17 +71,17 @@ const sane = (m: Metrics, classes: number) => {
 describe("image probes", () => {
   it("digits: a probe on a zip probe set, cached on repeat, an evaluation against raw pixels, predict", async () => {
     const set = await readySet(key, makeZip(heldOutDigits()), { modality: "image", format: "zip", purpose: "probe" });
-    const p = await post<Probe>("/v1/probes", { model: "digits-vit", kind: "linear", train: { dataset: set.id } });
+    const p = await queued<Probe>("/v1/probes", { model: "digits-vit", kind: "linear", train: { dataset: set.id } });
     expect(p).toMatchObject({ model: "digits-vit@1", n_train: 240, n_test: 60, train_dataset: set.id });
     expect(p.labels).toEqual(["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"]);
     expect(p.embeddings).toEqual({ cached: 0, embedded: 300 });
     // The trainer measured 0.68 (linear) on these 300 held-out digits (manifest metrics); 3x chance is a floor.
     expect(p.metrics.accuracy).toBeGreaterThan(0.3);
-    const again = await post<Probe>("/v1/probes", { model: "digits-vit", kind: "knn", train: { dataset: set.id } });
+    const again = await queued<Probe>("/v1/probes", { model: "digits-vit", kind: "knn", train: { dataset: set.id } });
     expect(again.embeddings).toEqual({ cached: 300, embedded: 0 });
     sane(again.metrics, 10);
 
-    const e = await post<Evaluation>("/v1/evaluations", { models: ["digits-vit"], data: { dataset: set.id } });
+    const e = await queued<Evaluation>("/v1/evaluations", { models: ["digits-vit"], data: { dataset: set.id } });
     expect(e.table.map((r) => [r.name, r.features])).toEqual([
       ["digits-vit@1", "embeddings"],
       ["raw_pixels", "raw_pixels"],
@@ -116,7 +124,7 @@ describe("image probes", () => {
       ]),
       { modality: "image", format: "zip", purpose: "probe" },
     );
-    const fromSet = await post<Probe>("/v1/probes", { model: "digits-vit", kind: "knn", train: { dataset: set.id } });
+    const fromSet = await queued<Probe>("/v1/probes", { model: "digits-vit", kind: "knn", train: { dataset: set.id } });
     // IDX images become PNGs whose bytes equal the inline ones below: the cache serves them all.
     const inline = images.map((im) => ({ input: toBase64(encodeGreyPng(im.pixels, 28, 28)), label: String(im.label) }));
     const fromInline = await post<Probe>("/v1/probes", { model: "digits-vit", kind: "knn", train: inline });
@@ -162,7 +170,7 @@ describe("time-series probes", () => {
       purpose: "probe",
     });
     const csv = await readySet(key, enc.encode(italyCsv), { modality: "timeseries", format: "csv", purpose: "probe" });
-    const p = await post<Probe>("/v1/probes", {
+    const p = await queued<Probe>("/v1/probes", {
       model: "power",
       kind: "linear",
       train: { dataset: set.id },
@@ -173,7 +181,7 @@ describe("time-series probes", () => {
     expect(p.metrics.accuracy).toBeGreaterThan(0.75);
 
     const data = italy.slice(0, 200).map((s) => ({ input: s.values, label: s.label }));
-    const e = await post<Evaluation>("/v1/evaluations", { models: ["power"], data, test: { split: 0.3, seed: 2 } });
+    const e = await queued<Evaluation>("/v1/evaluations", { models: ["power"], data, test: { split: 0.3, seed: 2 } });
     expect(e.baseline).toEqual({ kind: "raw_values", features: 128 });
     const [model, raw] = e.table as [Row, Row];
     expect(raw.name).toBe("raw_values");

@@ -1,8 +1,8 @@
 // Evaluations and probes over datasets on the real work queue (issue 15): POST answers 202, the
 // queue's consumer (the main worker's `queue` handler) embeds in chunks and fits, GET shows it.
 import { describe, expect, it } from "vitest";
-import { importFixture } from "./fixture";
 import { readySet } from "./dataset_upload";
+import { importFixture } from "./fixture";
 import { api, expectProblem, newTenant } from "./helpers";
 import { settled } from "./poll";
 import { fortunes } from "./probe_fixtures";
@@ -33,7 +33,9 @@ describe("evaluations on the work queue", () => {
     const started = await res.json<Evaluation>();
     expect(started).toMatchObject({ status: "running", rows: [], table: [], baseline: null, error: null });
     expect(started.progress).toMatchObject({ phase: "embedding", items_done: 0, items_total: 360 });
-    const e = await settled(() => api(`/v1/evaluations/${started.id}`, { key: secret }).then((r) => r.json<Evaluation>()));
+    const e = await settled(() =>
+      api(`/v1/evaluations/${started.id}`, { key: secret }).then((r) => r.json<Evaluation>()),
+    );
     expect(e.status, JSON.stringify(e.error)).toBe("succeeded");
     expect(e.progress).toMatchObject({ phase: "done", items_done: 360, items_total: 360 });
     expect(e.table.map((r) => r.name)).toEqual(["tiny@1", "tfidf"]);

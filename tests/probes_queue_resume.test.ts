@@ -15,7 +15,10 @@ import { newTenant } from "./helpers";
 import { fortunes } from "./probe_fixtures";
 
 const set = fortunes();
-const examples = (set.texts as string[]).map((input, i) => ({ input, label: set.labelNames[set.y[i] as number] }));
+const examples = (set.texts as string[]).map((input, i) => ({
+  input,
+  label: set.labelNames[set.y[i] as number] as string,
+}));
 const body = { models: ["tiny"], data: examples, test: { split: 0.25, seed: 1 }, kinds: ["linear", "knn"] as const };
 
 const isVector = (key: string) => key.startsWith("cache/embeddings/") && !key.includes("/sets/");
