@@ -8,8 +8,8 @@
 /** A fit in progress: yields work done, returns its result. */
 export type Steps<T> = Generator<number, T, void>;
 
-/** Multiply-adds between two turns of the event loop: ~10 ms of the dense kernels on a Worker. */
-export const WORK_PER_TURN = 20_000_000;
+/** Multiply-adds between two turns of the event loop: a few ms of the dense WASM kernels, ~10-20 ms of the JS loops. */
+export const WORK_PER_TURN = 10_000_000;
 
 export function runSync<T>(steps: Steps<T>): T {
   for (;;) {
