@@ -1,9 +1,10 @@
 // `probe` and `evaluate`: print a metrics table and the confusion matrix (probe), or one line per
-// (model, kind) with its accuracy and the gain over the raw-feature baseline (evaluate).
-import { unwrap } from "../client";
+// (model, kind) with its accuracy and the gain over the raw-feature baseline (evaluate). Both read
+// a dataset, so the API answers 202 and works on its queue: the CLI polls with a progress bar.
+import { type SelfsupClient, unwrap } from "../client";
 import { UsageError } from "./args";
 import { type Ctx, need, out } from "./context";
-import { confusionMatrix, table } from "./format";
+import { confusionMatrix, ProgressBar, table } from "./format";
 
 export const PROBE_KINDS = ["linear", "knn", "mlp"] as const;
 type ProbeKind = (typeof PROBE_KINDS)[number];
@@ -51,6 +52,39 @@ export function rowsTable(rows: ResultRow[]): string {
   );
 }
 
+type Progress = { phase: string; items_done: number; items_total: number; model?: string | null } | null;
+type Work = { id: string; status: string; progress: Progress; error: { title: string; detail: string } | null };
+
+/** Polls `get` while the work runs, drawing the inputs embedded; throws the work's error if it failed. */
+export async function waitForWork<T extends Work>(first: T, get: () => Promise<T>, label: string): Promise<T> {
+  const bar = new ProgressBar(label);
+  let current = first;
+  for (
+    let delay = 250;
+    current.status === "running" || current.status === "fitting";
+    delay = Math.min(2000, delay * 1.5)
+  ) {
+    const p = current.progress;
+    if (p) {
+      const what = p.phase === "embedding" ? `embedding ${p.items_done}/${p.items_total}` : p.phase;
+      bar.update(p.items_total ? p.items_done / p.items_total : 0, `${what}${p.model ? ` ${p.model}` : ""}`);
+    }
+    await new Promise((r) => setTimeout(r, delay));
+    current = await get();
+  }
+  bar.done(current.status);
+  if (current.status === "failed") {
+    throw new Error(
+      `${current.id} failed: ${current.error?.title ?? "error"}: ${current.error?.detail ?? "no detail"}`,
+    );
+  }
+  return current;
+}
+
+const getProbe = (c: SelfsupClient, id: string) => unwrap(c.GET("/v1/probes/{id}", { params: { path: { id } } }));
+const getEvaluation = (c: SelfsupClient, id: string) =>
+  unwrap(c.GET("/v1/evaluations/{id}", { params: { path: { id } } }));
+
 export async function runProbeCommands(ctx: Ctx, group: string, args: (string | undefined)[]) {
   const c = ctx.client;
   const split = typeof ctx.flags.split === "string" ? Number(ctx.flags.split) : 0.2;
@@ -61,12 +95,14 @@ export async function runProbeCommands(ctx: Ctx, group: string, args: (string | 
     if (typeof ctx.flags.kind === "string" && ctx.flags.kind.includes(",")) {
       throw new UsageError("--kind takes one kind; `evaluate --kinds` compares several");
     }
-    const p = await unwrap(
+    const started = await unwrap(
       c.POST("/v1/probes", {
         body: { model: need(ctx, "model"), kind: kind as ProbeKind, train: data, test: { split, seed } },
       }),
     );
+    const p = await waitForWork(started, () => getProbe(c, started.id), "probe    ");
     return out(ctx, p, () => {
+      if (!p.metrics) return `${p.id}  ${p.status}`;
       const perClass = Object.entries(p.metrics.per_class).map(([label, m]) => ({ label, ...m }));
       return [
         `${p.id}  ${p.model}  ${p.kind}  train ${p.n_train} / test ${p.n_test}`,
@@ -81,9 +117,10 @@ export async function runProbeCommands(ctx: Ctx, group: string, args: (string | 
   const models = args.filter((a): a is string => typeof a === "string");
   if (models.length === 0) throw new UsageError("evaluate needs one or more model refs");
   const kinds = typeof ctx.flags.kinds === "string" ? probeKinds(ctx.flags.kinds, "--kinds") : undefined;
-  const e = await unwrap(
+  const started = await unwrap(
     c.POST("/v1/evaluations", { body: { models, data, test: { split, seed }, ...(kinds ? { kinds } : {}) } }),
   );
+  const e = await waitForWork(started, () => getEvaluation(c, started.id), "evaluate ");
   return out(
     ctx,
     e,

@@ -55,6 +55,19 @@ const notFound = (detail: string) => ({
 });
 
 /** What the fake API answers: the pretraining routes 404 for the fine-tune job, as the real ones do. */
+const EVALUATION_RUNNING = {
+  object: "evaluation",
+  status: "running",
+  error: null,
+  models: ["demo-cls@1"],
+  n_train: 80,
+  n_test: 20,
+  labels: ["a", "b"],
+  rows: [],
+  table: [],
+  baseline: null,
+};
+
 function answer(method: string, url: string, body: unknown): { status: number; body: unknown } {
   if (method === "GET" && url === "/v1/pretraining/jobs/job_ft") return notFound("`job_ft` is a fine-tune job");
   if (method === "GET" && url === "/v1/finetuning/jobs/job_ft") return { status: 200, body: FT };
@@ -107,6 +120,19 @@ function answer(method: string, url: string, body: unknown): { status: number; b
     };
   }
   if (method === "POST" && url === "/v1/evaluations") {
+    // The API answers 202 and works on its queue; the CLI polls GET until it settles.
+    const broken = (body as { models: string[] }).models.includes("broken");
+    const progress = { phase: "embedding", model: "demo-cls@1", items_done: 0, items_total: 200 };
+    return {
+      status: 202,
+      body: { ...EVALUATION_RUNNING, id: broken ? "evl_bad" : "evl_1", progress },
+    };
+  }
+  if (method === "GET" && url === "/v1/evaluations/evl_bad") {
+    const error = { title: "The work's input was refused", detail: "dataset ds_1 is deleted" };
+    return { status: 200, body: { ...EVALUATION_RUNNING, id: "evl_bad", status: "failed", error } };
+  }
+  if (method === "GET" && url === "/v1/evaluations/evl_1") {
     const row = (model: string, kind: string, features: string, accuracy: number, delta: number | null) => ({
       model,
       kind,
@@ -118,10 +144,12 @@ function answer(method: string, url: string, body: unknown): { status: number; b
       hyperparameters: {},
     });
     return {
-      status: 201,
+      status: 200,
       body: {
+        ...EVALUATION_RUNNING,
         id: "evl_1",
-        object: "evaluation",
+        status: "succeeded",
+        progress: { phase: "done", model: null, items_done: 200, items_total: 200 },
         n_train: 80,
         n_test: 20,
         labels: ["a", "b"],
@@ -324,8 +352,17 @@ describe("probe and evaluate kinds", () => {
     const r = await cli(["evaluate", "--dataset", "ds_1", "--kinds", "linear,mlp", "demo-cls@1"]);
     expect(r.code).toBe(0);
     expect(seen[0]?.body).toMatchObject({ models: ["demo-cls@1"], kinds: ["linear", "mlp"] });
+    expect(seen[1]).toMatchObject({ method: "GET", url: "/v1/evaluations/evl_1" });
+    expect(r.stderr).toMatch(/evaluate .*succeeded/);
     expect(r.stdout).toMatch(/demo-cls@1\s+finetuned\s+head\s+85\.0%\s+80\.0%\s+\+25\.0 pt/);
     expect(r.stdout).toMatch(/tfidf\s+linear\s+tfidf\s+60\.0%\s+55\.0%\s*$/m);
+  });
+
+  it("evaluate polls the queued evaluation and exits 1 with its error when it failed", async () => {
+    const r = await cli(["evaluate", "--dataset", "ds_1", "broken"]);
+    expect(seen.map((x) => `${x.method} ${x.url}`)).toEqual(["POST /v1/evaluations", "GET /v1/evaluations/evl_bad"]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("evl_bad failed: The work's input was refused: dataset ds_1 is deleted");
   });
 
   it("an unknown kind is a usage error naming the kinds, before any request", async () => {
