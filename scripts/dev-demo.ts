@@ -8,7 +8,7 @@
 // baseline). Later runs do nothing.
 import { readFileSync } from "node:fs";
 import path from "node:path";
-import { rowsTable } from "../cli/probes";
+import { rowsTable, waitForWork } from "../cli/probes";
 import { uploadDataset } from "../cli/upload";
 import { createSelfsupClient, unwrap } from "../client";
 import { writeFortunesJsonl } from "./fortunes-jsonl";
@@ -107,8 +107,14 @@ for (;;) {
   }
 }
 
-const evaluation = await unwrap(
+// 202: the evaluation runs on the work queue; poll it (progress bar) until it succeeded.
+const started = await unwrap(
   client.POST("/v1/evaluations", { body: { models: ["demo@1", "demo@2"], data: { dataset: labeled.id } } }),
+);
+const evaluation = await waitForWork(
+  started,
+  () => unwrap(client.GET("/v1/evaluations/{id}", { params: { path: { id: started.id } } })),
+  "evaluate ",
 );
 say(`evaluation ${evaluation.id} on ${evaluation.n_test} held-out quotes (4 categories):`);
 process.stderr.write(`${rowsTable(evaluation.rows)}\n`);

@@ -241,11 +241,12 @@ export function* fitMlpSteps(X: Matrix, y: Int32Array, K: number, opts: MlpOptio
       forward(layer, head, K, Xs, batch, H1, P);
       backward(layer, head, K, y, batch, H1, P, grads);
       adam.step([layer.G, grads.b1, grads.W2, grads.b2]);
-      // Forward, backward and the weight gradient: three passes over the hidden layer.
-      yield 3 * batch.length * d * H;
+      // Forward, backward and the weight gradient: three passes over the hidden layer in the WASM
+      // kernel, which runs them about twice as fast per multiply-add as the logreg objective.
+      yield 1.5 * batch.length * d * H;
     }
     if (!hasVal) continue;
-    yield val.length * d * H;
+    yield 0.5 * val.length * d * H;
     const v = loss(layer, head, K, Xs, y, val);
     if (v < best.loss) best = { model: snapshot(), epoch, loss: v };
     else if (epoch - best.epoch >= o.patience) break;

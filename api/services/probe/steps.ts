@@ -8,8 +8,8 @@
 /** A fit in progress: yields work done, returns its result. */
 export type Steps<T> = Generator<number, T, void>;
 
-/** Multiply-adds between two turns of the event loop: a few ms of the dense WASM kernels, ~10-20 ms of the JS loops. */
-export const WORK_PER_TURN = 10_000_000;
+/** Work between two turns of the event loop: ~15 ms on a Worker (a turn costs ~1-2 ms, so fewer would slow fits). */
+export const WORK_PER_TURN = 25_000_000;
 
 export function runSync<T>(steps: Steps<T>): T {
   for (;;) {
