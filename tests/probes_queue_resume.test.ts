@@ -10,8 +10,9 @@ import type { WorkDeps, WorkMessage } from "../api/services/background/work";
 import { type EvaluationState, startEvaluation } from "../api/services/evaluations";
 import { Storage } from "../api/services/storage";
 import { parseSettings } from "../api/settings";
+import { readySet } from "./dataset_upload";
 import { importFixture } from "./fixture";
-import { newTenant } from "./helpers";
+import { api, newTenant } from "./helpers";
 import { fortunes } from "./probe_fixtures";
 
 const set = fortunes();
@@ -122,5 +123,47 @@ describe("evaluation chunks", () => {
     // A late duplicate finds the evaluation finished and changes nothing.
     expect(await work.chunk(d, msg)).toBe("done");
     expect(await read()).toEqual(finished);
+  });
+
+  it("fail with the problem when the data changed under them, and when the queue gives up", async () => {
+    const work = makeEvaluationWork();
+    const { secret, tenantId } = await newTenant(["train", "probe"]);
+    await importFixture(secret, "tiny");
+    const jsonl = `${examples.map((e) => JSON.stringify({ text: e.input, label: e.label })).join("\n")}\n`;
+    const ds = await readySet(secret, new TextEncoder().encode(jsonl), {
+      modality: "text",
+      format: "jsonl",
+      purpose: "probe",
+    });
+    const db = makeDb(env.DB);
+    const storage = new Storage(env.ARTIFACTS);
+    const ctx = { db, storage, bucket: storage.bucket, tenantId };
+    const deps: WorkDeps = { db, storage, settings: parseSettings(env) };
+    const started = await startEvaluation(ctx, "auto", { models: ["tiny"], data: { dataset: ds.id } }, noQueue, 128);
+    const msg: WorkMessage = { kind: "evaluation", tenantId, id: started.id };
+    expect(await work.chunk(deps, msg)).toBe("more");
+    expect((await api(`/v1/datasets/${ds.id}`, { method: "DELETE", key: secret })).status).toBe(200);
+    // A deleted dataset is an answer, not a reason to retry.
+    expect(await work.chunk(deps, msg)).toBe("done");
+    const failed = await (await api(`/v1/evaluations/${started.id}`, { key: secret })).json<{
+      status: string;
+      error: { title: string; detail: string; status: number };
+      completedAt: string | null;
+    }>();
+    expect(failed).toMatchObject({ status: "failed", error: { status: 404 } });
+    expect(failed.error.detail).toContain(ds.id);
+    expect(failed.completedAt).not.toBeNull();
+
+    // Retries spent (an R2 outage, say): giveUp records the last error.
+    const other = await startEvaluation(ctx, "auto", { ...body, kinds: [...body.kinds] }, noQueue, 128);
+    const otherMsg: WorkMessage = { kind: "evaluation", tenantId, id: other.id };
+    await work.giveUp(deps, otherMsg, new Error("R2 unavailable"));
+    const gaveUp = await (await api(`/v1/evaluations/${other.id}`, { key: secret })).json<{
+      status: string;
+      error: unknown;
+    }>();
+    expect(gaveUp).toMatchObject({ status: "failed", error: { title: "The work failed", detail: "R2 unavailable" } });
+    // A message that arrives after that does nothing.
+    expect(await work.chunk(deps, otherMsg)).toBe("done");
   });
 });
