@@ -109,7 +109,7 @@ export async function loadExamples(
   const records = Number((d.stats as { records?: number } | null)?.records ?? 0);
   if (records > MAX_PROBE_EXAMPLES) {
     throw tooLarge(
-      `${path}: dataset ${d.id} has ${records} records; one synchronous probe takes at most ${MAX_PROBE_EXAMPLES}. Upload a subsample.`,
+      `${path}: dataset ${d.id} has ${records} records; one probe or evaluation takes at most ${MAX_PROBE_EXAMPLES}. Upload a subsample.`,
       path,
     );
   }
@@ -134,7 +134,7 @@ export async function loadExamples(
   }
   if (d.modality === "timeseries" && Number(stats.points ?? 0) > MAX_PROBE_SERIES_VALUES) {
     throw tooLarge(
-      `${path}: dataset ${d.id} has ${stats.points} values (points × channels); one synchronous probe takes at most ${MAX_PROBE_SERIES_VALUES}. Upload fewer or shorter series.`,
+      `${path}: dataset ${d.id} has ${stats.points} values (points × channels); one probe or evaluation takes at most ${MAX_PROBE_SERIES_VALUES}. Upload fewer or shorter series.`,
       path,
     );
   }

@@ -11,7 +11,7 @@ import { runSync, runYielding, type Steps } from "./steps";
 // Every fit in the Worker comes through here (baseline.ts too): load the dense WASM kernel once.
 import "./wasm_module";
 
-/** Train + test examples one synchronous call may embed and fit (a few seconds of work on a Worker). */
+/** Train + test examples one probe or evaluation may embed and fit: the fit holds every vector in the isolate. */
 export const MAX_PROBE_EXAMPLES = 4096;
 export const DEFAULT_FOLDS = 5;
 export const DEFAULT_SPLIT = 0.2;
@@ -112,7 +112,7 @@ export function checkExamples(kind: ProbeKind, train: Example[], test: Example[]
   const total = train.length + test.length;
   if (total > MAX_PROBE_EXAMPLES) {
     throw tooLarge(
-      `train + test hold ${total} examples; one synchronous probe takes at most ${MAX_PROBE_EXAMPLES}. Subsample the set or split it across probes.`,
+      `train + test hold ${total} examples; one probe or evaluation takes at most ${MAX_PROBE_EXAMPLES}. Subsample the set or split it across probes.`,
       "train",
     );
   }
