@@ -116,19 +116,19 @@ async function advance(deps: WorkDeps, row: Row): Promise<"more" | "done"> {
   next.step += 1;
 
   if (state.phase === "embedding") {
-    const plan_ = state.passes[state.pass] as EvaluationState["passes"][number];
+    const current = state.passes[state.pass] as EvaluationState["passes"][number];
     const stats = await embedPassChunk(storage, passOf(state.pass), state.offset, state.chunk_items);
-    const m = next.models[plan_.model] as EvaluationState["models"][number];
-    if (plan_.output === "logits") m.head_ms += stats.embed_ms;
+    const m = next.models[current.model] as EvaluationState["models"][number];
+    if (current.output === "logits") m.head_ms += stats.embed_ms;
     else {
       m.embed_ms += stats.embed_ms;
       m.cached += stats.cached;
       m.embedded += stats.embedded;
     }
-    const took = Math.min(state.chunk_items, plan_.total - state.offset);
+    const took = Math.min(state.chunk_items, current.total - state.offset);
     next.items_done += took;
     next.offset += took;
-    if (next.offset >= plan_.total) {
+    if (next.offset >= current.total) {
       next.pass += 1;
       next.offset = 0;
       if (next.pass >= state.passes.length) next.phase = "fitting";
