@@ -1,0 +1,153 @@
+// The dashboard's Datasets, Evaluations and Playground pages in Chromium against the seeded platform
+// (global_setup: a labeled text set, the fixture encoder and its trained version, a finished evaluation):
+// the charts' marks counted in the SVG, the 2-D map's points, a 3×3 similarity matrix from typed texts,
+// layout at desktop and phone widths, and a clean console.
+import { afterEach, describe, expect, inject, it } from "vitest";
+import { expectNoHorizontalScroll, type Opened, openPage } from "./browser";
+
+const seed = inject("seed");
+let opened: Opened[] = [];
+const open = async (...args: Parameters<typeof openPage>) => {
+  const o = await openPage(...args);
+  opened.push(o);
+  return o;
+};
+
+afterEach(async () => {
+  for (const o of opened) await o.close();
+  opened = [];
+});
+
+/** The API's own answer, to compare what the page draws with what it was given. */
+async function api<T>(path: string): Promise<T> {
+  const res = await fetch(`${seed.url}${path}`, { headers: { authorization: `Bearer ${seed.key}` } });
+  expect(res.status, await res.clone().text()).toBe(200);
+  return (await res.json()) as T;
+}
+
+type Evaluation = {
+  labels: string[];
+  rows: { model: string; kind: string; confusion: { labels: string[]; matrix: number[][] } | null }[];
+};
+
+describe("evaluations", () => {
+  it("draws accuracy bars, a confusion heat map with counts, per-class scores and the 2-D map", async () => {
+    const e = await api<Evaluation>(`/v1/evaluations/${seed.evaluationId}`);
+    const K = e.labels.length;
+    expect(K).toBeGreaterThan(1);
+    const { page, consoleErrors } = await open(`/evaluations/${seed.evaluationId}`);
+    await page.locator('[data-chart="confusion"] svg').waitFor();
+    // Every row's bar (each model × probe kind, the baseline's too).
+    expect(await page.locator('[data-chart="accuracy"] svg [aria-label="bar"] rect').count()).toBe(e.rows.length);
+    const cells = page.locator('[data-chart="confusion"] svg [aria-label="cell"] rect');
+    expect(await cells.count()).toBeGreaterThanOrEqual(K * K);
+    // The counts are written in the cells and add up to the chosen row's matrix.
+    const texts = await page.locator('[data-chart="confusion"] svg [aria-label="text"] text').allTextContents();
+    expect(texts).toHaveLength(K * K);
+    const total = texts.reduce((s, t) => s + Number(t), 0);
+    const sums = e.rows.filter((r) => r.confusion).map((r) => r.confusion?.matrix.flat().reduce((a, b) => a + b, 0));
+    expect(sums).toContain(total);
+    // Per-class precision/recall/F1, one line per label.
+    const perClass = page.getByRole("table").filter({ hasText: "Precision" });
+    expect(await perClass.locator("tbody tr").count()).toBe(K);
+    // Choosing another row redraws the heat map for it.
+    const options = await page.locator("#eval-row option").count();
+    expect(options).toBe(e.rows.filter((r) => r.confusion).length);
+    await page.locator("#eval-row").selectOption({ index: options - 1 });
+    await expect.poll(() => cells.count()).toBeGreaterThanOrEqual(K * K);
+    // The 2-D map: the probe set's sample embedded, projected and coloured by label, with a legend.
+    const dots = page.locator('[data-chart="map"] svg [aria-label="dot"] circle');
+    await dots.first().waitFor({ timeout: 90_000 });
+    expect(await dots.count()).toBeGreaterThanOrEqual(10);
+    const fills = new Set(await dots.evaluateAll((cs) => cs.map((c) => c.getAttribute("fill"))));
+    expect(fills.size).toBe(K);
+    expect(await page.locator('[data-chart="map"]').textContent()).toContain(e.labels[0]);
+    expect(consoleErrors).toEqual([]);
+  });
+
+  it("lists the seeded evaluation with its status and links to it", async () => {
+    const { page, consoleErrors } = await open("/evaluations");
+    const link = page.getByRole("link", { name: seed.evaluationId });
+    await link.waitFor();
+    expect(await page.locator("tbody tr").filter({ hasText: seed.evaluationId }).textContent()).toContain("succeeded");
+    await link.click();
+    await page.getByRole("heading", { name: `Evaluation ${seed.evaluationId}` }).waitFor();
+    expect(consoleErrors).toEqual([]);
+  });
+});
+
+describe("datasets", () => {
+  it("lists the sets and shows the labeled set's stats with one bar per label", async () => {
+    const d = await api<{ name: string; stats: { records: number; labels: Record<string, number> } }>(
+      `/v1/datasets/${seed.datasetId}`,
+    );
+    const { page, consoleErrors } = await open("/datasets");
+    await page.getByRole("link", { name: d.name }).first().waitFor();
+    expect(await page.locator("tbody tr").count()).toBeGreaterThanOrEqual(2); // the corpus and the labeled set
+    await page.goto(`${seed.url}/dashboard/#/datasets/${seed.datasetId}`);
+    const bars = page.locator('[data-chart="stats-labels"] svg [aria-label="bar"] rect');
+    await bars.first().waitFor();
+    expect(await bars.count()).toBe(Object.keys(d.stats.labels).length);
+    const facts = (await page.getByRole("region", { name: "Stats" }).textContent()) ?? "";
+    expect(facts).toContain("Records");
+    expect(facts).toContain(d.stats.records.toLocaleString("en-US"));
+    expect(consoleErrors).toEqual([]);
+  });
+});
+
+describe("playground", () => {
+  it("embeds three typed texts and shows their 3×3 cosine-similarity matrix", async () => {
+    const { page, consoleErrors } = await open("/playground");
+    await page.getByLabel("Model").selectOption(seed.model);
+    await page.getByText(/text encoder, \d+ dimensions/).waitFor();
+    await page.getByLabel("Texts, one per line").fill("Call me Ishmael.\nThe whale!\nA cup of tea with lemon.");
+    await page.getByRole("button", { name: "Embed" }).click();
+    const cells = page.locator('[data-chart="similarity"] svg [aria-label="cell"] rect');
+    await cells.first().waitFor();
+    expect(await cells.count()).toBe(9);
+    const values = (await page.locator('[data-chart="similarity"] svg [aria-label="text"] text').allTextContents()).map(
+      Number,
+    );
+    expect(values).toHaveLength(9);
+    // Each text is itself (1 on the diagonal) and the matrix is symmetric.
+    for (let i = 0; i < 3; i++) {
+      expect(values[i * 3 + i]).toBeCloseTo(1, 2);
+      for (let j = 0; j < 3; j++) expect(values[i * 3 + j]).toBeCloseTo(values[j * 3 + i] as number, 2);
+    }
+    expect(consoleErrors).toEqual([]);
+  });
+
+  it("says what is wrong, as text, when there is nothing to embed", async () => {
+    const { page } = await open("/playground");
+    await page.getByLabel("Model").selectOption(seed.model);
+    await page.getByRole("button", { name: "Embed" }).click();
+    expect(await page.getByRole("alert").textContent()).toMatch(/one text per line/);
+  });
+});
+
+describe("layout", () => {
+  const pages = () => [
+    { path: `/evaluations/${seed.evaluationId}`, ready: '[data-chart="map"] svg' },
+    { path: "/evaluations", ready: "tbody tr" },
+    { path: `/datasets/${seed.datasetId}`, ready: '[data-chart="stats-labels"] svg' },
+    { path: "/datasets", ready: "tbody tr" },
+    { path: "/playground", ready: "#pg-text" },
+  ];
+  for (const size of [
+    { width: 1400, height: 900 },
+    { width: 390, height: 844 },
+  ]) {
+    it(`never scrolls sideways at ${size.width}×${size.height}`, async () => {
+      for (const p of pages()) {
+        const { page, consoleErrors, close } = await openPage(p.path, size);
+        try {
+          await page.locator(p.ready).first().waitFor({ timeout: 90_000 });
+          await expectNoHorizontalScroll(page);
+          expect(consoleErrors, p.path).toEqual([]);
+        } finally {
+          await close();
+        }
+      }
+    });
+  }
+});
