@@ -6,6 +6,7 @@ import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { makeDb } from "../api/db";
 import { makeEvaluationWork } from "../api/services/background/evaluation_work";
+import { dropPlan } from "../api/services/background/probe_work_chunks";
 import type { WorkDeps, WorkMessage } from "../api/services/background/work";
 import { type EvaluationState, startEvaluation } from "../api/services/evaluations";
 import { Storage } from "../api/services/storage";
@@ -82,6 +83,8 @@ describe("evaluation chunks", () => {
     expect(state).toMatchObject({ step: 2, pass: 0, offset: 64, items_done: 64, phase: "embedding" });
     expect(failing.chunks).toHaveLength(2);
 
+    // The isolate that crashed took its held plan with it: the resumed chunks plan the split again.
+    dropPlan(`evaluation:${msg.id}`);
     const real = new RecordingStorage(env.ARTIFACTS);
     // 360 inputs in chunks of 32: 10 more embedding chunks, one fit, the baseline.
     expect(await drive(work, deps(real), msg)).toBe(10 + 1 + 1);

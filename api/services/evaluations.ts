@@ -71,6 +71,7 @@ export type EvaluationState = {
 /** The split and everything derived from it; deterministic, so every chunk recomputes the same one. */
 export type EvaluationPlan = {
   datasetId: string | null;
+  testDatasetId: string | null;
   split: { train: Example[]; test: Example[] };
   splitSpec: Record<string, unknown> | null;
   options: ProbeOptions;
@@ -176,6 +177,7 @@ export async function planEvaluation(
   checkHeads(versions, names);
   return {
     datasetId: data.datasetId,
+    testDatasetId: test?.datasetId ?? null,
     split,
     splitSpec: isSplit ? (testSpec as Record<string, unknown>) : null,
     options,

@@ -26,8 +26,11 @@ import {
 } from "../probe/evaluate";
 import { toMatrix } from "../probe/fit";
 import {
+  checkDatasets,
   DEFAULT_CHUNK_ITEMS,
+  dropPlan,
   embedPassChunk,
+  heldPlan,
   isFinal,
   loadRequest,
   type Pass,
@@ -65,6 +68,7 @@ export function makeEvaluationWork(opts: { chunkItems?: number } = {}): WorkHand
 export const evaluationWork = makeEvaluationWork();
 
 async function fail(deps: WorkDeps, msg: WorkMessage, e: unknown) {
+  dropPlan(`evaluation:${msg.id}`);
   const now = Date.now();
   await deps.db
     .update(evaluations)
@@ -104,8 +108,11 @@ async function advance(deps: WorkDeps, row: Row): Promise<"more" | "done"> {
   const models = await Promise.all(
     stored.models.map(async (m) => ({ ...m, version: await versionById(db, m.versionId) })),
   );
-  const body = await loadRequest<EvaluationRequest>(storage, stored.body_key);
-  const plan = await planEvaluation(ctx, models, body);
+  const planKey = `evaluation:${row.id}`;
+  const plan = await heldPlan(planKey, async () =>
+    planEvaluation(ctx, models, await loadRequest<EvaluationRequest>(storage, stored.body_key)),
+  );
+  await checkDatasets(db, row.tenantId, [plan.datasetId, plan.testDatasetId]);
   const passOf = (i: number): Pass => {
     const p = state.passes[i] as EvaluationState["passes"][number];
     const m = models[p.model] as (typeof models)[number];
@@ -167,6 +174,7 @@ async function advance(deps: WorkDeps, row: Row): Promise<"more" | "done"> {
   };
   next.phase = "done";
   await save(deps, row, next, results);
+  dropPlan(planKey);
   // The body was only the consumer's; the results hold what a reader needs.
   await storage.delete([stored.body_key]).catch(() => {});
   return "done";

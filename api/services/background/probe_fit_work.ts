@@ -14,8 +14,11 @@ import {
 } from "../probe_runs";
 import { storeWeights, weightsKey } from "../probes";
 import {
+  checkDatasets,
   DEFAULT_CHUNK_ITEMS,
+  dropPlan,
   embedPassChunk,
+  heldPlan,
   isFinal,
   loadRequest,
   type Pass,
@@ -53,6 +56,7 @@ export function makeProbeFitWork(opts: { chunkItems?: number } = {}): WorkHandle
 export const probeFitWork = makeProbeFitWork();
 
 async function fail(deps: WorkDeps, msg: WorkMessage, e: unknown) {
+  dropPlan(`probe:${msg.id}`);
   await deps.db
     .update(probes)
     .set({ status: "failed", error: workError(e), updatedAt: Date.now() })
@@ -77,9 +81,12 @@ async function advance(deps: WorkDeps, row: Row): Promise<"more" | "done"> {
   const state = row.state as unknown as ProbeFitState;
   const stored = row.request as unknown as StoredProbeRequest;
   const version = await versionById(db, stored.versionId);
-  const body = await loadRequest<ProbeRequest>(storage, stored.body_key);
   const ctx = { db, storage, bucket: storage.bucket, tenantId: row.tenantId };
-  const plan = await planProbe(ctx, version, stored.ref, body);
+  const planKey = `probe:${row.id}`;
+  const plan = await heldPlan(planKey, async () =>
+    planProbe(ctx, version, stored.ref, await loadRequest<ProbeRequest>(storage, stored.body_key)),
+  );
+  await checkDatasets(db, row.tenantId, [plan.trainDatasetId, plan.testDatasetId]);
   const pass: Pass = {
     version,
     precision: stored.precision,
@@ -109,6 +116,7 @@ async function advance(deps: WorkDeps, row: Row): Promise<"more" | "done"> {
   const key = weightsKey(row.tenantId, row.id);
   await storeWeights(storage, key, fit.weights);
   next.phase = "done";
+  dropPlan(planKey);
   await save(deps, row, next, {
     status: "ready",
     ...fittedColumns(fit, plan, stored.precision, key, state),

@@ -5,7 +5,8 @@
 import { eq } from "drizzle-orm";
 import { modelVersions } from "../../../db/schema";
 import type { Db } from "../../db";
-import { ApiError } from "../../lib/errors";
+import { ApiError, unprocessable } from "../../lib/errors";
+import { findDataset } from "../datasets";
 import type { GraphOutput } from "../encoder/embed";
 import type { Precision } from "../encoder/sessions";
 import { type EmbedStats, embedWithCache, type ProbeVersion } from "../probe/embeddings";
@@ -56,6 +57,44 @@ export async function versionById(db: Db, id: string): Promise<VersionRow> {
   const v = await db.query.modelVersions.findFirst({ where: eq(modelVersions.id, id) });
   if (!v) throw new ApiError(404, "not_found", `model version ${id} was deleted while this work waited.`);
   return v;
+}
+
+/**
+ * The last plan (examples read from the datasets, split) this isolate made, by work id: the chunks
+ * of one task usually arrive at the same isolate one after another, and reading a set again (an
+ * image set's archive, IDX images encoded as PNG) would block it for every chunk. Another isolate,
+ * or this one after other work, plans again: plans are deterministic. One entry, so an isolate
+ * holds at most one set between chunks.
+ */
+const held: { key: string; value: unknown } = { key: "", value: undefined };
+
+export async function heldPlan<T>(key: string, make: () => Promise<T>): Promise<T> {
+  if (held.key === key) return held.value as T;
+  held.key = "";
+  held.value = undefined;
+  const value = await make();
+  held.key = key;
+  held.value = value;
+  return value;
+}
+
+export function dropPlan(key: string) {
+  if (held.key !== key) return;
+  held.key = "";
+  held.value = undefined;
+}
+
+/** The plan's datasets are still there and ready (a held plan skips reading them; deleting one still stops the work). */
+export async function checkDatasets(db: Db, tenantId: string, ids: (string | null)[]) {
+  for (const id of ids) {
+    if (!id) continue;
+    const d = await findDataset(db, tenantId, id);
+    if (d.status !== "ready") {
+      throw unprocessable(`dataset ${id} is ${d.status}, no longer ready; send the work again once it is.`, [
+        { path: "dataset", message: `is ${d.status}, not ready` },
+      ]);
+    }
+  }
 }
 
 /** Where a request's body waits for the consumer (inline sets can outgrow a D1 row). */
