@@ -12,6 +12,20 @@ const root = path.join(path.dirname(fileURLToPath(import.meta.url)), "..");
 const outDir = path.join(root, "docs/screenshots");
 const VIEWPORTS = { desktop: { width: 1400, height: 900 }, phone: { width: 390, height: 844 } };
 
+/** What a page shows only after a user acts: the playground's cosine matrix needs inputs embedded. */
+const PREPARE = {
+  playground: async (page) => {
+    const box = page.getByRole("textbox").first();
+    const embed = page.getByRole("button", { name: "Embed" });
+    if (!(await box.count()) || !(await embed.count())) return;
+    await box.fill(
+      "Call me Ishmael.\nThe whale surfaced beside the ship.\nA cup of tea in the afternoon.\nThe harpooner threw his iron.",
+    );
+    await embed.click();
+    await page.locator("main svg").first().waitFor({ timeout: 30_000 });
+  },
+};
+
 /** name → hash path, from the seeded ids */
 const pages = (s) => ({
   jobs: "/jobs",
@@ -43,6 +57,8 @@ try {
       page.on("pageerror", (e) => errors.push(String(e)));
       await page.goto(`${seed.url}/dashboard/#${hash}`);
       await page.locator("main h1").first().waitFor();
+      await page.waitForLoadState("networkidle");
+      await PREPARE[name]?.(page);
       await page.waitForLoadState("networkidle");
       await page.waitForTimeout(500); // charts draw after their data arrives
       const file = path.join(outDir, `${name}-${kind}.png`);

@@ -66,12 +66,26 @@ export function showError(view: HTMLElement, err: unknown): void {
 
 export type Column<T> = { label: string; value: (row: T) => Child; class?: string };
 
-/** A table in a horizontal scroller, so wide tables never widen the page. */
-export function table<T>(rows: T[], columns: Column<T>[], empty = "Nothing yet."): HTMLElement {
+/**
+ * A table in a horizontal scroller, so wide tables never widen the page. `stack`: on a phone each row
+ * becomes a small card of "label value" lines instead (every cell carries its column's label).
+ */
+export function table<T>(
+  rows: T[],
+  columns: Column<T>[],
+  empty = "Nothing yet.",
+  opts: { stack?: boolean } = {},
+): HTMLElement {
   if (rows.length === 0) return el("p", { class: "empty" }, empty);
   const head = el("tr", null, ...columns.map((c) => el("th", { scope: "col", class: c.class }, c.label)));
-  const body = rows.map((r) => el("tr", null, ...columns.map((c) => el("td", { class: c.class }, c.value(r)))));
-  return el("div", { class: "table-wrap" }, el("table", null, el("thead", null, head), el("tbody", null, ...body)));
+  const body = rows.map((r) =>
+    el("tr", null, ...columns.map((c) => el("td", { class: c.class, "data-label": c.label }, c.value(r)))),
+  );
+  return el(
+    "div",
+    { class: opts.stack ? "table-wrap stack" : "table-wrap" },
+    el("table", null, el("thead", null, head), el("tbody", null, ...body)),
+  );
 }
 
 export function fmtDate(iso: string | null | undefined): string {

@@ -173,6 +173,17 @@ describe("layout and keyboard", () => {
     });
   }
 
+  it("on a phone the jobs list stacks each job as a card, its status and progress in view", async () => {
+    const { page } = await open("/jobs", { width: 390, height: 844 });
+    const card = page.getByRole("link", { name: seed.jobId }).locator("xpath=ancestor::tr");
+    await card.waitFor();
+    for (const part of [card.locator(".badge"), card.locator("progress")]) {
+      const box = await part.boundingBox();
+      expect(box).not.toBeNull();
+      expect((box?.x ?? 0) + (box?.width ?? 0)).toBeLessThanOrEqual(390);
+    }
+  });
+
   it("Tab reaches every nav link", async () => {
     const { page } = await open("/jobs");
     await page.getByRole("heading", { name: "Jobs" }).waitFor();

@@ -116,6 +116,7 @@ function jobsTable(jobs: Job[]): HTMLElement {
       { label: "Created", value: (j) => fmtShortDate(j.createdAt) },
     ],
     "No jobs yet: start one with `selfsup train` or POST /v1/pretraining/jobs.",
+    { stack: true },
   );
 }
 

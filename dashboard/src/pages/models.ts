@@ -60,6 +60,7 @@ async function renderList(view: HTMLElement, ctx: PageContext): Promise<void> {
         { label: "Created", value: (m) => fmtShortDate(new Date(m.created * 1000).toISOString()) },
       ],
       "No models yet: train one or import one with `selfsup models import`.",
+      { stack: true },
     ),
   );
 }
