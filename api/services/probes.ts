@@ -175,26 +175,33 @@ export function readdress(e: unknown, chunk: { at?: string }[]): unknown {
 
 /**
  * The /v1/embeddings runtime for one version: same sessions, batching and budget, any modality;
- * `logits` reads a fine-tuned version's head instead of the embedding.
+ * `logits` reads a fine-tuned version's head instead of the embedding; `maxRows` caps the rows of
+ * one ORT run (background work, so requests are not held behind a long run).
  */
 export function runtimeEmbed(
   storage: Storage,
   version: ProbeVersion,
   precision: Precision,
   output: GraphOutput = "embedding",
+  opts: { maxRows?: number } = {},
 ): Embed<{ input: ProbeInput; at?: string }> {
   const manifest = version.manifest as Manifest;
   const embedder = embedderFor(manifest.modality);
   return async (inputs) => {
     const enc = await getEncoder(storage, { id: version.id, manifest, files: version.files }, precision);
     const out: Float32Array[] = [];
-    for (let i = 0; i < inputs.length; i += EMBED_CHUNK) {
-      const chunk = inputs.slice(i, i + EMBED_CHUNK);
+    // Background calls also tokenize (or decode) a few runs' inputs at a time, not the whole chunk.
+    const perCall = opts.maxRows === undefined ? EMBED_CHUNK : 4 * opts.maxRows;
+    for (let i = 0; i < inputs.length; i += perCall) {
+      const chunk = inputs.slice(i, i + perCall);
       try {
+        // Fewer rows per run (never more than the encoder allows: int8 runs one) keep each ORT run,
+        // which holds the isolate, short.
+        const maxRows = opts.maxRows === undefined ? undefined : Math.min(opts.maxRows, enc.maxRows);
         const { vectors } = await embedder.embed(
           enc,
           chunk.map((x) => x.input),
-          { truncate: true, output },
+          { truncate: true, output, ...(maxRows ? { batching: { maxRows } } : {}) },
         );
         out.push(...vectors);
       } catch (e) {

@@ -21,6 +21,12 @@ import type { Storage } from "../storage";
  */
 export const DEFAULT_CHUNK_ITEMS = 128;
 
+/**
+ * Rows per ORT run in background embedding: one run holds the isolate (requests wait behind it), and
+ * 8 rows of a small text encoder take ~10-50 ms where a full micro-batch took several hundred.
+ */
+export const BACKGROUND_MAX_ROWS = 8;
+
 /** One embedding pass: a version's embeddings (or a fine-tuned head's logits) of a list of inputs. */
 export type Pass = { version: ProbeVersion; precision: Precision; output: GraphOutput; inputs: Example[] };
 
@@ -32,7 +38,7 @@ const embedChunk = (storage: Storage, pass: Pass, offset: number, size: number) 
     cacheId(pass),
     pass.inputs.slice(offset, offset + size),
     probeInputKey,
-    runtimeEmbed(storage, pass.version, pass.precision, pass.output),
+    runtimeEmbed(storage, pass.version, pass.precision, pass.output, { maxRows: BACKGROUND_MAX_ROWS }),
   );
 
 /**
