@@ -11,6 +11,9 @@ const route = createRoute({
   path: "/v1/evaluations/{id}",
   tags: ["probes"],
   summary: "One evaluation and its table",
+  description:
+    "Poll this after POST /v1/evaluations: `status` goes `running` → `succeeded` (rows, table, baseline) or " +
+    "`failed` (`error`); `progress` counts inputs embedded over every model, then models fitted.",
   security: bearer,
   middleware: [requireScope("probe")] as const,
   request: { params: z.object({ id: z.string() }) },

@@ -10,6 +10,9 @@ const route = createRoute({
   path: "/v1/probes/{id}",
   tags: ["probes"],
   summary: "One probe with its metrics and chosen hyperparameters",
+  description:
+    "A probe over a dataset is fitted on the work queue: poll this until `status` leaves `fitting` — `ready` " +
+    "(metrics, weights stored for /predict) or `failed` (`error`); `progress` counts inputs embedded.",
   security: bearer,
   middleware: [requireScope("probe")] as const,
   request: { params: z.object({ id: z.string() }) },
