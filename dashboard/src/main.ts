@@ -26,6 +26,7 @@ let leave: AbortController | null = null;
 
 function signOut(): void {
   sessionStorage.removeItem(KEY);
+  window.onhashchange = null;
   leave?.abort();
   showSignIn();
 }
@@ -61,7 +62,8 @@ function showSignIn(problem?: unknown): void {
     try {
       await makeApi(key, apiBase).get("/v1/models");
       sessionStorage.setItem(KEY, key);
-      if (!location.hash || location.hash === "#/") location.hash = "#/jobs";
+      // replaceState: no hashchange event to render the first page twice
+      if (!location.hash || location.hash === "#/") history.replaceState(null, "", "#/jobs");
       showApp(key);
     } catch (e) {
       status.replaceChildren(errorBox(e));

@@ -53,6 +53,16 @@ describe("sign-in", () => {
     await alert.waitFor();
     expect(await alert.textContent()).toMatch(/API down[\s\S]*not reachable/);
   });
+
+  it("says the API is down, as text, on a page of a signed-in session", async () => {
+    const closed = `http://127.0.0.1:${await freePort()}`;
+    const { page } = await open(`/jobs/${seed.jobId}`, { api: closed });
+    const alert = page.getByRole("alert");
+    await alert.waitFor();
+    expect(await alert.textContent()).toMatch(/API down[\s\S]*not reachable/);
+    // the nav stays, so the user can sign out or try another page
+    expect(await page.getByRole("button", { name: "Sign out" }).isVisible()).toBe(true);
+  });
 });
 
 describe("jobs", () => {
