@@ -94,24 +94,38 @@ export function heatmap(
     format: (v: number) => string;
     domain?: [number, number];
     scheme?: Plot.ColorScheme;
+    /** a scheme dark at both ends (similarities from −1 to 1) */
+    diverging?: boolean;
   },
 ): void {
   const cells = matrix.flatMap((r, i) =>
     r.map((v, j) => ({ row: opts.rows[i] ?? String(i), col: opts.cols[j] ?? String(j), v })),
   );
   const longest = Math.max(1, ...opts.rows.map((s) => s.length));
+  const longestCol = Math.max(1, ...opts.cols.map((s) => s.length));
+  const rotate = longestCol > 3;
   const width = widthOf(host);
-  const marginLeft = Math.min(140, 24 + longest * 7);
-  const side = Math.min(56, Math.max(14, Math.floor((width - marginLeft - 10) / Math.max(1, opts.cols.length))));
+  const marginLeft = Math.min(200, 24 + Math.ceil(longest * 6.5));
+  const marginBottom = rotate ? Math.min(120, 36 + Math.ceil(longestCol * 5)) : 40;
+  const side = Math.min(64, Math.max(14, Math.floor((width - marginLeft - 10) / Math.max(1, opts.cols.length))));
   const showText = side >= 22;
+  // Dark cells get white text, light ones black, whatever the scheme's direction.
+  const values = cells.map((c) => c.v);
+  const [lo, hi] = opts.domain ?? [Math.min(...values), Math.max(...values)];
+  const dark = (d: { v: number }) => {
+    const t = hi > lo ? (d.v - lo) / (hi - lo) : 0;
+    return opts.diverging ? Math.abs(2 * t - 1) > 0.6 : t > 0.6;
+  };
+  const text = (data: typeof cells, fill: string) =>
+    Plot.text(data, { x: "col", y: "row", text: (d: { v: number }) => opts.format(d.v), fill });
   const chart = Plot.plot({
     width: Math.min(width, marginLeft + 10 + side * opts.cols.length),
-    height: 60 + side * opts.rows.length,
+    height: 20 + marginBottom + side * opts.rows.length,
     marginLeft,
-    marginBottom: 50,
+    marginBottom,
     padding: 0.04,
     style: { fontSize: "11px", background: "transparent" },
-    x: { label: opts.xLabel, domain: opts.cols, tickRotate: opts.cols.some((c) => c.length > 3) ? -35 : 0 },
+    x: { label: opts.xLabel, domain: opts.cols, tickRotate: rotate ? -35 : 0 },
     y: { label: opts.yLabel, domain: opts.rows },
     color: { scheme: opts.scheme ?? "blues", domain: opts.domain, legend: false },
     marks: [
@@ -121,16 +135,12 @@ export function heatmap(
         fill: "v",
         title: (d: { row: string; col: string; v: number }) => `${d.row} → ${d.col}: ${opts.format(d.v)}`,
       }),
+      showText ? text(cells.filter(dark), "white") : null,
       showText
-        ? Plot.text(cells, {
-            x: "col",
-            y: "row",
-            text: (d: { v: number }) => opts.format(d.v),
-            fill: "black",
-            stroke: "white",
-            strokeWidth: 3,
-            paintOrder: "stroke",
-          })
+        ? text(
+            cells.filter((c) => !dark(c)),
+            "black",
+          )
         : null,
     ],
   });

@@ -166,13 +166,15 @@ async function render(view: HTMLElement, ctx: PageContext): Promise<void> {
       );
       heatmap(heat, cosineMatrix(vectors), {
         rows: labels,
-        cols: labels,
+        // Columns by number: the rows already name each input.
+        cols: labels.map((_, i) => String(i + 1)),
         xLabel: null,
         yLabel: null,
         label: `Cosine similarity between the ${vectors.length} inputs`,
         format: (v) => v.toFixed(2),
         domain: [-1, 1],
         scheme: "rdbu",
+        diverging: true,
       });
     } catch (e) {
       if (!ctx.signal.aborted) {
