@@ -2,7 +2,12 @@ import { existsSync, readdirSync } from "node:fs";
 import path from "node:path";
 import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
+import { buildDashboard } from "./scripts/build-dashboard.mjs";
 import { localS3Credentials } from "./scripts/local-s3.mjs";
+
+// wrangler.toml's [assets] directory must exist for workerd and `wrangler dev` to start: a fresh
+// clone running one test file (npm test builds it first) gets the dashboard built here.
+if (!existsSync(path.join(import.meta.dirname, "dashboard/dist/dashboard/index.html"))) await buildDashboard();
 
 // The fixture encoder the embeddings tests register through the import route. Its files reach the
 // Workers test isolate as data-blob bindings (`FIXTURE_<n>`), listed in `FIXTURE_FILES`.
