@@ -169,4 +169,23 @@ describe("evaluation chunks", () => {
     // A message that arrives after that does nothing.
     expect(await work.chunk(deps, otherMsg)).toBe("done");
   });
+
+  it("fail the row when the queue refuses the first message", async () => {
+    const { secret, tenantId } = await newTenant(["train", "probe"]);
+    await importFixture(secret, "tiny");
+    const storage = new Storage(env.ARTIFACTS);
+    const ctx = { db: makeDb(env.DB), storage, bucket: storage.bucket, tenantId };
+    const refusing = {
+      send: async () => {
+        throw new Error("queue full");
+      },
+    } as unknown as Queue<WorkMessage>;
+    await expect(startEvaluation(ctx, "auto", { ...body, kinds: [...body.kinds] }, refusing, 128)).rejects.toThrow(
+      "queue full",
+    );
+    const list = await (await api("/v1/evaluations", { key: secret })).json<{
+      data: { status: string; error: { detail: string } | null }[];
+    }>();
+    expect(list.data).toMatchObject([{ status: "failed", error: { detail: "queue full" } }]);
+  });
 });

@@ -2,11 +2,12 @@
 // split once, next to a raw-feature baseline. The request is checked here, synchronously, and
 // stored; the work queue embeds and fits (background/evaluation_work.ts, which reuses the plan and
 // the scoring below). Knows nothing of Hono.
+import { eq } from "drizzle-orm";
 import { evaluations } from "../../db/schema";
 import type { Db } from "../db";
 import { newId } from "../lib/crypto";
 import { badRequest, unprocessable } from "../lib/errors";
-import { requestKey, storeRequest } from "./background/probe_work_chunks";
+import { requestKey, storeRequest, workError } from "./background/probe_work_chunks";
 import { enqueue, type WorkMessage } from "./background/work";
 import { softmax } from "./encoder/classify";
 import type { GraphOutput } from "./encoder/embed";
@@ -148,7 +149,16 @@ export async function startEvaluation(
     })
     .returning();
   if (!row) throw new Error("insert returned no row");
-  await enqueue(queue, { kind: "evaluation", tenantId: ctx.tenantId, id });
+  try {
+    await enqueue(queue, { kind: "evaluation", tenantId: ctx.tenantId, id });
+  } catch (e) {
+    // Nothing will ever advance it: say so on the row rather than leave it `running`.
+    await ctx.db
+      .update(evaluations)
+      .set({ status: "failed", error: workError(e), completedAt: Date.now() })
+      .where(eq(evaluations.id, id));
+    throw e;
+  }
   return row;
 }
 

@@ -4,9 +4,11 @@
 // probes that read a dataset are checked here, stored `fitting` and fitted by the work queue
 // (background/probe_fit_work.ts). Knows nothing of Hono.
 
+import { eq } from "drizzle-orm";
+import { probes } from "../../db/schema";
 import { newId } from "../lib/crypto";
 import { conflict } from "../lib/errors";
-import { requestKey, storeRequest } from "./background/probe_work_chunks";
+import { requestKey, storeRequest, workError } from "./background/probe_work_chunks";
 import { enqueue, type WorkMessage } from "./background/work";
 import { choosePrecision, type Precision } from "./encoder/sessions";
 import type { Manifest } from "./manifest";
@@ -194,7 +196,16 @@ export async function createProbe(
       state: state as unknown as Record<string, unknown>,
       updatedAt: Date.now(),
     });
-    await enqueue(queue, { kind: "probe_fit", tenantId: ctx.tenantId, id });
+    try {
+      await enqueue(queue, { kind: "probe_fit", tenantId: ctx.tenantId, id });
+    } catch (e) {
+      // Nothing will ever advance it: say so on the row rather than leave it `fitting`.
+      await ctx.db
+        .update(probes)
+        .set({ status: "failed", error: workError(e) })
+        .where(eq(probes.id, id));
+      throw e;
+    }
     return { probe: row, modelName: model.name, version: version.version };
   }
   const { vectors, stats } = await embedWithCache(
