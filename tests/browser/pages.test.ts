@@ -74,6 +74,31 @@ describe("evaluations", () => {
     await page.getByRole("heading", { name: `Evaluation ${seed.evaluationId}` }).waitFor();
     expect(consoleErrors).toEqual([]);
   });
+  it("follows a new evaluation from running (with progress) to its results without a reload", async () => {
+    const e = await api<{ models: string[]; dataset: string }>(`/v1/evaluations/${seed.evaluationId}`);
+    const res = await fetch(`${seed.url}/v1/evaluations`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${seed.key}`, "content-type": "application/json" },
+      body: JSON.stringify({ models: [e.models[0]], data: { dataset: e.dataset }, kinds: ["knn"] }),
+    });
+    expect([201, 202], await res.clone().text()).toContain(res.status);
+    const created = (await res.json()) as { id: string; status?: string };
+    const { page, consoleErrors } = await open(`/evaluations/${created.id}`);
+    await page.getByRole("heading", { name: `Evaluation ${created.id}` }).waitFor();
+    if (created.status === "running") {
+      // Either still running (a progress bar and the notice) or already done when the page loaded.
+      await page.locator('.notice, [data-chart="confusion"] svg').first().waitFor();
+      // One snapshot of the DOM: a running view shows its progress bar beside the notice.
+      const view = await page.evaluate(() => ({
+        running: document.querySelector(".notice") !== null,
+        bars: document.querySelectorAll(".page-head progress").length,
+      }));
+      if (view.running) expect(view.bars).toBe(1);
+    }
+    await page.locator('[data-chart="confusion"] svg').waitFor({ timeout: 120_000 });
+    expect(await page.locator(".badge").first().textContent()).toBe("succeeded");
+    expect(consoleErrors).toEqual([]);
+  });
 });
 
 describe("datasets", () => {
@@ -105,10 +130,12 @@ describe("playground", () => {
     const cells = page.locator('[data-chart="similarity"] svg [aria-label="cell"] rect');
     await cells.first().waitFor();
     expect(await cells.count()).toBe(9);
-    const values = (await page.locator('[data-chart="similarity"] svg [aria-label="text"] text').allTextContents()).map(
-      Number,
-    );
+    // Cells are drawn row by row; each one's title ends in its value, and the same values are written in them.
+    const titles = await page.locator('[data-chart="similarity"] svg [aria-label="cell"] rect title').allTextContents();
+    const values = titles.map((t) => Number(t.slice(t.lastIndexOf(": ") + 2)));
     expect(values).toHaveLength(9);
+    const written = await page.locator('[data-chart="similarity"] svg [aria-label="text"] text').allTextContents();
+    expect(written.sort()).toEqual(values.map((v) => v.toFixed(2)).sort());
     // Each text is itself (1 on the diagonal) and the matrix is symmetric.
     for (let i = 0; i < 3; i++) {
       expect(values[i * 3 + i]).toBeCloseTo(1, 2);
