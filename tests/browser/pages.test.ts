@@ -2,10 +2,14 @@
 // (global_setup: a labeled text set, the fixture encoder and its trained version, a finished evaluation):
 // the charts' marks counted in the SVG, the 2-D map's points, a 3×3 similarity matrix from typed texts,
 // layout at desktop and phone widths, and a clean console.
+
+import path from "node:path";
 import { afterEach, describe, expect, inject, it } from "vitest";
+import { type DevServer, registerFolder } from "../e2e/wrangler_dev";
 import { expectNoHorizontalScroll, type Opened, openPage } from "./browser";
 
 const seed = inject("seed");
+const FIXTURES = path.join(import.meta.dirname, "../fixtures");
 let opened: Opened[] = [];
 const open = async (...args: Parameters<typeof openPage>) => {
   const o = await openPage(...args);
@@ -141,6 +145,36 @@ describe("playground", () => {
       expect(values[i * 3 + i]).toBeCloseTo(1, 2);
       for (let j = 0; j < 3; j++) expect(values[i * 3 + j]).toBeCloseTo(values[j * 3 + i] as number, 2);
     }
+    expect(consoleErrors).toEqual([]);
+  });
+
+  it("takes image files for an image model and comma-separated series for a series model", async () => {
+    const server = { url: seed.url, key: seed.key } as DevServer;
+    await registerFolder(server, "pg-digits", path.join(FIXTURES, "tiny-image-encoder"), "int8");
+    await registerFolder(server, "pg-power", path.join(FIXTURES, "tiny-series-encoder"), "int8");
+    const { page, consoleErrors } = await open("/playground");
+    const cells = page.locator('[data-chart="similarity"] svg [aria-label="cell"] rect');
+    await page.getByLabel("Model").selectOption("pg-digits");
+    await page.getByText(/image encoder, \d+ dimensions/).waitFor();
+    expect(await page.getByLabel("Texts, one per line").isVisible()).toBe(false);
+    await page
+      .getByLabel("Images (PNG or JPEG)")
+      .setInputFiles(["grey.png", "rgb.png", "photo.jpg"].map((f) => path.join(FIXTURES, "images", f)));
+    await page.getByRole("button", { name: "Embed" }).click();
+    await page.getByText(/3 embeddings of \d+ dimensions from pg-digits/).waitFor();
+    expect(await cells.count()).toBe(9);
+
+    await page.getByLabel("Model").selectOption("pg-power");
+    expect(await cells.count()).toBe(0); // the image model's matrix is gone
+    const series = page.getByLabel("Series, one per line (comma-separated numbers)");
+    await series.waitFor();
+    await series.fill("1, 2, 3, 4, 5, 6, 7, 8\n8, 7, 6, 5, 4, 3, 2, 1\n1, 2, 3, 4, 5, 6, 7, 9");
+    await page.getByRole("button", { name: "Embed" }).click();
+    await page.getByText(/3 embeddings of \d+ dimensions from pg-power/).waitFor();
+    expect(await cells.count()).toBe(9);
+    await series.fill("1, 2, x");
+    await page.getByRole("button", { name: "Embed" }).click();
+    expect(await page.getByRole("alert").textContent()).toMatch(/line 1: "x" is not a number/);
     expect(consoleErrors).toEqual([]);
   });
 

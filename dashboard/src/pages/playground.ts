@@ -108,6 +108,9 @@ async function render(view: HTMLElement, ctx: PageContext): Promise<void> {
   const chooseModel = async () => {
     const m = models.find((x) => x.id === select.value) as Model;
     modality = m.modality;
+    // A matrix belongs to the model that made it.
+    out.replaceChildren();
+    heat.replaceChildren();
     textBox.hidden = modality === "image";
     fileBox.hidden = modality !== "image";
     textLabel.textContent =
