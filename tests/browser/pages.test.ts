@@ -3,6 +3,7 @@
 // the charts' marks counted in the SVG, the 2-D map's points, a 3×3 similarity matrix from typed texts,
 // layout at desktop and phone widths, and a clean console.
 
+import { createHash } from "node:crypto";
 import path from "node:path";
 import { afterEach, describe, expect, inject, it } from "vitest";
 import { type DevServer, registerFolder } from "../e2e/wrangler_dev";
@@ -120,6 +121,53 @@ describe("datasets", () => {
     const facts = (await page.getByRole("region", { name: "Stats" }).textContent()) ?? "";
     expect(facts).toContain("Records");
     expect(facts).toContain(d.stats.records.toLocaleString("en-US"));
+    expect(consoleErrors).toEqual([]);
+  });
+});
+
+describe("dataset check errors", () => {
+  it("lists an invalid set's errors as path and message", async () => {
+    const bytes = new TextEncoder().encode('{"text": "fine", "label": "a"}\n{"text": "no label here"}\nnot json\n');
+    const call = async (p: string, init: RequestInit = {}) => {
+      const res = await fetch(`${seed.url}${p}`, {
+        ...init,
+        headers: { authorization: `Bearer ${seed.key}`, ...(init.headers as Record<string, string>) },
+      });
+      return { status: res.status, body: (await res.json()) as { id: string; status: string; errors: unknown[] } };
+    };
+    const created = await call("/v1/datasets", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({
+        name: "broken-probe",
+        modality: "text",
+        format: "jsonl",
+        purpose: "probe",
+        bytes: bytes.byteLength,
+        sha256: createHash("sha256").update(bytes).digest("hex"),
+      }),
+    });
+    expect(created.status).toBe(201);
+    const id = created.body.id;
+    const put = await call(`/v1/datasets/${id}/content`, {
+      method: "PUT",
+      headers: { "content-type": "application/octet-stream" },
+      body: bytes,
+    });
+    expect(put.status).toBe(200);
+    await call(`/v1/datasets/${id}/complete`, { method: "POST" });
+    await expect.poll(async () => (await call(`/v1/datasets/${id}`)).body.status, { timeout: 60_000 }).toBe("invalid");
+    const { errors } = (await call(`/v1/datasets/${id}`)).body as { errors: { line?: number; message: string }[] };
+    expect(errors.length).toBeGreaterThan(0);
+
+    const { page, consoleErrors } = await open(`/datasets/${id}`);
+    const list = page.getByRole("region", { name: /Check errors/ }).locator("li");
+    await list.first().waitFor();
+    expect(await list.count()).toBe(errors.length);
+    const first = (await list.first().textContent()) ?? "";
+    expect(first).toContain(`line ${errors[0]?.line}`);
+    expect(first).toContain(errors[0]?.message);
+    expect(await page.locator(".badge").first().textContent()).toBe("invalid");
     expect(consoleErrors).toEqual([]);
   });
 });
