@@ -13,8 +13,8 @@ describe("pca2", () => {
       [0, 1, 0],
       [0, -1, 0],
     ]);
-    [1, 0, 0].forEach((x, i) => close(r.components[0][i] as number, x));
-    [0, 1, 0].forEach((x, i) => close(r.components[1][i] as number, x));
+    for (const [i, x] of [1, 0, 0].entries()) close(r.components[0][i] as number, x);
+    for (const [i, x] of [0, 1, 0].entries()) close(r.components[1][i] as number, x);
     close(r.variances[0], 6);
     close(r.variances[1], 2 / 3);
     close(r.explained[0], 0.9);
@@ -25,10 +25,10 @@ describe("pca2", () => {
       [0, 1],
       [0, -1],
     ];
-    r.points.forEach((p, i) => {
+    for (const [i, p] of r.points.entries()) {
       close(p[0], expected[i]?.[0] as number);
       close(p[1], expected[i]?.[1] as number);
-    });
+    }
   });
 
   it("finds a diagonal direction and ignores a shift of every point", () => {
