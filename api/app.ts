@@ -13,6 +13,7 @@ import { registerV1DatasetsCreate } from "./routes/v1_datasets_create";
 import { registerV1DatasetsDelete } from "./routes/v1_datasets_delete";
 import { registerV1DatasetsGet } from "./routes/v1_datasets_get";
 import { registerV1DatasetsList } from "./routes/v1_datasets_list";
+import { registerV1DatasetsSample } from "./routes/v1_datasets_sample";
 import { registerV1DatasetsUploadUrls } from "./routes/v1_datasets_upload_urls";
 import { registerV1EmbeddingsCreate } from "./routes/v1_embeddings_create";
 import { registerV1EvaluationsCreate } from "./routes/v1_evaluations_create";
@@ -71,6 +72,7 @@ const ROUTES = [
   registerV1DatasetsComplete,
   registerV1DatasetsList,
   registerV1DatasetsGet,
+  registerV1DatasetsSample,
   registerV1DatasetsDelete,
   registerV1DatasetsUploadUrls,
   registerV1PretrainingJobsCreate,
