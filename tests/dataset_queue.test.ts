@@ -10,7 +10,7 @@ import type { WorkDeps, WorkMessage } from "../api/services/background/work";
 import { type CheckResult, checkTextDataset } from "../api/services/dataset_check";
 import { restartIfStale, startCheck } from "../api/services/dataset_check_queue";
 import { checkSeriesDataset } from "../api/services/dataset_check_series";
-import { checkStateKey } from "../api/services/dataset_check_state";
+import { CHECK_CHUNK_BYTES, checkStateKey } from "../api/services/dataset_check_state";
 import { stagingKey } from "../api/services/datasets";
 import { Storage } from "../api/services/storage";
 import { parseSettings } from "../api/settings";
@@ -116,13 +116,19 @@ describe("dataset checks on the work queue", () => {
     expect(d.status, JSON.stringify(d.errors)).toBe("ready");
     expect(d.check).toBeNull();
     expect(seen).toEqual([...seen].sort((a, b) => a - b)); // progress only grows
-    expect(seen.some((n) => n === 16 * MiB)).toBe(true); // the first 16 MiB step was stored and shown
+    expect(seen.some((n) => n === CHECK_CHUNK_BYTES)).toBe(true); // the first step was stored and shown
 
     const direct = await checkTextDataset(stream(bytes), { format: "txt", purpose: "pretrain" });
     expect(direct.errors).toEqual([]);
     expect(d.stats).toEqual(direct.stats);
-    const stored = await env.ARTIFACTS.head(`datasets/${tenantId}/${id}/data.txt`);
+    // The steps wrote the checked bytes as multipart parts; completing the upload made the object.
+    const stored = await env.ARTIFACTS.get(`datasets/${tenantId}/${id}/data.txt`);
     expect(stored?.size).toBe(bytes.byteLength);
+    const sha = (b: ArrayBuffer | Uint8Array) => crypto.subtle.digest("SHA-256", b);
+    expect(new Uint8Array(await sha(await (stored as R2ObjectBody).arrayBuffer()))).toEqual(
+      new Uint8Array(await sha(bytes)),
+    );
+    expect(stored?.customMetadata?.sha256).toBe(d.sha256);
   }, 120_000);
 
   it("an invalid set ends `invalid` with the same errors and stats as one pass, however it is cut", async () => {
@@ -161,6 +167,37 @@ describe("dataset checks on the work queue", () => {
       expect(d.status).toBe("invalid");
       expect(d.errors).toEqual(expected.errors);
       expect(d.stats).toEqual(expected.stats);
+    }
+  });
+
+  it("steps that write parts as they go complete the upload only for a valid set; an invalid one leaves no object", async () => {
+    const { secret, tenantId } = await newTenant(["train"]);
+    const line = "Call me Ishmael. Some years ago, never mind how long precisely.\n";
+    const body = enc.encode(line.repeat(Math.ceil((11 * MiB) / line.length)));
+    const bad = new Uint8Array(body.length + 3);
+    bad.set(body);
+    bad.set([0xff, 0xfe, 0x0a], body.length); // invalid UTF-8 on the last line, in the last step
+    const work = makeDatasetCheckWork({ chunkBytes: 5 * MiB });
+    for (const [bytes, status] of [
+      [body, "ready"],
+      [bad, "invalid"],
+    ] as const) {
+      const id = await uploadOnly(secret, bytes, { modality: "text", format: "txt" });
+      const { msg, objectKey } = await claim(tenantId, id);
+      let steps = 1;
+      while ((await work.chunk(depsWith(env.ARTIFACTS), msg)) === "more") steps++;
+      expect(steps).toBe(3);
+      const d = await row(secret, id);
+      expect(d.status).toBe(status);
+      const final = await env.ARTIFACTS.get(objectKey);
+      if (status === "ready") {
+        expect(final?.size).toBe(bytes.byteLength);
+        expect(new Uint8Array(await (final as R2ObjectBody).arrayBuffer())).toEqual(bytes);
+      } else {
+        expect(final).toBeNull();
+        expect(d.errors?.[0]?.line).toBe(body.length / line.length + 1);
+      }
+      expect(await env.ARTIFACTS.head(stagingKey(objectKey))).toBeNull();
     }
   });
 

@@ -11,6 +11,7 @@ export type DatasetBody = {
   status: string;
   modality: string;
   format: string;
+  sha256: string;
   stats: Record<string, unknown> | null;
   errors: { line?: number; column?: string; member?: string; message: string }[] | null;
   check: { bytes_done: number; bytes_total: number; started_at: string } | null;

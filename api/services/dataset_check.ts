@@ -150,8 +150,13 @@ export interface LineCheck<S = Record<string, unknown>> {
   /** The stream failed mid-read (corrupt gzip): one issue, the check ends. */
   readFailed(message: string): void;
   finish(sha256: string, bytes: number, lines: number): CheckResult<S>;
-  save(): SavedCheck;
+  /** The state to resume from; asynchronous so large states are built between yields. */
+  save(): Promise<SavedCheck>;
 }
+
+/** Keys moved per slice between two yields when a saved key set is read or written. */
+const KEY_SLICE = 32_768;
+const macrotask = () => new Promise((r) => setTimeout(r, 0));
 
 /**
  * Runs a LineCheck over a whole stream in one go (gzip cannot be resumed mid-stream, so gzipped
@@ -214,12 +219,30 @@ export class TextCheck implements LineCheck<DatasetStats> {
       max_length: 0,
     };
     this.labels = new Map(Object.entries(j?.labels ?? {}));
-    this.seen = new Set(saved?.keys ?? []);
+    this.seen = new Set();
     this.totalLength = j?.totalLength ?? 0;
     this.jsonl = opts.format.startsWith("jsonl");
   }
 
-  save(): SavedCheck {
+  /**
+   * Restores the duplicate keys of a saved check (up to MAX_TRACKED_LINES, a few MB), yielding
+   * between slices: building a set of half a million keys at once would hold the isolate ~100 ms.
+   */
+  async loadKeys(keys: Float64Array): Promise<void> {
+    for (let at = 0; at < keys.length; at += KEY_SLICE) {
+      const end = Math.min(keys.length, at + KEY_SLICE);
+      for (let i = at; i < end; i++) this.seen.add(keys[i] as number);
+      if (end < keys.length) await macrotask();
+    }
+  }
+
+  async save(): Promise<SavedCheck> {
+    const keys = new Float64Array(this.seen.size);
+    let i = 0;
+    for (const k of this.seen) {
+      keys[i++] = k;
+      if (i % KEY_SLICE === 0) await macrotask();
+    }
     return {
       json: {
         errors: this.errors,
@@ -227,7 +250,7 @@ export class TextCheck implements LineCheck<DatasetStats> {
         labels: Object.fromEntries(this.labels),
         totalLength: this.totalLength,
       },
-      keys: Float64Array.from(this.seen),
+      keys,
     };
   }
 

@@ -291,7 +291,7 @@ export class SeriesCheck implements LineCheck<SeriesStats> {
     this.parser = new SeriesLineParser(opts.format, j?.header ?? null);
   }
 
-  save(): SavedCheck {
+  async save(): Promise<SavedCheck> {
     const json: SeriesSaved = {
       kept: this.issues.kept,
       dropped: this.issues.dropped,

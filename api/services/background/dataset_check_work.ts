@@ -2,7 +2,9 @@
 // (`validating`, with the staged version in `check_state`) and enqueues one message; each message
 // advances the check by one bounded step and asks for another until the last step decides:
 // `ready` (the checked version promoted to the dataset's key) or `invalid` with the errors.
-// Resumable formats keep their cursor in R2 (dataset_check_state.ts); gzip and image archives run
+// Resumable formats keep their cursor in R2 (dataset_check_state.ts) and, for sets larger than one
+// step, write the checked bytes to the dataset's key as multipart parts on the way (completed only
+// when the check passes, aborted otherwise); gzip and image archives run
 // in one invocation and restart from byte 0 after a crash. Every CPU loop yields to the event loop
 // so the isolate keeps answering requests meanwhile.
 import { and, eq } from "drizzle-orm";
@@ -10,12 +12,15 @@ import { datasets } from "../../../db/schema";
 import type { DatasetIssue } from "../dataset_check";
 import {
   CHECK_CHUNK_BYTES,
+  type CheckCursor,
   type CheckProgress,
   checkStateKey,
   checkStep,
   loadCursor,
   resumable,
+  type StepUpload,
   saveCursor,
+  uploadsInSteps,
 } from "../dataset_check_state";
 import { checkDataset, ObjectChanged, type ObjectVersion, promoteObject, stagingKey } from "../datasets";
 import type { WorkDeps, WorkHandler, WorkMessage } from "./work";
@@ -53,13 +58,16 @@ async function finish(
   d: DatasetRow,
   v: ObjectVersion,
   result: { sha256: string; stats: Record<string, unknown>; errors: DatasetIssue[] },
+  upload?: StepUpload,
 ): Promise<void> {
   const bucket = deps.storage.bucket;
   if (result.sha256 !== d.sha256) {
     result.errors.unshift({ message: `sha256 of the upload is ${result.sha256}, ${d.sha256} was declared` });
   }
   const now = Date.now();
+  const written = upload ? bucket.resumeMultipartUpload(d.objectKey, upload.uploadId) : null;
   if (result.errors.length > 0) {
+    await written?.abort();
     await deps.db
       .update(datasets)
       .set({
@@ -75,7 +83,9 @@ async function finish(
   } else {
     // The checked version becomes the dataset's object; the staging object goes only once the row
     // says `ready`, so a step that dies in between is redone from the staging object.
-    await promoteObject(bucket, v, d.objectKey, d.sha256);
+    // The steps already wrote every checked byte as a part: completing the upload is the copy.
+    if (written && upload) await written.complete(upload.parts);
+    else await promoteObject(bucket, v, d.objectKey, d.sha256);
     await deps.db
       .update(datasets)
       .set({
@@ -129,11 +139,13 @@ export function makeDatasetCheckWork(opts: { chunkBytes?: number } = {}): WorkHa
       }
       const v: ObjectVersion = { key: stagingKey(d.objectKey), etag: p.etag, size: p.size };
       const progress = p;
+      let cursor: CheckCursor | undefined;
       try {
         let result: Awaited<ReturnType<typeof checkDataset>> | null;
         if (resumable(d)) {
-          const cursor = await loadCursor(bucket, d, v);
-          result = await checkStep(bucket, v, cursor, chunkBytes);
+          cursor = await loadCursor(bucket, d, v, progress.bytes_done);
+          const dest = uploadsInSteps(v.size, chunkBytes) ? { key: d.objectKey, sha256: d.sha256 } : undefined;
+          result = await checkStep(bucket, v, cursor, chunkBytes, dest);
           if (!result) {
             // Cursor first: a crash between the two writes only shows stale progress.
             await saveCursor(bucket, d.objectKey, cursor, v);
@@ -145,10 +157,11 @@ export function makeDatasetCheckWork(opts: { chunkBytes?: number } = {}): WorkHa
             setProgress(deps, d, { ...progress, bytes_done: Math.min(read, v.size), chunks: progress.chunks + 1 }),
           );
         }
-        await finish(deps, d, v, result);
+        await finish(deps, d, v, result, cursor?.upload);
         return "done";
       } catch (e) {
         if (!(e instanceof ObjectChanged)) throw e;
+        if (cursor?.upload) await bucket.resumeMultipartUpload(d.objectKey, cursor.upload.uploadId).abort();
         await release(deps, d, replacedMessage(d.id));
         await bucket.delete(checkStateKey(d.objectKey));
         return "done";
