@@ -1,6 +1,7 @@
 import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { sha256Hex } from "../api/lib/crypto";
+import { completeAndWait } from "./dataset_upload";
 import { fixtureBytes, fixtureManifest } from "./fixture";
 import { addKey, api, count, expectProblem, newTenant } from "./helpers";
 
@@ -25,8 +26,8 @@ async function readyDataset(key: string, purpose: "pretrain" | "probe" = "pretra
     body: bytes,
     headers: { "content-type": "application/octet-stream" },
   });
-  const res = await api(`/v1/datasets/${d.id}/complete`, { method: "POST", key });
-  if (res.status !== 200) throw new Error(await res.text());
+  const { dataset } = await completeAndWait(key, d.id);
+  if (dataset.status !== "ready") throw new Error(JSON.stringify(dataset));
   return d.id;
 }
 
