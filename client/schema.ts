@@ -1546,6 +1546,12 @@ export interface paths {
             "application/json": components["schemas"]["Dataset"];
           };
         };
+        202: {
+          headers: { [name: string]: unknown };
+          content: {
+            "application/json": components["schemas"]["Dataset"];
+          };
+        };
         400: {
           headers: { [name: string]: unknown };
           content: {
@@ -1788,6 +1794,98 @@ export interface paths {
         };
       };
     };
+    patch?: never;
+  };
+  "/v1/datasets/{id}/sample": {
+    get: {
+      parameters: {
+        query?: {
+          n?: number;
+        };
+        path: {
+          id: string;
+        };
+        header?: never;
+      };
+      requestBody?: never;
+      responses: {
+        200: {
+          headers: { [name: string]: unknown };
+          content: {
+            "application/json": components["schemas"]["DatasetSample"];
+          };
+        };
+        400: {
+          headers: { [name: string]: unknown };
+          content: {
+            "application/problem+json": components["schemas"]["Problem"];
+          };
+        };
+        401: {
+          headers: { [name: string]: unknown };
+          content: {
+            "application/problem+json": components["schemas"]["Problem"];
+          };
+        };
+        403: {
+          headers: { [name: string]: unknown };
+          content: {
+            "application/problem+json": components["schemas"]["Problem"];
+          };
+        };
+        404: {
+          headers: { [name: string]: unknown };
+          content: {
+            "application/problem+json": components["schemas"]["Problem"];
+          };
+        };
+        409: {
+          headers: { [name: string]: unknown };
+          content: {
+            "application/problem+json": components["schemas"]["Problem"];
+          };
+        };
+        413: {
+          headers: { [name: string]: unknown };
+          content: {
+            "application/problem+json": components["schemas"]["Problem"];
+          };
+        };
+        415: {
+          headers: { [name: string]: unknown };
+          content: {
+            "application/problem+json": components["schemas"]["Problem"];
+          };
+        };
+        422: {
+          headers: { [name: string]: unknown };
+          content: {
+            "application/problem+json": components["schemas"]["Problem"];
+          };
+        };
+        429: {
+          headers: { [name: string]: unknown };
+          content: {
+            "application/problem+json": components["schemas"]["Problem"];
+          };
+        };
+        500: {
+          headers: { [name: string]: unknown };
+          content: {
+            "application/problem+json": components["schemas"]["Problem"];
+          };
+        };
+        503: {
+          headers: { [name: string]: unknown };
+          content: {
+            "application/problem+json": components["schemas"]["Problem"];
+          };
+        };
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
     patch?: never;
   };
   "/v1/datasets/{id}/upload-urls": {
@@ -3624,6 +3722,12 @@ export interface paths {
             "application/json": components["schemas"]["Probe"];
           };
         };
+        202: {
+          headers: { [name: string]: unknown };
+          content: {
+            "application/json": components["schemas"]["Probe"];
+          };
+        };
         400: {
           headers: { [name: string]: unknown };
           content: {
@@ -4025,7 +4129,7 @@ export interface paths {
         };
       };
       responses: {
-        201: {
+        202: {
           headers: { [name: string]: unknown };
           content: {
             "application/json": components["schemas"]["Evaluation"];
@@ -4317,8 +4421,23 @@ export interface components {
         member?: string;
         message: string;
       })[] | null;
+      check: {
+        bytes_done: number;
+        bytes_total: number;
+        started_at: string;
+      } | null;
       createdAt: string;
       completedAt: string | null;
+    };
+    DatasetSample: {
+      object: "list";
+      dataset: string;
+      read: number;
+      data: ({
+        index: number;
+        input: string | (number)[] | ((number)[])[];
+        label: string | null;
+      })[];
     };
     TrainingJob: {
       id: string;
@@ -4588,6 +4707,13 @@ export interface components {
       object: "probe";
       model: string;
       kind: "linear" | "knn" | "mlp";
+      status: "fitting" | "ready" | "failed";
+      progress: {
+        phase: "embedding" | "fitting" | "done";
+        items_done: number;
+        items_total: number;
+      } | null;
+      error: components["schemas"]["WorkError"];
       labels: (string)[];
       metrics: components["schemas"]["ProbeMetrics"];
       n_train: number;
@@ -4607,6 +4733,15 @@ export interface components {
       test_dataset: string | null;
       createdAt: string;
     };
+    WorkError: {
+      title: string;
+      detail: string;
+      status?: number;
+      errors?: ({
+        path: string;
+        message: string;
+      })[];
+    } | null;
     ProbeMetrics: {
       accuracy: number;
       macro_f1: number;
@@ -4622,7 +4757,7 @@ export interface components {
         labels: (string)[];
         matrix: ((number)[])[];
       };
-    };
+    } | null;
     ProbeRequest: {
       model: string;
       kind: "linear" | "knn" | "mlp";
@@ -4661,6 +4796,9 @@ export interface components {
     Evaluation: {
       id: string;
       object: "evaluation";
+      status: "running" | "succeeded" | "failed";
+      progress: components["schemas"]["EvaluationProgress"];
+      error: components["schemas"]["WorkError"];
       models: (string)[];
       dataset: string | null;
       labels: (string)[];
@@ -4709,7 +4847,16 @@ export interface components {
         features: number;
       } | null;
       createdAt: string;
+      completedAt: string | null;
     };
+    EvaluationProgress: {
+      phase: "embedding" | "fitting" | "done";
+      model: string | null;
+      items_done: number;
+      items_total: number;
+      models_fitted: number;
+      models_total: number;
+    } | null;
     EvaluationResultRow: {
       model: string;
       features: "embeddings" | "head" | "tfidf" | "raw_pixels" | "raw_values";
