@@ -15,6 +15,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
 import { parseArgs, promisify } from "node:util";
+import { loopbackApi, positive } from "./args";
 
 const ROOT = path.join(import.meta.dirname, "..");
 const FORTUNES = "/usr/share/games/fortunes";
@@ -33,20 +34,8 @@ const { values } = parseArgs({
   },
 });
 
-function positive(name: string, raw: string | undefined, max: number): number {
-  const n = Number(raw);
-  if (!Number.isFinite(n) || n <= 0 || n > max) {
-    throw new RangeError(`--${name} ${raw}: must be a number in (0, ${max}]; e.g. --${name} ${Math.min(10, max)}`);
-  }
-  return n;
-}
-
-const api = (values.api ?? "").replace(/\/$/, "");
+const api = loopbackApi(values.api, "this benchmark");
 const key = values.key ?? process.env.SELFSUP_API_KEY ?? "";
-if (!api) throw new Error("--api is required: the URL of a running API, e.g. --api http://127.0.0.1:8787");
-if (!["127.0.0.1", "localhost", "[::1]", "::1"].includes(new URL(api).hostname)) {
-  throw new Error(`--api ${api}: this benchmark talks to loopback only (127.0.0.1, localhost, ::1)`);
-}
 if (!key) throw new Error("--key (or SELFSUP_API_KEY) is required: an admin key (train, probe and embed scopes)");
 const checkBytes = positive("check-mib", values["check-mib"], 1024) * 1024 * 1024;
 const evalItems = Math.floor(positive("eval-items", values["eval-items"], 100_000));

@@ -10,6 +10,7 @@
 // Retry-After (or a 429 lacks Retry-After, or a request fails outright).
 import { performance } from "node:perf_hooks";
 import { parseArgs } from "node:util";
+import { loopbackApi, positive } from "./args";
 
 const { values } = parseArgs({
   options: {
@@ -24,21 +25,8 @@ const { values } = parseArgs({
   },
 });
 
-function positive(name: string, raw: string | undefined, max: number): number {
-  const n = Number(raw);
-  if (!Number.isFinite(n) || n <= 0 || n > max) {
-    throw new RangeError(`--${name} ${raw}: must be a number in (0, ${max}]; e.g. --${name} ${Math.min(10, max)}`);
-  }
-  return n;
-}
-
-const api = (values.api ?? "").replace(/\/$/, "");
+const api = loopbackApi(values.api, "this load test");
 const key = values.key ?? process.env.SELFSUP_API_KEY ?? "";
-if (!api) throw new Error("--api is required: the URL of a running API, e.g. --api http://127.0.0.1:8787");
-const host = new URL(api).hostname;
-if (!["127.0.0.1", "localhost", "[::1]", "::1"].includes(host)) {
-  throw new Error(`--api ${api}: this load test talks to loopback only (127.0.0.1, localhost, ::1)`);
-}
 if (!key) throw new Error("--key (or SELFSUP_API_KEY) is required: an API key with the embed scope");
 const concurrency = Math.floor(positive("concurrency", values.concurrency, 1000));
 const durationMs = positive("duration", values.duration, 3600) * 1000;

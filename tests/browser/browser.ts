@@ -1,7 +1,7 @@
 // Opens the dashboard in Debian's Chromium (playwright-core) against the seeded platform, signed in
 // with the seed's key (sessionStorage, as the sign-in form leaves it), and collects console errors.
 import { type Browser, chromium, type Page } from "playwright-core";
-import { expect, inject } from "vitest";
+import { afterEach, expect, inject } from "vitest";
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 let browser: Promise<Browser> | null = null;
@@ -72,4 +72,18 @@ export async function expectNoHorizontalScroll(page: Page): Promise<void> {
     return { scroll: doc.scrollWidth, client: doc.clientWidth, widest };
   });
   expect(scroll, `page scrolls sideways: ${scroll}px > ${client}px; widest: ${widest}`).toBeLessThanOrEqual(client);
+}
+
+/** `openPage` for a test file: every page a test opens is closed after it. */
+export function openClosedAfterEach(): (...args: Parameters<typeof openPage>) => Promise<Opened> {
+  let opened: Opened[] = [];
+  afterEach(async () => {
+    for (const o of opened) await o.close();
+    opened = [];
+  });
+  return async (...args) => {
+    const o = await openPage(...args);
+    opened.push(o);
+    return o;
+  };
 }

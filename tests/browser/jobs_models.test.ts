@@ -1,22 +1,12 @@
 // The dashboard's shell, Jobs and Models pages in Chromium against the seeded platform (global_setup):
 // sign-in, the trained job's real loss curve, cancel, moving an alias, error states as text, layout at
 // desktop and phone widths, keyboard reach and a clean console.
-import { afterEach, describe, expect, inject, it } from "vitest";
+import { describe, expect, inject, it } from "vitest";
 import { freePort } from "../e2e/wrangler_dev";
-import { expectNoHorizontalScroll, type Opened, openPage } from "./browser";
+import { expectNoHorizontalScroll, openClosedAfterEach, openPage } from "./browser";
 
 const seed = inject("seed");
-let opened: Opened[] = [];
-const open = async (...args: Parameters<typeof openPage>) => {
-  const o = await openPage(...args);
-  opened.push(o);
-  return o;
-};
-
-afterEach(async () => {
-  for (const o of opened) await o.close();
-  opened = [];
-});
+const open = openClosedAfterEach();
 
 describe("sign-in", () => {
   it("signs in with a good key and lands on the jobs list", async () => {

@@ -5,23 +5,13 @@
 
 import { createHash } from "node:crypto";
 import path from "node:path";
-import { afterEach, describe, expect, inject, it } from "vitest";
+import { describe, expect, inject, it } from "vitest";
 import { type DevServer, registerFolder } from "../e2e/wrangler_dev";
-import { expectNoHorizontalScroll, type Opened, openPage } from "./browser";
+import { expectNoHorizontalScroll, openClosedAfterEach, openPage } from "./browser";
 
 const seed = inject("seed");
 const FIXTURES = path.join(import.meta.dirname, "../fixtures");
-let opened: Opened[] = [];
-const open = async (...args: Parameters<typeof openPage>) => {
-  const o = await openPage(...args);
-  opened.push(o);
-  return o;
-};
-
-afterEach(async () => {
-  for (const o of opened) await o.close();
-  opened = [];
-});
+const open = openClosedAfterEach();
 
 /** The API's own answer, to compare what the page draws with what it was given. */
 async function api<T>(path: string): Promise<T> {

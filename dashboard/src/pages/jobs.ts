@@ -3,6 +3,7 @@
 import { ApiError } from "../api";
 import { type Point, stepChart } from "../charts";
 import { el, errorBox, fmtDate, fmtNum, fmtShortDate, type Page, type PageContext, showError, table } from "../page";
+import { badge, refreshWhile } from "./pages_util";
 
 export type Job = {
   id: string;
@@ -61,10 +62,6 @@ export function duration(seconds: number | null): string {
   return `${Math.floor(s / 3600)}h ${Math.floor((s % 3600) / 60)}m`;
 }
 
-function badge(status: string): HTMLElement {
-  return el("span", { class: `badge ${status}` }, status);
-}
-
 function progressBar(job: Job): HTMLElement {
   const { step, total, fraction, etaSeconds } = job.progress;
   const eta = job.status === "running" && etaSeconds !== null ? ` · ETA ${duration(etaSeconds)}` : "";
@@ -75,23 +72,6 @@ function progressBar(job: Job): HTMLElement {
     el("progress", { max: 1, value: fraction, "aria-label": `${job.id} progress: ${text}` }),
     el("span", null, text),
   );
-}
-
-/** Re-runs `tick` every few seconds until the page is left or `tick` says nothing moves any more. */
-function refreshWhile(ctx: PageContext, tick: () => Promise<boolean>): void {
-  const loop = () => {
-    if (ctx.signal.aborted) return;
-    const timer = setTimeout(async () => {
-      if (ctx.signal.aborted) return;
-      try {
-        if (await tick()) loop();
-      } catch {
-        loop(); // a failed refresh keeps the last good view and tries again
-      }
-    }, REFRESH_MS);
-    ctx.signal.addEventListener("abort", () => clearTimeout(timer), { once: true });
-  };
-  loop();
 }
 
 async function listAll(ctx: PageContext): Promise<Job[]> {
@@ -132,7 +112,7 @@ async function renderList(view: HTMLElement, ctx: PageContext): Promise<void> {
     stamp.textContent = moving ? `refreshing every ${REFRESH_MS / 1000}s` : "";
     return moving;
   };
-  if (await draw()) refreshWhile(ctx, draw);
+  if (await draw()) refreshWhile(ctx, draw, REFRESH_MS);
 }
 
 async function fetchJob(ctx: PageContext, id: string): Promise<Job> {
@@ -287,7 +267,7 @@ async function renderDetail(view: HTMLElement, ctx: PageContext, id: string): Pr
     return MOVING.has(job.status);
   };
   draw(job);
-  if (MOVING.has(job.status)) refreshWhile(ctx, tick);
+  if (MOVING.has(job.status)) refreshWhile(ctx, tick, REFRESH_MS);
 }
 
 export const page: Page = {

@@ -19,7 +19,7 @@ export function progress(done: number, total: number, text: string, name: string
 }
 
 /** Re-runs `tick` every few seconds until the page is left or `tick` says nothing moves any more. */
-export function refreshWhile(ctx: PageContext, tick: () => Promise<boolean>): void {
+export function refreshWhile(ctx: PageContext, tick: () => Promise<boolean>, everyMs = REFRESH_MS): void {
   const loop = () => {
     if (ctx.signal.aborted) return;
     const timer = setTimeout(async () => {
@@ -29,7 +29,7 @@ export function refreshWhile(ctx: PageContext, tick: () => Promise<boolean>): vo
       } catch {
         loop(); // a failed refresh keeps the last good view and tries again
       }
-    }, REFRESH_MS);
+    }, everyMs);
     ctx.signal.addEventListener("abort", () => clearTimeout(timer), { once: true });
   };
   loop();
