@@ -16,4 +16,5 @@ for f in manifest.json model.onnx model.onnx.data model.int8.onnx model.int8.onn
   cp "$tmp/run/$f" "$out/$f"
 done
 "$here/.venv/bin/python" "$here/scripts/fixture_extras.py" "$out" "$corpus"
+"$here/.venv/bin/python" "$here/scripts/fixture_kernel.py" "$out"
 du -b "$out"/* | sort -n

@@ -17,6 +17,7 @@ import logging
 import shutil
 import tempfile
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,6 +28,8 @@ import onnx
 import onnxruntime as ort
 import torch
 from onnxruntime.quantization import QuantType, quantize_dynamic
+
+from .text.kernel import KERNEL_FILE as KERNEL  # our WASM encoder's int8 file (numpy only)
 
 OPSET = 17
 FP32, INT8 = "model.onnx", "model.int8.onnx"
@@ -47,6 +50,9 @@ class ParityError(RuntimeError):
 
 
 Feed = dict[str, np.ndarray]
+# Writes ``staging / KERNEL`` from the encoder and returns its parity against the fp32 graph's
+# embeddings, or None (unsupported or below the int8 gates: logged, no kernel file).
+KernelWriter = Callable[[Path, np.ndarray, dict[str, float], Callable[[str], None]], dict | None]
 
 
 @dataclass
@@ -184,6 +190,7 @@ def export_artifact(
     log=print,
     extra_files: dict[str, Path] | None = None,
     int8_optional: bool = False,
+    kernel: KernelWriter | None = None,
 ) -> dict[str, Any]:
     """Export, gate and write the artifact folder.
 
@@ -197,6 +204,8 @@ def export_artifact(
         extra_files: shipped next to the weights under the given names (text: tokenizer.json).
         int8_optional: an int8 graph below its gates is left out (fp32 only) instead of failing
             the export (fine-tuned classifiers, ft_contract).
+        kernel: once int8 passed, writes the int8 kernel file (text encoders); a kernel below
+            the gates or unsupported is left out, not fatal.
 
     Returns:
         The manifest that was written.
@@ -223,14 +232,18 @@ def export_artifact(
         if int8 is not None:
             parity["int8"] = int8
             names += [INT8, INT8 + ".data"]
+            kernel_parity = kernel(staging, fp32[0], gates, log) if kernel else None
+            if kernel_parity is not None:
+                parity["int8_kernel"] = kernel_parity
+                names.append(KERNEL)
         for name, path in (extra_files or {}).items():
             shutil.copy(path, staging / name)
         names += list(extra_files or {})
         for name in names:
             (staging / name).chmod(0o644)  # onnx writes data files 0600; artifacts are shared
             (staging / name).replace(out_dir / name)
-        for name in (INT8, INT8 + ".data"):
-            if int8 is None:
+        for name in (INT8, INT8 + ".data", KERNEL):
+            if name not in names:
                 (out_dir / name).unlink(missing_ok=True)  # an older export's int8 must not stay
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -339,6 +352,8 @@ def build_manifest(
         "fp32": {"model": FP32, "data": FP32 + ".data"},
         "int8": {"model": INT8, "data": INT8 + ".data"},
     }
+    if KERNEL in names:
+        variants["int8"]["kernel"] = KERNEL
     manifest = {
         "format": "selfsup.encoder/v1",
         **fields,

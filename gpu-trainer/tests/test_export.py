@@ -29,11 +29,18 @@ def check_artifact(folder, manifest):
     assert manifest["format"] == "selfsup.encoder/v1"
     assert manifest["inputs"] == ["input_ids", "attention_mask"]
     assert manifest["output"] == "embeddings"
-    assert set(manifest["files"]) == {*FILES, "tokenizer.json", manifest.get("weights")} - {None}
+    # The int8 kernel file (our WASM encoder's) is there exactly when the int8 variant names it.
+    kernel = manifest["variants"]["int8"].get("kernel")
+    assert kernel in (None, "model.int8.kernel")
+    assert ("int8_kernel" in manifest["parity"]) == (kernel is not None)
+    expected = {*FILES, "tokenizer.json", manifest.get("weights"), kernel} - {None}
+    assert set(manifest["files"]) == expected
     for name, entry in manifest["files"].items():
         data = (folder / name).read_bytes()
         assert entry == {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
-    assert manifest["variants"]["int8"] == {"model": FILES[2], "data": FILES[3]}
+    assert manifest["variants"]["int8"] == {"model": FILES[2], "data": FILES[3]} | (
+        {"kernel": kernel} if kernel else {}
+    )
     assert manifest["parity"]["fp32"]["min_cosine"] >= 0.9999
     assert manifest["parity"]["int8"]["mean_cosine"] >= 0.99
     assert manifest["parity"]["int8"]["min_cosine"] >= 0.97
@@ -116,7 +123,7 @@ def test_committed_fixture_is_consistent():
     manifest = json.loads((FIXTURE / "manifest.json").read_text())
     check_artifact(FIXTURE, manifest)
     total = sum(e["bytes"] for e in manifest["files"].values())
-    assert total < 5_000_000
+    assert total < 6_000_000  # 5 MB of ONNX files, tokenizer and ~0.75 MB int8 kernel
     from tokenizers import Tokenizer
 
     tokenizer = Tokenizer.from_file(str(FIXTURE / "tokenizer.json"))

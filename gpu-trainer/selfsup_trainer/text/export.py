@@ -1,5 +1,6 @@
 """Text's export: parity on tokenized held-out documents, ``tokenizer.json`` and the PyTorch
-weights (``encoder.safetensors``) shipped with the ONNX files."""
+weights (``encoder.safetensors``) shipped with the ONNX files, and the int8 kernel file our WASM
+encoder serves (:mod:`.kernel`) when the encoder is one it can run."""
 
 from __future__ import annotations
 
@@ -11,7 +12,10 @@ import numpy as np
 import torch
 from tokenizers import Tokenizer
 
-from ..export import ExportSpec, export_artifact
+from ..export import ExportSpec, KernelWriter, export_artifact, row_cosines
+from .bert import BertEncoder
+from .kernel import KERNEL_FILE, KernelArch, pack_kernel, reference_embed
+from .model import Encoder
 from .tokenizer import PAD_ID
 from .weights import WEIGHTS, save_weights
 
@@ -79,4 +83,60 @@ def export_text_artifact(
         extra = {"tokenizer.json": tokenizer_path}
         if weights is not None:
             extra[WEIGHTS] = save_weights(weights, Path(tmp) / WEIGHTS)
-        return export_artifact(encoder, out_dir, spec, manifest_fields, gates, log, extra)
+        kernel = kernel_writer(encoder, spec)
+        return export_artifact(
+            encoder, out_dir, spec, manifest_fields, gates, log, extra, kernel=kernel
+        )
+
+
+def kernel_arch(encoder: torch.nn.Module) -> KernelArch | None:
+    """The kernel header of a bare BertEncoder (post-LN) or Encoder (pre-LN); None for anything
+    else, e.g. a post-processed encoder (centering/whitening is not in kernel format v1)."""
+    if isinstance(encoder, BertEncoder):
+        s = encoder.shape
+        return KernelArch(
+            s.layers, s.hidden, s.heads, s.intermediate, s.vocab_size, s.max_position,
+            "post", encoder.pooling, s.layer_norm_eps,
+        )  # fmt: skip
+    if isinstance(encoder, Encoder):
+        block = encoder.blocks[0]
+        return KernelArch(
+            len(encoder.blocks), encoder.tok.embedding_dim, block.attn.heads,
+            block.mlp[0].out_features, encoder.tok.num_embeddings, encoder.pos.num_embeddings,
+            "pre", encoder.pooling, encoder.emb_ln.eps,
+        )  # fmt: skip
+    return None
+
+
+def kernel_writer(encoder: torch.nn.Module, spec: ExportSpec) -> KernelWriter:
+    """The :data:`~selfsup_trainer.export.KernelWriter` of ``encoder``: packs its weights, embeds
+    each held-out row (without its padding) with :func:`reference_embed` and gates it against
+    the fp32 graph's embeddings with the int8 gates."""
+
+    def write(staging: Path, fp32: np.ndarray, gates: dict[str, float], log) -> dict | None:
+        arch = kernel_arch(encoder)
+        if arch is None:
+            log(f"int8 kernel: {type(encoder).__name__} is not a bare BERT/text encoder; none")
+            return None
+        weights = {k: v.detach().cpu().float().numpy() for k, v in encoder.state_dict().items()}
+        try:
+            blob = pack_kernel(weights, arch)
+        except ValueError as error:
+            log(f"int8 kernel: {error}; none written")
+            return None
+        rows = [
+            ids[r, mask[r] == 1].tolist()
+            for ids, mask in ((f["input_ids"], f["attention_mask"]) for f in spec.parity_feeds)
+            for r in range(len(ids))
+        ]
+        embedded = np.stack([reference_embed(blob, row) for row in rows])
+        cos = row_cosines(fp32, embedded)
+        text = f"mean {cos.mean():.5f}, min {cos.min():.5f} over {len(cos)} rows"
+        if not (cos.mean() >= gates["int8_mean_cosine"] and cos.min() >= gates["int8_min_cosine"]):
+            log(f"int8 kernel vs fp32 below gate ({text}); none written")
+            return None
+        (staging / KERNEL_FILE).write_bytes(blob)
+        log(f"parity int8 kernel ({text}), {len(blob):,} bytes")
+        return {"mean_cosine": float(cos.mean()), "min_cosine": float(cos.min()), "rows": len(cos)}
+
+    return write
