@@ -101,7 +101,8 @@ class _Writer:
 
 
 def _sections(weights: dict[str, Any], arch: KernelArch) -> list[tuple[str, Any]]:
-    """(kind, arrays) in file order; kind: "word", "f32", "ln" (gamma, beta), "linear" (W, b)."""
+    """(kind, arrays) in file order: "word" W, "pos" (W, segment W | None), "ln" (gamma, beta),
+    "linear" (W, b), "qkv" [(W, b) of query, key, value]; collects every name's expected shape."""
     h, inter = arch.hidden, arch.intermediate
     expected: dict[str, tuple[int, ...]] = {}
 
