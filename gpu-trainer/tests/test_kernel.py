@@ -7,7 +7,7 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 import torch
-from conftest import FIXTURE
+from conftest import CORPUS, FIXTURE
 from tokenizers import Tokenizer
 
 from selfsup_trainer.config import TrainConfig
@@ -21,11 +21,13 @@ from selfsup_trainer.text.kernel import (
     pack_kernel,
     quantize_rows,
     read_arch,
+    read_post,
     reference_embed,
     weights_from_onnx,
 )
 from selfsup_trainer.text.model import Encoder
-from selfsup_trainer.text.postprocess import PostProcessed
+from selfsup_trainer.text.postprocess import PostProcessed, fit
+from selfsup_trainer.text.weights import WEIGHTS, load_weights
 
 # One pre-LN layer, hidden 4, intermediate 8: every section's offset is hand-computable.
 SMALL = KernelArch(1, 4, 1, 8, 2, 2, norm="pre", pooling="mean", eps=1e-5)
@@ -140,6 +142,51 @@ def test_reference_embed_rejects_bad_input():
         reference_embed(blob, [])
 
 
+def small_post(kind: str) -> tuple[np.ndarray, np.ndarray | None]:
+    rng = np.random.default_rng(1)
+    mean = rng.normal(size=4).astype(np.float32)
+    return mean, rng.normal(size=(4, 4)).astype(np.float32) if kind == "whiten" else None
+
+
+@pytest.mark.parametrize(("kind", "code", "size"), [("center", 1, 736), ("whiten", 2, 800)])
+def test_post_processing_is_appended_after_the_last_section(kind, code, size):
+    w = small_weights()
+    plain = pack_kernel(w, SMALL)
+    mean, matrix = small_post(kind)
+    blob = pack_kernel(w, SMALL, (mean, matrix))
+    # ... final_ln 688, 704 | post_mean 720 | post_matrix 736 (whiten)
+    assert len(blob) == size
+    assert struct.unpack_from("<I", blob, 40)[0] == code and read_post(blob) == kind
+    assert blob[:40] == plain[:40] and blob[44:720] == plain[44:]
+    assert np.array_equal(np.frombuffer(blob, "<f4", 4, 720), mean)
+    if matrix is not None:
+        assert np.array_equal(np.frombuffer(blob, "<f4", 16, 736).reshape(4, 4), matrix)
+    assert read_post(plain) == "none" and plain[40:64] == bytes(24)
+    # The addendum's math on top of the plain file's vector: normalize((v - mean) @ matrix).
+    for ids in ([0], [1, 0], [0, 0]):
+        z = reference_embed(plain, ids) - mean
+        z = z @ matrix if matrix is not None else z
+        assert np.allclose(reference_embed(blob, ids), z / np.linalg.norm(z), atol=1e-6)
+
+
+def test_bad_post_processing_is_named():
+    w = small_weights()
+    with pytest.raises(ValueError, match=r"post-processing mean has shape \[3\], expected \[4\]"):
+        pack_kernel(w, SMALL, (np.zeros(3), None))
+    with pytest.raises(ValueError, match=r"matrix has shape \[4, 3\], expected \[4, 4\]"):
+        pack_kernel(w, SMALL, (np.zeros(4), np.zeros((4, 3))))
+    blob = bytearray(pack_kernel(w, SMALL, small_post("center")))
+    blob[40] = 3
+    with pytest.raises(ValueError, match="post=3 at offset 40"):
+        reference_embed(bytes(blob), [0])
+    blob[40] = 2  # says whiten, but the matrix is missing: the file ends early
+    with pytest.raises(ValueError):
+        reference_embed(bytes(blob), [0])
+    blob[40] = 0  # says none, but a mean follows
+    with pytest.raises(ValueError, match="16 bytes after the last section"):
+        reference_embed(bytes(blob), [0])
+
+
 def tiny_bert(pooling: str) -> BertEncoder:
     torch.manual_seed(0)
     shape = BertShape(
@@ -157,6 +204,15 @@ def tiny_encoder() -> Encoder:
 SEQUENCES = [[2, 7, 9, 3], [2, 50, 60, 70, 80, 90, 3] * 5, [2, 3], [5], list(range(10, 50))]
 
 
+def padded(sequences: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+    """(ids, mask) of one zero-padded batch."""
+    ids = torch.zeros(len(sequences), max(map(len, sequences)), dtype=torch.long)
+    mask = torch.zeros_like(ids)
+    for row, seq in enumerate(sequences):
+        ids[row, : len(seq)], mask[row, : len(seq)] = torch.tensor(seq), 1
+    return ids, mask
+
+
 @pytest.mark.parametrize(
     "make", [lambda: tiny_bert("mean"), lambda: tiny_bert("cls"), tiny_encoder]
 )
@@ -169,16 +225,38 @@ def test_reference_embed_matches_pytorch(make):
     blob = pack_kernel(weights, arch)
     ours = np.stack([reference_embed(blob, s) for s in SEQUENCES])
     # PyTorch embeds them as one padded batch; the kernel one sequence at a time.
-    width = max(map(len, SEQUENCES))
-    ids = torch.zeros(len(SEQUENCES), width, dtype=torch.long)
-    mask = torch.zeros_like(ids)
-    for row, seq in enumerate(SEQUENCES):
-        ids[row, : len(seq)], mask[row, : len(seq)] = torch.tensor(seq), 1
-    theirs = encoder(ids, mask).numpy()
+    theirs = encoder(*padded(SEQUENCES)).numpy()
     cos = row_cosines(theirs, ours)
     assert cos.mean() >= 0.999 and cos.min() >= 0.99, cos
     assert np.allclose(np.linalg.norm(ours, axis=1), 1.0, atol=1e-5)
     assert ours.dtype == np.float32
+
+
+@pytest.mark.parametrize("kind", ["center", "whiten"])
+@pytest.mark.parametrize("make", [lambda: tiny_bert("mean"), tiny_encoder])
+@torch.no_grad()
+def test_post_processed_reference_embed_matches_pytorch(make, kind):
+    encoder = make()
+    ids, mask = padded(SEQUENCES)
+    # Fitted as the pipeline fits it, on the encoder's own embeddings of random documents.
+    gen = torch.Generator().manual_seed(1)
+    docs = torch.randint(4, 100, (64, 12), generator=gen)
+    mean, matrix = fit(encoder(docs, torch.ones_like(docs)), kind)
+    wrapped = PostProcessed(encoder, mean, matrix).eval()
+    arch = kernel_arch(encoder)
+    weights = {k: v.numpy() for k, v in encoder.state_dict().items()}
+    post = (mean.numpy(), matrix.numpy() if matrix is not None else None)
+    blob = pack_kernel(weights, arch, post)
+    assert read_post(blob) == kind
+    ours = np.stack([reference_embed(blob, s) for s in SEQUENCES])
+    theirs = wrapped(ids, mask).numpy()
+    cos = row_cosines(theirs, ours)
+    assert cos.mean() >= 0.99 and cos.min() >= 0.97, cos
+    assert np.allclose(np.linalg.norm(ours, axis=1), 1.0, atol=1e-5)
+    # Without the int8 error (fp32 weights' own vectors through the same math), it is exact.
+    z = encoder(ids, mask).numpy() - post[0]
+    z = z @ post[1] if post[1] is not None else z
+    assert np.allclose(theirs, z / np.linalg.norm(z, axis=1, keepdims=True), atol=1e-5)
 
 
 def test_reference_embed_is_independent_of_other_sequences():
@@ -214,7 +292,8 @@ def test_fixture_onnx_weights_give_the_committed_kernel():
         weights_from_onnx(FIXTURE / "model.onnx"), kernel_arch_from_manifest(manifest)
     )
     committed = (FIXTURE / KERNEL_FILE).read_bytes()
-    assert blob == committed
+    # Written before the post-processing addendum: no post-processing, not a byte different.
+    assert blob == committed and read_post(blob) == "none"
     assert manifest["variants"]["int8"]["kernel"] == KERNEL_FILE
     assert manifest["files"][KERNEL_FILE] == {
         "sha256": hashlib.sha256(blob).hexdigest(),
@@ -229,42 +308,85 @@ def test_fixture_onnx_weights_give_the_committed_kernel():
     assert parity["rows"] == len(cases) and parity["min_cosine"] == pytest.approx(cos.min())
 
 
-def test_export_writes_the_kernel_only_for_a_bare_encoder(mlm_artifact, tmp_path):
-    folder, manifest, _ = mlm_artifact
-    # The shared artifact is centred (postprocess), which kernel format v1 cannot serve.
-    assert KERNEL_FILE not in manifest["files"] and "int8_kernel" not in manifest["parity"]
-    assert "kernel" not in manifest["variants"]["int8"]
-    config = TrainConfig.from_dict(manifest["config"]).resolve()
-    torch.manual_seed(0)
-    encoder = Encoder(config, manifest["architecture"]["vocab_size"])
-    texts = [f"call me ishmael {i} times, said the whale" * (1 + i % 3) for i in range(12)]
-    logs: list[str] = []
-    out = export_text_artifact(
-        encoder, folder / "tokenizer.json", tmp_path, texts, {}, log=logs.append
-    )
+def assert_kernel_serves_the_graph(folder, texts: list[str]) -> None:
+    """The kernel file embeds each text as the fp32 graph beside it does."""
+    blob = (folder / KERNEL_FILE).read_bytes()
+    tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+    session = ort.InferenceSession(str(folder / "model.onnx"), providers=["CPUExecutionProvider"])
+    for text in texts:
+        ids = np.array([tokenizer.encode(text).ids], np.int64)
+        (fp32,) = session.run(None, {"input_ids": ids, "attention_mask": np.ones_like(ids)})
+        assert row_cosines(fp32, reference_embed(blob, ids[0].tolist())[None])[0] >= 0.97
+
+
+def assert_kernel_listed(out: dict, folder, rows: int) -> str:
+    """The manifest names the kernel file and its gated parity; returns its post-processing."""
     assert out["variants"]["int8"]["kernel"] == KERNEL_FILE
-    blob = (tmp_path / KERNEL_FILE).read_bytes()
+    blob = (folder / KERNEL_FILE).read_bytes()
     assert out["files"][KERNEL_FILE] == {
         "sha256": hashlib.sha256(blob).hexdigest(),
         "bytes": len(blob),
     }
     parity = out["parity"]["int8_kernel"]
-    assert parity["rows"] == 12 and parity["min_cosine"] >= 0.97 and parity["mean_cosine"] >= 0.99
-    assert any(line.startswith("parity int8 kernel") for line in logs)
-    # The file is what the fp32 graph serves, text by text.
-    tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
-    session = ort.InferenceSession(str(tmp_path / "model.onnx"), providers=["CPUExecutionProvider"])
-    for text in texts[:3]:
-        ids = np.array([tokenizer.encode(text).ids], np.int64)
-        (fp32,) = session.run(None, {"input_ids": ids, "attention_mask": np.ones_like(ids)})
-        assert row_cosines(fp32, reference_embed(blob, ids[0].tolist())[None])[0] >= 0.99
+    assert parity["rows"] == rows and parity["min_cosine"] >= 0.97 and parity["mean_cosine"] >= 0.99
+    return read_post(blob)
 
-    # Re-exported centred: an older kernel must not stay behind.
-    centred = PostProcessed(encoder, torch.full((config.hidden,), 0.01), None)
+
+class Wrapped(torch.nn.Module):
+    """A text encoder the kernel does not know (an unknown module around a known one)."""
+
+    def __init__(self, inner: torch.nn.Module) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return self.inner(ids, mask)
+
+
+def test_trained_centred_artifact_ships_a_centred_kernel(mlm_artifact):
+    folder, manifest, _ = mlm_artifact
+    # A real pretrain run (tiny preset) with the text default, postprocess="center".
+    assert manifest["postprocess"]["kind"] == "center"
+    heldout = manifest["parity"]["int8_kernel"]["rows"]
+    assert assert_kernel_listed(manifest, folder, heldout) == "center"
+    blob = (folder / KERNEL_FILE).read_bytes()
+    assert read_arch(blob).norm == "pre" and read_arch(blob).hidden == manifest["dims"]
+    texts = [line for line in CORPUS.read_text().splitlines() if len(line) > 40][:6]
+    assert_kernel_serves_the_graph(folder, texts)
+
+
+def test_export_writes_the_kernel_for_bare_and_post_processed_encoders(mlm_artifact, tmp_path):
+    folder, manifest, _ = mlm_artifact
+    config = TrainConfig.from_dict(manifest["config"]).resolve()
+    encoder = Encoder(config, manifest["architecture"]["vocab_size"]).eval()
+    load_weights(encoder, folder / WEIGHTS)  # the trained encoder, before its centering
+    texts = [f"call me ishmael {i} times, said the whale" * (1 + i % 3) for i in range(12)]
+    logs: list[str] = []
+    out = export_text_artifact(
+        encoder, folder / "tokenizer.json", tmp_path, texts, {}, log=logs.append
+    )
+    assert assert_kernel_listed(out, tmp_path, 12) == "none"
+    assert any(line.startswith("parity int8 kernel") for line in logs)
+    assert_kernel_serves_the_graph(tmp_path, texts[:3])
+
+    # Whitened, fitted on embeddings of the corpus's lines as the pipeline fits it.
+    tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+    lines = [line for line in CORPUS.read_text().splitlines() if line.strip()]
+    with torch.no_grad():
+        ids = [tokenizer.encode(t).ids[:64] for t in lines]
+        sample = torch.cat([encoder(*padded(ids[i : i + 64])) for i in range(0, len(ids), 64)])
+    whitened = PostProcessed(encoder, *fit(sample, "whiten")).eval()
+    out = export_text_artifact(whitened, folder / "tokenizer.json", tmp_path, texts, {})
+    assert assert_kernel_listed(out, tmp_path, 12) == "whiten"
+    assert_kernel_serves_the_graph(tmp_path, texts[:3])
+
+    # Re-exported as something the kernel cannot run: the older kernel must not stay behind.
+    other = PostProcessed(Wrapped(encoder), torch.full((config.hidden,), 0.01), None)
     logs.clear()
     out = export_text_artifact(
-        centred, folder / "tokenizer.json", tmp_path, texts, {}, log=logs.append
+        other, folder / "tokenizer.json", tmp_path, texts, {}, log=logs.append
     )
     assert KERNEL_FILE not in out["files"] and "int8_kernel" not in out["parity"]
+    assert "kernel" not in out["variants"]["int8"]
     assert not (tmp_path / KERNEL_FILE).exists()
-    assert any("PostProcessed is not a bare" in line for line in logs)
+    assert any("Wrapped is not a BERT/text encoder" in line for line in logs)

@@ -1,6 +1,6 @@
 """Text's export: parity on tokenized held-out documents, ``tokenizer.json`` and the PyTorch
 weights (``encoder.safetensors``) shipped with the ONNX files, and the int8 kernel file our WASM
-encoder serves (:mod:`.kernel`) when the encoder is one it can run."""
+encoder serves (:mod:`.kernel`) when the encoder is one it can run (bare, or centred/whitened)."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from ..export import ExportSpec, KernelWriter, export_artifact, row_cosines
 from .bert import BertEncoder
 from .kernel import KERNEL_FILE, KernelArch, pack_kernel, reference_embed
 from .model import Encoder
+from .postprocess import PostProcessed
 from .tokenizer import PAD_ID
 from .weights import WEIGHTS, save_weights
 
@@ -91,7 +92,7 @@ def export_text_artifact(
 
 def kernel_arch(encoder: torch.nn.Module) -> KernelArch | None:
     """The kernel header of a bare BertEncoder (post-LN) or Encoder (pre-LN); None for anything
-    else, e.g. a post-processed encoder (centering/whitening is not in kernel format v1)."""
+    else (a post-processed one: :func:`kernel_parts` unwraps it first)."""
     if isinstance(encoder, BertEncoder):
         s = encoder.shape
         return KernelArch(
@@ -108,19 +109,36 @@ def kernel_arch(encoder: torch.nn.Module) -> KernelArch | None:
     return None
 
 
+def kernel_parts(
+    encoder: torch.nn.Module,
+) -> tuple[torch.nn.Module, tuple[np.ndarray, np.ndarray | None] | None]:
+    """(the encoder whose weights the kernel packs, its post-processing for :func:`pack_kernel`):
+    a PostProcessed wrapper gives its inner encoder and its ``mean``/``matrix`` buffers."""
+    if not isinstance(encoder, PostProcessed):
+        return encoder, None
+    as_numpy = lambda t: t.detach().cpu().float().numpy()  # noqa: E731
+    matrix = encoder.matrix
+    return encoder.encoder, (
+        as_numpy(encoder.mean),
+        as_numpy(matrix) if matrix is not None else None,
+    )
+
+
 def kernel_writer(encoder: torch.nn.Module, spec: ExportSpec) -> KernelWriter:
     """The :data:`~selfsup_trainer.export.KernelWriter` of ``encoder``: packs its weights, embeds
     each held-out row (without its padding) with :func:`reference_embed` and gates it against
-    the fp32 graph's embeddings with the int8 gates."""
+    the fp32 graph's embeddings (post-processing included) with the int8 gates."""
 
     def write(staging: Path, fp32: np.ndarray, gates: dict[str, float], log) -> dict | None:
-        arch = kernel_arch(encoder)
+        inner, post = kernel_parts(encoder)
+        arch = kernel_arch(inner)
         if arch is None:
-            log(f"int8 kernel: {type(encoder).__name__} is not a bare BERT/text encoder; none")
+            name = type(inner).__name__
+            log(f"int8 kernel: {name} is not a BERT/text encoder (bare or post-processed); none")
             return None
-        weights = {k: v.detach().cpu().float().numpy() for k, v in encoder.state_dict().items()}
+        weights = {k: v.detach().cpu().float().numpy() for k, v in inner.state_dict().items()}
         try:
-            blob = pack_kernel(weights, arch)
+            blob = pack_kernel(weights, arch, post)
         except ValueError as error:
             log(f"int8 kernel: {error}; none written")
             return None

@@ -4,6 +4,9 @@ One file holds a BERT-family text encoder: per-row int8 weights packed in 4x4 bl
 relaxed-SIMD dot product, plus fp32 embeddings and LayerNorms (layout and math: the format spec
 the Rust crate ``kernels/`` reads). :func:`reference_embed` is the same math in numpy, read back
 from the packed bytes, so the exporter can gate the file against fp32 before shipping it.
+A post-processed encoder (:class:`~selfsup_trainer.text.postprocess.PostProcessed`: centred or
+whitened) carries its mean and matrix after the last section (the format's post-processing
+addendum); a file without them is byte for byte what format v1 wrote before the addendum.
 numpy only at module level: ``bench/embeddings_make_encoder.py`` packs kernels without PyTorch.
 """
 
@@ -22,6 +25,7 @@ HEADER_BYTES = 64
 ALIGN = 16
 NORMS = {"post": 0, "pre": 1}
 POOLINGS = {"mean": 0, "cls": 1}
+POSTS = {"none": 0, "center": 1, "whiten": 2}  # header offset 40
 
 
 @dataclass(frozen=True)
@@ -150,7 +154,25 @@ def _sections(weights: dict[str, Any], arch: KernelArch) -> list[tuple[str, Any]
     return sections
 
 
-def pack_kernel(weights: dict[str, Any], arch: KernelArch) -> bytes:
+def _post_arrays(post: tuple[Any, Any] | None, hidden: int) -> list[np.ndarray]:
+    """[] (none), [mean] (center) or [mean, matrix] (whiten) as fp32, shapes checked."""
+    if post is None:
+        return []
+    mean, matrix = post
+    arrays = [np.asarray(mean, dtype=np.float32)]
+    if matrix is not None:
+        arrays.append(np.asarray(matrix, dtype=np.float32))
+    expected = (("mean", (hidden,)), ("matrix", (hidden, hidden)))
+    for (name, shape), arr in zip(expected, arrays, strict=False):  # center: the mean alone
+        if arr.shape != shape:
+            got, want = list(arr.shape), list(shape)
+            raise ValueError(f"kernel: post-processing {name} has shape {got}, expected {want}")
+    return arrays
+
+
+def pack_kernel(
+    weights: dict[str, Any], arch: KernelArch, post: tuple[Any, Any] | None = None
+) -> bytes:
     """The kernel file's bytes.
 
     Args:
@@ -158,18 +180,21 @@ def pack_kernel(weights: dict[str, Any], arch: KernelArch) -> bytes:
             BertModel names (``arch.norm == "post"``) or our pre-LN Encoder's (``"pre"``);
             Linear weights [out, in] as PyTorch stores them.
         arch: the header's numbers.
+        post: a PostProcessed encoder's ``(mean [hidden], matrix [hidden, hidden] or None)``:
+            centred (matrix None) or whitened; None writes a file without post-processing.
 
     Raises:
         ValueError: a shape the format cannot hold, or a missing or misshapen weight.
     """
     arch.check()
     sections = _sections(weights, arch)
+    post_arrays = _post_arrays(post, arch.hidden)
     f32 = lambda a: np.asarray(a, dtype=np.float32)  # noqa: E731
     w = _Writer()
     w.buf += MAGIC + struct.pack(
-        "<8If",
+        "<8IfI",
         arch.layers, arch.hidden, arch.heads, arch.intermediate, arch.vocab, arch.max_position,
-        NORMS[arch.norm], POOLINGS[arch.pooling], arch.eps,
+        NORMS[arch.norm], POOLINGS[arch.pooling], arch.eps, len(post_arrays),
     )  # fmt: skip
     w.buf += b"\0" * (HEADER_BYTES - len(w.buf))
     for kind, value in sections:
@@ -191,6 +216,8 @@ def pack_kernel(weights: dict[str, Any], arch: KernelArch) -> bytes:
             )
         else:
             w.linear(f32(value[0]), f32(value[1]))
+    for arr in post_arrays:  # post_mean, then post_matrix (row-major, applied as z @ M)
+        w.put(arr, "<f4")
     return bytes(w.buf)
 
 
@@ -223,6 +250,16 @@ def read_arch(blob: bytes) -> KernelArch:
     return KernelArch(
         *nums[:6], norm=norm or str(nums[6]), pooling=pooling or str(nums[7]), eps=nums[8]
     )
+
+
+def read_post(blob: bytes) -> str:
+    """The header's post-processing: "none", "center" or "whiten" (ValueError: another code)."""
+    read_arch(blob)
+    code = struct.unpack_from("<I", blob, 40)[0]
+    names = {v: k for k, v in POSTS.items()}
+    if code not in names:
+        raise ValueError(f"kernel: post={code} at offset 40; expected 0, 1 or 2")
+    return names[code]
 
 
 def _layer_norm(x: np.ndarray, ln: tuple[np.ndarray, np.ndarray], eps: float) -> np.ndarray:
@@ -272,12 +309,13 @@ def reference_embed(blob: bytes, ids: list[int]) -> np.ndarray:
         ids: one sequence's token ids, no padding (1 <= len <= max_position).
 
     Returns:
-        [hidden] L2-normalised embedding.
+        [hidden] L2-normalised embedding; post-processed when the file says so:
+        ``normalize((v - mean) @ matrix)`` of the pooled, normalised ``v``, as PostProcessed.
 
     Raises:
         ValueError: not a kernel file, or ids empty, too long or outside the vocabulary.
     """
-    arch = read_arch(blob)
+    arch, post = read_arch(blob), read_post(blob)
     h, inter, eps = arch.hidden, arch.intermediate, np.float32(arch.eps)
     t = np.asarray(ids, dtype=np.int64)
     if not 1 <= len(t) <= arch.max_position:
@@ -300,10 +338,19 @@ def reference_embed(blob: bytes, ids: list[int]) -> np.ndarray:
             x = x + _linear(_gelu(_linear(_layer_norm(x, ln2, eps), ffn1)), ffn2)
     if arch.norm == "pre":
         x = _layer_norm(x, r.ln(h), eps)
+    mean = r.take("<f4", h) if post != "none" else None
+    matrix = r.take("<f4", h, h) if post == "whiten" else None
     if r.at != len(blob):
         raise ValueError(f"kernel: {len(blob) - r.at} bytes after the last section")
-    pooled = x[0] if arch.pooling == "cls" else x.mean(axis=0)
-    return (pooled / max(np.linalg.norm(pooled), np.float32(1e-12))).astype(np.float32)
+    v = _normalize(x[0] if arch.pooling == "cls" else x.mean(axis=0))
+    if mean is not None:
+        v = v - mean
+        v = _normalize(v @ matrix if matrix is not None else v)
+    return v.astype(np.float32)
+
+
+def _normalize(v: np.ndarray) -> np.ndarray:
+    return v / max(np.linalg.norm(v), np.float32(1e-12))
 
 
 def weights_from_onnx(path: str | Path) -> dict[str, np.ndarray]:
