@@ -14,6 +14,7 @@ import {
   fixtureNames,
   fixtureReference,
   registerFixture,
+  withoutKernel,
 } from "./embeddings_fixture";
 import { addKey, api, expectProblem, newTenant } from "./helpers";
 
@@ -70,32 +71,46 @@ beforeAll(async () => {
   await registerFixture(key, MODEL, (m) => ({ ...m, matryoshka_dims: MATRYOSHKA }));
   // …and as exported: no Matryoshka dims.
   await registerFixture(key, "tiny-plain", (m) => ({ ...m, matryoshka_dims: [] }));
-});
+  // …and without its int8 kernel, so int8 runs the quantized ONNX graph in ORT-web.
+  await registerFixture(key, "tiny-ort", withoutKernel);
+}, 60_000);
 
 describe("ORT-web in workerd: parity with native onnxruntime", () => {
-  it("fp32 and int8 embeddings match Python onnxruntime's reference_embeddings.json", async () => {
+  it("fp32, int8 (ORT-web) and the int8 kernel match Python's reference_embeddings.json", async () => {
     const ref = fixtureReference();
     // The API rejects empty strings; a reference case for "" goes in as its token ids ([CLS] [SEP]).
-    const run = async (precision: string) => {
+    const run = async (precision: string, model = MODEL) => {
       const out: number[][] = [];
       for (const [i, text] of ref.texts.entries()) {
         const input = text === "" ? (ref.ids?.[i] ?? [2, 3]) : text;
-        out.push((await vectors({ input, precision }))[0] as number[]);
+        out.push((await vectors({ input, precision, model }))[0] as number[]);
       }
       return out;
     };
+    const minCos = (a: number[][], b: number[][]) => Math.min(...a.map((v, i) => cosine(v, b[i] as number[])));
     const fp32 = await run("fp32");
-    const int8 = await run("int8");
-    const c32 = fp32.map((v, i) => cosine(v, ref.fp32[i] as number[]));
-    const c8 = int8.map((v, i) => cosine(v, ref.int8[i] as number[]));
-    const c8vs32 = int8.map((v, i) => cosine(v, ref.fp32[i] as number[]));
+    const ort8 = await run("int8", "tiny-ort");
+    const kernel = await run("int8");
+    const refKernel = ref.int8Kernel;
+    expect(refKernel, "the fixture's reference_embeddings.json has int8_kernel vectors").toBeDefined();
+    const c = {
+      fp32: minCos(fp32, ref.fp32),
+      ort8: minCos(ort8, ref.int8),
+      kernel: minCos(kernel, refKernel as number[][]),
+      ort8VsFp32: minCos(ort8, ref.fp32),
+      kernelVsFp32: minCos(kernel, ref.fp32),
+    };
     console.log(
-      `parity over ${ref.texts.length} texts: fp32 vs python fp32 min ${Math.min(...c32).toFixed(9)}, ` +
-        `int8 vs python int8 min ${Math.min(...c8).toFixed(9)}, int8 vs fp32 min ${Math.min(...c8vs32).toFixed(5)}`,
+      `parity over ${ref.texts.length} texts (min cosine): fp32 vs python fp32 ${c.fp32.toFixed(9)}, ` +
+        `ORT int8 vs python int8 ${c.ort8.toFixed(9)}, kernel vs numpy kernel ${c.kernel.toFixed(9)}, ` +
+        `ORT int8 vs fp32 ${c.ort8VsFp32.toFixed(5)}, kernel vs fp32 ${c.kernelVsFp32.toFixed(5)}`,
     );
-    for (const c of c32) expect(c).toBeGreaterThanOrEqual(0.99999);
-    for (const c of c8) expect(c).toBeGreaterThanOrEqual(0.999);
-    for (const c of c8vs32) expect(c).toBeGreaterThanOrEqual(0.99);
+    expect(c.fp32).toBeGreaterThanOrEqual(0.99999);
+    expect(c.ort8).toBeGreaterThanOrEqual(0.999);
+    expect(c.kernel).toBeGreaterThanOrEqual(0.9999);
+    // The export's gate for both int8 forms (0.97 min over its probe texts); the tiny model clears 0.99.
+    expect(c.ort8VsFp32).toBeGreaterThanOrEqual(0.99);
+    expect(c.kernelVsFp32).toBeGreaterThanOrEqual(0.99);
   });
 
   it("int8 is the default precision when the version has it", async () => {
@@ -115,7 +130,13 @@ describe("ORT-web in workerd: parity with native onnxruntime", () => {
   });
 
   it("the fixture has everything the parity tests need", () => {
-    for (const f of ["manifest.json", "tokenizer.json", "reference_embeddings.json", "tokenizer_cases.json"]) {
+    for (const f of [
+      "manifest.json",
+      "tokenizer.json",
+      "reference_embeddings.json",
+      "tokenizer_cases.json",
+      "model.int8.kernel",
+    ]) {
       expect(fixtureNames()).toContain(f);
     }
     expect(fixtureBytes("model.int8.onnx").byteLength).toBeGreaterThan(0);
@@ -276,33 +297,42 @@ describe("POST /v1/embeddings: bad requests are problems naming the field", () =
 });
 
 describe("micro-batching", () => {
-  it("an input's embedding does not depend on what it is batched with (fp32 and int8)", async () => {
-    for (const precision of ["fp32", "int8"]) {
-      const together = await vectors({ input: TEXTS, precision });
-      const reversed = await vectors({ input: [...TEXTS].reverse(), precision });
+  it("an input's embedding does not depend on what it is batched with (fp32, int8 ORT, int8 kernel)", async () => {
+    for (const [precision, model] of [
+      ["fp32", MODEL],
+      ["int8", "tiny-ort"],
+      ["int8", MODEL],
+    ] as const) {
+      const together = await vectors({ input: TEXTS, precision, model });
+      const reversed = await vectors({ input: [...TEXTS].reverse(), precision, model });
       let worst = 1;
       for (let i = 0; i < TEXTS.length; i++) {
-        const alone = (await vectors({ input: TEXTS[i], precision }))[0] as number[];
+        const alone = (await vectors({ input: TEXTS[i], precision, model }))[0] as number[];
         worst = Math.min(
           worst,
           cosine(alone, together[i] as number[]),
           cosine(alone, reversed[TEXTS.length - 1 - i] as number[]),
         );
       }
-      console.log(`batch invariance ${precision}: min cosine alone vs batched ${worst.toFixed(8)}`);
+      console.log(`batch invariance ${model} ${precision}: min cosine alone vs batched ${worst.toFixed(8)}`);
       expect(worst).toBeGreaterThanOrEqual(0.99999);
     }
   });
 
-  for (const precision of ["int8", "fp32"]) {
-    it(`a ${MAX_INPUTS}-input request succeeds (${precision}) and ORT's WASM heap stays within the 96 MiB budget`, async () => {
+  // int8 twice: on the kernel (MODEL) and on ORT-web's dynamic-int8 graph (tiny-ort).
+  for (const [precision, model] of [
+    ["int8", MODEL],
+    ["int8", "tiny-ort"],
+    ["fp32", MODEL],
+  ] as const) {
+    it(`a ${MAX_INPUTS}-input request succeeds (${model} ${precision}) and WASM memory stays within the 96 MiB budget`, async () => {
       const corpus = TEXTS.flatMap((t) => t.split(/(?<=[.!?])\s+|,\s*/));
       const input = Array.from({ length: MAX_INPUTS }, (_, i) => `${corpus[i % corpus.length]} (${i})`);
       input[7] = "whale ".repeat(400); // one input past max_tokens, truncated
       const series = `precision="${precision}"`;
       const before = metricValue(await scrape(), "selfsup_embed_microbatch_rows_count", series) || 0;
       const started = Date.now();
-      const res = await embed({ input, encoding_format: "base64", precision });
+      const res = await embed({ input, encoding_format: "base64", precision, model });
       const ms = Date.now() - started;
       expect(res.status).toBe(200);
       const body = await res.json<EmbeddingsBody>();
@@ -310,26 +340,32 @@ describe("micro-batching", () => {
       expect(body.data.every((d, i) => d.index === i)).toBe(true);
       // Spot-check against single-input requests.
       for (const i of [0, 7, 1000, MAX_INPUTS - 1]) {
-        const alone = (await vectors({ input: input[i], precision }))[0] as number[];
+        const alone = (await vectors({ input: input[i], precision, model }))[0] as number[];
         expect(cosine(alone, decodeBase64Floats(body.data[i]?.embedding as string))).toBeGreaterThanOrEqual(0.99999);
       }
       const m = await scrape();
       const runs = metricValue(m, "selfsup_embed_microbatch_rows_count", series) - before - 4;
       const peak = metricValue(m, "selfsup_wasm_memory_peak_bytes");
-      const info = await (await api(`/v1/models/${MODEL}/info`, { key })).json<{
+      const kernelBytes = metricValue(m, "selfsup_kernel_memory_bytes");
+      const info = await (await api(`/v1/models/${model}/info`, { key })).json<{
         variants: Record<string, { microbatch_token_budget: number }>;
       }>();
       console.log(
-        `${MAX_INPUTS} inputs (${precision}), ${body.usage.prompt_tokens} tokens in ${ms} ms, ${runs} ORT runs; ` +
+        `${MAX_INPUTS} inputs (${model} ${precision}), ${body.usage.prompt_tokens} tokens in ${ms} ms, ${runs} runs; ` +
           `token budget per micro-batch ${info.variants[precision]?.microbatch_token_budget}; ` +
-          `ORT WASM heap peak ${(peak / 2 ** 20).toFixed(1)} MiB`,
+          `WASM peak ${(peak / 2 ** 20).toFixed(1)} MiB, kernels ${(kernelBytes / 2 ** 20).toFixed(1)} MiB`,
       );
       expect(runs).toBeGreaterThan(1);
-      // fp32 is really batched; dynamic-int8 graphs run one input per run (see sessions.ts).
-      if (precision === "fp32") expect(runs).toBeLessThan(MAX_INPUTS / 8);
-      else expect(runs).toBe(MAX_INPUTS);
+      // fp32 is really batched and the kernel runs slices of sequences; dynamic-int8 graphs run one
+      // input per ORT run (see sessions.ts).
+      if (model === "tiny-ort") expect(runs).toBe(MAX_INPUTS);
+      else expect(runs).toBeLessThan(MAX_INPUTS / 8);
       expect(peak).toBeGreaterThan(0);
       expect(peak).toBeLessThanOrEqual(96 * 2 ** 20);
+      if (model === MODEL && precision === "int8") {
+        expect(kernelBytes).toBeGreaterThan(0);
+        expect(kernelBytes).toBeLessThan(peak);
+      }
     });
   }
 });
@@ -433,6 +469,7 @@ describe("GET /metrics", () => {
       "selfsup_session_cache_misses_total",
       "selfsup_model_load_seconds_count",
       "selfsup_wasm_memory_bytes",
+      "selfsup_kernel_memory_bytes",
     ]) {
       expect(text).toContain(name);
     }

@@ -17,19 +17,39 @@ export const fixtureJson = <T>(name: string): T => JSON.parse(new TextDecoder().
 export const registerFixture = (key: string, name: string, patch: (m: Manifest) => Manifest = (m) => m) =>
   importFixture(key, name, patch);
 
-export type Reference = { texts: string[]; ids?: number[][]; fp32: number[][]; int8: number[][] };
+/**
+ * Python's vectors per case: onnxruntime fp32 and int8, and the numpy reference of the int8 kernel
+ * (`int8_kernel`, where the export shipped one; decision 0011).
+ */
+/** The manifest as an export without the int8 kernel would write it: int8 served by ORT-web. */
+export function withoutKernel(m: Manifest): Manifest {
+  const kernel = m.variants.int8?.kernel;
+  if (!kernel) return m;
+  const { kernel: _, ...int8 } = m.variants.int8 as NonNullable<Manifest["variants"]["int8"]>;
+  const { [kernel]: __, ...files } = m.files;
+  return { ...m, variants: { ...m.variants, int8 }, files };
+}
+
+export type Reference = {
+  texts: string[];
+  ids?: number[][];
+  fp32: number[][];
+  int8: number[][];
+  int8Kernel?: number[][];
+};
 
 /** reference_embeddings.json from Python onnxruntime, in whichever of the shapes the exporter writes. */
 export function fixtureReference(): Reference {
   const raw = fixtureJson<unknown>("reference_embeddings.json") as Record<string, unknown> | unknown[];
   const rows = Array.isArray(raw) ? raw : Array.isArray(raw.cases) ? (raw.cases as unknown[]) : null;
   if (rows) {
-    const r = rows as { text: string; ids?: number[]; fp32: number[]; int8: number[] }[];
+    const r = rows as { text: string; ids?: number[]; fp32: number[]; int8: number[]; int8_kernel?: number[] }[];
     return {
       texts: r.map((x) => x.text),
       ids: r.map((x) => x.ids ?? []),
       fp32: r.map((x) => x.fp32),
       int8: r.map((x) => x.int8),
+      int8Kernel: r.every((x) => x.int8_kernel) ? r.map((x) => x.int8_kernel as number[]) : undefined,
     };
   }
   return raw as unknown as Reference;

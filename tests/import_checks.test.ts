@@ -46,6 +46,17 @@ function patchBytes(bytes: Uint8Array, from: string, to: string): Uint8Array {
   throw new Error(`${from} not found`);
 }
 
+/**
+ * The kernel file with its int8 weight bytes shuffled (header, scales and tables kept): it loads and
+ * runs, but it is another encoder.
+ */
+function scrambled(kernel: Uint8Array): Uint8Array {
+  const out = kernel.slice();
+  // The fixture's layer weights fill most of the file's second half; every 7th byte rotated.
+  for (let i = out.length >> 1; i < out.length - 4096; i += 7) out[i] = ((out[i] as number) + 61) & 0xff;
+  return out;
+}
+
 const tokenizerWithTruncation = (maxLength: number) => {
   const json = JSON.parse(new TextDecoder().decode(fixtureBytes("tokenizer.json")));
   json.truncation = { ...json.truncation, max_length: maxLength };
@@ -88,6 +99,20 @@ describe("import runs each graph once before registering", () => {
       422,
       /read up to byte/,
       "files.model.onnx.data",
+    ],
+    [
+      "an int8 kernel file cut short",
+      () => tampered({ "model.int8.kernel": fixtureBytes("model.int8.kernel").slice(0, 300_000) }),
+      422,
+      /kernel file does not load/,
+      "files.model.int8.kernel",
+    ],
+    [
+      "an int8 kernel whose weights are not the graph's",
+      () => tampered({ "model.int8.kernel": scrambled(fixtureBytes("model.int8.kernel")) }),
+      422,
+      /kernel file disagrees with the int8 graph/,
+      "files.model.int8.kernel",
     ],
     [
       "an input name the edge cannot feed",

@@ -128,9 +128,14 @@ export const metrics = {
     new Histogram("selfsup_model_load_seconds", "Model load time: R2 fetch + tokenizer + ORT session create.", SECONDS),
   ),
   ortInitSeconds: add(new Gauge("selfsup_ort_init_seconds", "One-time ORT WASM initialisation in this isolate.")),
-  wasmBytes: add(new Gauge("selfsup_wasm_memory_bytes", "Current size of ORT's WASM linear memory.")),
+  wasmBytes: add(
+    new Gauge("selfsup_wasm_memory_bytes", "Current WASM linear memory: ORT's heap plus every kernel instance's."),
+  ),
+  kernelBytes: add(
+    new Gauge("selfsup_kernel_memory_bytes", "WASM linear memory of the int8 kernel instances (decision 0011)."),
+  ),
   wasmPeakBytes: add(
-    new Gauge("selfsup_wasm_memory_peak_bytes", "Largest ORT WASM memory seen (WASM memory never shrinks)."),
+    new Gauge("selfsup_wasm_memory_peak_bytes", "Largest WASM memory seen (ORT's heap never shrinks)."),
   ),
   uptime: add(new Gauge("selfsup_isolate_uptime_seconds", "Seconds since this isolate loaded the module.")),
 };

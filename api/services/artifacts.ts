@@ -213,11 +213,13 @@ export async function checkRuns(manifest: Manifest, read: ArtifactBytes): Promis
       model: await read(v.model),
       data: v.data ? await read(v.data) : null,
       tokenizerJson: manifest.modality === "text" ? await read("tokenizer.json") : null,
+      kernel: v.kernel ? await read(v.kernel) : null,
     });
     if (problem) {
+      const file = problem.field === "kernel" ? v.kernel : problem.field === "file" ? v.model : null;
       errors.push({
-        path: problem.field === "file" ? `files.${v.model}` : problem.field,
-        message: `${problem.field === "file" ? "" : `${v.model}: `}${problem.message}`,
+        path: file ? `files.${file}` : problem.field,
+        message: `${file ? "" : `${v.model}: `}${problem.message}`,
       });
     }
   }

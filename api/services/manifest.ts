@@ -114,7 +114,17 @@ export const ManifestSchema = z
     matryoshka_dims: z.array(z.number().int().min(1)).optional(),
     preprocessing: z.record(z.string(), z.unknown()).default({}),
     variants: z
-      .partialRecord(z.enum(["fp32", "int8", "fp16"]), z.object({ model: FileName, data: FileName.optional() }))
+      .partialRecord(
+        z.enum(["fp32", "int8", "fp16"]),
+        z.object({
+          model: FileName,
+          data: FileName.optional(),
+          kernel: FileName.optional().openapi({
+            description:
+              "int8 only: the same encoder as a selfsup kernel file (decision 0011), which the edge serves instead of the ONNX graph.",
+          }),
+        }),
+      )
       .refine((v) => Object.keys(v).length > 0, "list at least one variant (fp32 or int8)"),
     files: z.record(FileName, z.object({ sha256: Sha256, bytes: z.number().int().min(0) })),
     weights: FileName.optional().openapi({
@@ -131,7 +141,7 @@ export const ManifestSchema = z
   .passthrough()
   .superRefine((m, ctx) => {
     for (const [variant, v] of Object.entries(m.variants)) {
-      for (const f of [v.model, v.data]) {
+      for (const f of [v.model, v.data, v.kernel]) {
         if (f && !(f in m.files)) {
           ctx.addIssue({ code: "custom", path: ["variants", variant], message: `${f} is not listed in files` });
         }

@@ -2,6 +2,7 @@ import type { Tensor } from "onnxruntime-web";
 import { metrics } from "../../lib/metrics";
 import { TEXT_INPUTS } from "../manifest";
 import { MAX_BATCH_ROWS, planBatches } from "./batching";
+import type { KernelModel } from "./kernel";
 import { loadOrt } from "./ort";
 import { exclusive, type LoadedEncoder, using } from "./sessions";
 
@@ -42,6 +43,9 @@ async function run(
   opts: BatchOptions,
   output: GraphOutput,
 ): Promise<Float32Array[]> {
+  if (enc.kernel && output === "embedding") return runKernel(enc, enc.kernel, seqs, opts);
+  if (!enc.session) throw new Error(`${enc.key}: served by a kernel, which has no ${output} output`);
+  const session = enc.session;
   const { ort } = await loadOrt();
   const { manifest } = enc;
   const name = outputName(manifest, output);
@@ -73,7 +77,7 @@ async function run(
       feeds[name] = new ort.Tensor("int64", byRole[role] as BigInt64Array, [rows, width]);
     }
     const started = Date.now();
-    const result = await exclusive(() => enc.session.run(feeds, [name]), {
+    const result = await exclusive(() => session.run(feeds, [name]), {
       units: rows * width,
       budget: opts.tokens ?? enc.tokenBudget,
     });
@@ -103,6 +107,39 @@ async function run(
   return out;
 }
 
+/**
+ * The kernel embeds one sequence per call (no padding, so nothing depends on batch-mates); the
+ * micro-batch plan only sizes the slices between which the encoder yields to other requests.
+ * Its vectors come out pooled and L2-normalised.
+ */
+async function runKernel(
+  enc: LoadedEncoder,
+  kernel: KernelModel,
+  seqs: number[][],
+  opts: BatchOptions,
+): Promise<Float32Array[]> {
+  const out: Float32Array[] = new Array(seqs.length);
+  const budget = opts.tokens ?? enc.tokenBudget;
+  for (const batch of planBatches(
+    seqs.map((s) => s.length),
+    budget,
+    opts.maxRows ?? MAX_BATCH_ROWS,
+  )) {
+    const units = batch.reduce((n, i) => n + (seqs[i] as number[]).length, 0);
+    const started = Date.now();
+    await exclusive(
+      async () => {
+        for (const i of batch) out[i] = kernel.embed(seqs[i] as number[]);
+      },
+      { units, budget },
+    );
+    metrics.runSeconds.observe((Date.now() - started) / 1000, { precision: enc.precision });
+    metrics.batchRows.observe(batch.length, { precision: enc.precision });
+    metrics.batchTokens.observe(units, { precision: enc.precision });
+  }
+  return out;
+}
+
 /** A float32 input tensor for `runFloatBatch`: row-major data and its shape. */
 export type FloatFeed = { data: Float32Array; dims: number[] };
 
@@ -125,7 +162,9 @@ export async function runFloatBatch(
   const tensors: Record<string, Tensor> = {};
   for (const [input, f] of Object.entries(feeds)) tensors[input] = new ort.Tensor("float32", f.data, f.dims);
   const started = Date.now();
-  const result = await exclusive(() => enc.session.run(tensors, [name]), { units, budget: enc.tokenBudget });
+  const session = enc.session;
+  if (!session) throw new Error(`${enc.key}: a kernel serves only text embeddings`);
+  const result = await exclusive(() => session.run(tensors, [name]), { units, budget: enc.tokenBudget });
   metrics.runSeconds.observe((Date.now() - started) / 1000, { precision: enc.precision });
   metrics.batchRows.observe(rows, { precision: enc.precision });
   metrics.batchTokens.observe(units, { precision: enc.precision });

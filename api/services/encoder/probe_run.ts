@@ -5,11 +5,31 @@
 import { imagePreprocessing, type Manifest, MODAL_INPUTS, seriesPreprocessing } from "../manifest";
 import { embedSequences, type GraphOutput, runFloatBatch } from "./embed";
 import { embedSeries } from "./series";
-import { createEncoder, type LoadedEncoder, type Precision, releaseEncoder, using } from "./sessions";
+import {
+  createEncoder,
+  createKernelEncoder,
+  type LoadedEncoder,
+  type Precision,
+  releaseEncoder,
+  usesKernel,
+  using,
+} from "./sessions";
 
 const PROBE_TEXT = "The quick brown fox jumps over the lazy dog, and 42 whales sang. ";
 
-export type VariantBytes = { model: Uint8Array; data: Uint8Array | null; tokenizerJson: Uint8Array | null };
+export type VariantBytes = {
+  model: Uint8Array;
+  data: Uint8Array | null;
+  tokenizerJson: Uint8Array | null;
+  /** The variant's kernel file, when it has one (checked against the graph on the same probe). */
+  kernel?: Uint8Array | null;
+};
+
+/**
+ * A kernel must be the same encoder as its graph: on the probe inputs its vectors may differ from
+ * the int8 graph's only by quantization (the exporter's int8 gate against fp32 is 0.97 too).
+ */
+export const KERNEL_MIN_COSINE = 0.97;
 
 /**
  * Runs `precision` of `manifest` once on a probe input: text a full max_tokens sequence batched
@@ -25,16 +45,18 @@ export async function probeRun(
   manifest: Manifest,
   precision: Precision,
   files: VariantBytes,
-): Promise<{ field: "dims" | "max_tokens" | "head" | "file"; message: string } | null> {
+): Promise<{ field: "dims" | "max_tokens" | "head" | "file" | "kernel"; message: string } | null> {
   const problem = await run(manifest, precision, files);
   if (problem === null) return null;
-  const field = problem.includes("manifest dims")
-    ? "dims"
-    : problem.includes("max_tokens")
-      ? "max_tokens"
-      : problem.includes("head output")
-        ? "head"
-        : "file";
+  const field = problem.startsWith("kernel")
+    ? "kernel"
+    : problem.includes("manifest dims")
+      ? "dims"
+      : problem.includes("max_tokens")
+        ? "max_tokens"
+        : problem.includes("head output")
+          ? "head"
+          : "file";
   return { field, message: problem };
 }
 
@@ -53,6 +75,10 @@ async function run(manifest: Manifest, precision: Precision, files: VariantBytes
         return `returns ${v.length}-dimensional vectors, but manifest dims is ${manifest.dims}`;
       if (!v.every(Number.isFinite)) return "returns non-finite values (NaN or infinity) on a probe input";
     }
+    if (files.kernel && usesKernel(manifest, precision)) {
+      const disagreement = await kernelAgrees(manifest, precision, files.kernel, files.tokenizerJson, vectors);
+      if (disagreement) return disagreement;
+    }
     if (!manifest.head) return null;
     // A fine-tuned version: its head output, through the path /v1/classifications reads it.
     const logits = await probeOutputs(enc, "logits");
@@ -66,6 +92,45 @@ async function run(manifest: Manifest, precision: Precision, files: VariantBytes
     return null;
   } catch (e) {
     return `fails on a probe input: ${message(e)}`;
+  } finally {
+    await releaseEncoder(enc).catch(() => {});
+  }
+}
+
+/** Null when the kernel embeds the probe inputs as the graph did (`reference`), else why not. */
+async function kernelAgrees(
+  manifest: Manifest,
+  precision: Precision,
+  kernel: Uint8Array,
+  tokenizerJson: Uint8Array | null,
+  reference: Float32Array[],
+): Promise<string | null> {
+  let enc: LoadedEncoder;
+  try {
+    enc = await createKernelEncoder(
+      { id: "import-check", manifest },
+      precision,
+      "import-check:kernel",
+      kernel,
+      tokenizerJson,
+    );
+  } catch (e) {
+    return `kernel file does not load: ${message(e)}`;
+  }
+  try {
+    const vectors = await probeOutputs(enc, "embedding");
+    if (typeof vectors === "string") return `kernel: ${vectors}`;
+    for (const [i, v] of vectors.entries()) {
+      const ref = reference[i] as Float32Array;
+      let dot = 0;
+      for (let k = 0; k < v.length; k++) dot += (v[k] as number) * (ref[k] as number);
+      if (!(dot >= KERNEL_MIN_COSINE)) {
+        return `kernel file disagrees with the ${precision} graph on a probe input (cosine ${dot.toFixed(4)} < ${KERNEL_MIN_COSINE}): it is not the same encoder`;
+      }
+    }
+    return null;
+  } catch (e) {
+    return `kernel fails on a probe input: ${message(e)}`;
   } finally {
     await releaseEncoder(enc).catch(() => {});
   }

@@ -5,6 +5,7 @@ import { metrics } from "../../lib/metrics";
 import { imagePreprocessing, type Manifest, seriesPreprocessing } from "../manifest";
 import { currentTimings } from "./admission";
 import { fitsWasmTarget, MAX_BATCH_ROWS, tokenActivationBytes, tokenBudget, WASM_PEAK_TARGET_BYTES } from "./batching";
+import { KernelModel, kernelMemoryBytes } from "./kernel";
 import { loadOrt, ortInitMs, ortMemoryBytes } from "./ort";
 import { TextTokenizer } from "./tokenizer";
 
@@ -38,7 +39,10 @@ export type LoadedEncoder = {
   versionId: string;
   precision: Precision;
   manifest: Manifest;
-  session: InferenceSession;
+  /** The ORT session, or null when our own int8 kernel serves this variant (`kernel`). */
+  session: InferenceSession | null;
+  /** Our WASM SIMD encoder (kernel.ts), when the version ships a kernel file for this variant. */
+  kernel: KernelModel | null;
   tokenizer: TextTokenizer | null;
   /** Bytes of the files this session was created from (what the cache budget counts). */
   bytes: number;
@@ -68,6 +72,30 @@ export function variantBytes(manifest: Manifest, precision: Precision): number {
   if (!v) return 0;
   const size = (f?: string) => (f ? (manifest.files[f]?.bytes ?? 0) : 0);
   return size(v.model) + size(v.data) + size("tokenizer.json");
+}
+
+/** What serving this variant holds: the kernel file when a kernel serves it, else the graph's bytes. */
+export function servedBytes(manifest: Manifest, precision: Precision): number {
+  const kernel = manifest.variants[precision]?.kernel;
+  if (!kernel || !usesKernel(manifest, precision)) return variantBytes(manifest, precision);
+  return (manifest.files[kernel]?.bytes ?? 0) + (manifest.files["tokenizer.json"]?.bytes ?? 0);
+}
+
+/**
+ * Tokens a kernel embeds between yields to other requests (~90 ms of all-MiniLM-L6-v2 here). Its
+ * memory needs no budget (one sequence at a time), so this only bounds how long a slice holds
+ * the isolate.
+ */
+const KERNEL_SLICE_TOKENS = 256;
+
+/**
+ * Whether our own kernel serves this variant: the exporter wrote one (only for BERT-family text
+ * encoders whose kernel passed the int8 parity gates) and the embedding is what is asked for
+ * (a fine-tuned head's logits need the graph).
+ */
+export function usesKernel(manifest: Manifest, precision: Precision): boolean {
+  const v = manifest.variants[precision];
+  return Boolean(v?.kernel) && manifest.modality === "text" && manifest.normalize && !manifest.head;
 }
 
 /** ORT's own WASM heap before any model (batching.ts measures the same 16 MiB). */
@@ -142,11 +170,14 @@ let peakWasm = 0;
 const cachedBytes = () => [...cache.values()].reduce((n, e) => n + e.bytes, 0);
 metrics.cacheBytes.collect(cachedBytes);
 metrics.cacheSessions.collect(() => cache.size);
-metrics.wasmBytes.collect(ortMemoryBytes);
+/** WASM linear memory in use: ORT's heap plus every kernel instance's. */
+const wasmBytes = () => ortMemoryBytes() + kernelMemoryBytes();
+metrics.wasmBytes.collect(wasmBytes);
+metrics.kernelBytes.collect(kernelMemoryBytes);
 metrics.ortInitSeconds.collect(() => ortInitMs() / 1000);
-metrics.wasmPeakBytes.collect(() => Math.max(peakWasm, ortMemoryBytes()));
+metrics.wasmPeakBytes.collect(() => Math.max(peakWasm, wasmBytes()));
 
-export const wasmPeakBytes = () => Math.max(peakWasm, ortMemoryBytes());
+export const wasmPeakBytes = () => Math.max(peakWasm, wasmBytes());
 export const cachedSessionKeys = () => [...cache.keys()];
 
 // One ORT run at a time per isolate: runs share the WASM heap, so concurrent micro-batches would
@@ -206,7 +237,7 @@ export async function exclusive<T>(fn: () => Promise<T>, cost?: RunCost): Promis
       return await fn();
     } finally {
       if (timings) timings.inferenceMs += Date.now() - began;
-      peakWasm = Math.max(peakWasm, ortMemoryBytes());
+      peakWasm = Math.max(peakWasm, wasmBytes());
     }
   } finally {
     release();
@@ -220,7 +251,7 @@ async function makeRoom(incoming: number) {
     cache.delete(key);
     metrics.cacheEvictions.inc();
     victim.evicted = true;
-    if (victim.users === 0) await exclusive(() => victim.session.release());
+    if (victim.users === 0) await releaseEncoder(victim);
   }
 }
 
@@ -231,7 +262,7 @@ export async function using<T>(enc: LoadedEncoder, fn: () => Promise<T>): Promis
     return await fn();
   } finally {
     enc.users--;
-    if (enc.evicted && enc.users === 0) await exclusive(() => enc.session.release()).catch(() => {});
+    if (enc.evicted && enc.users === 0) await releaseEncoder(enc).catch(() => {});
   }
 }
 
@@ -268,13 +299,56 @@ async function load(reader: ArtifactReader, version: EncoderVersion, precision: 
   const started = Date.now();
   const variant = version.manifest.variants[precision];
   if (!variant) throw new Error(`version ${version.id} has no ${precision} variant`);
-  await makeRoom(variantBytes(version.manifest, precision));
-  const [model, data, tokenizerJson] = await Promise.all([
+  await makeRoom(servedBytes(version.manifest, precision));
+  const tokenizerJson = version.manifest.modality === "text" ? read(reader, version, "tokenizer.json") : null;
+  if (usesKernel(version.manifest, precision) && variant.kernel) {
+    const kernel = await read(reader, version, variant.kernel);
+    return createKernelEncoder(version, precision, key, kernel, await tokenizerJson, started);
+  }
+  const [model, data, tokenizerBytes] = await Promise.all([
     read(reader, version, variant.model),
     variant.data ? read(reader, version, variant.data) : Promise.resolve(null),
-    version.manifest.modality === "text" ? read(reader, version, "tokenizer.json") : Promise.resolve(null),
+    tokenizerJson ?? Promise.resolve(null),
   ]);
-  return createEncoder(version, precision, key, { model, data, tokenizerJson }, started);
+  return createEncoder(version, precision, key, { model, data, tokenizerJson: tokenizerBytes }, started);
+}
+
+const parseTokenizer = (manifest: Manifest, json: Uint8Array | null) =>
+  json ? new TextTokenizer(JSON.parse(new TextDecoder().decode(json)), manifest.max_tokens ?? 512) : null;
+
+/** An encoder served by our kernel (kernel.ts) over a verified kernel file. */
+export async function createKernelEncoder(
+  version: { id: string; manifest: Manifest },
+  precision: Precision,
+  key: string,
+  file: Uint8Array,
+  tokenizerJson: Uint8Array | null,
+  started = Date.now(),
+): Promise<LoadedEncoder> {
+  const kernel = await exclusive(() => KernelModel.load(file));
+  if (kernel.dims !== version.manifest.dims) {
+    kernel.release();
+    throw new Error(
+      `version ${version.id}: kernel file gives ${kernel.dims} dims, the manifest says ${version.manifest.dims}`,
+    );
+  }
+  const loadMs = Date.now() - started;
+  metrics.loadSeconds.observe(loadMs / 1000, { precision });
+  return {
+    key,
+    versionId: version.id,
+    precision,
+    manifest: version.manifest,
+    session: null,
+    kernel,
+    tokenizer: parseTokenizer(version.manifest, tokenizerJson),
+    bytes: servedBytes(version.manifest, precision),
+    tokenBudget: KERNEL_SLICE_TOKENS,
+    maxRows: MAX_BATCH_ROWS,
+    loadMs,
+    users: 0,
+    evicted: false,
+  };
 }
 
 /**
@@ -293,9 +367,7 @@ export async function createEncoder(
   if (!variant) throw new Error(`version ${version.id} has no ${precision} variant`);
   const { model, data, tokenizerJson } = files;
   const bytes = variantBytes(version.manifest, precision);
-  const tokenizer = tokenizerJson
-    ? new TextTokenizer(JSON.parse(new TextDecoder().decode(tokenizerJson)), version.manifest.max_tokens ?? 512)
-    : null;
+  const tokenizer = parseTokenizer(version.manifest, tokenizerJson);
   const session = await exclusive(() =>
     ort.InferenceSession.create(model, {
       executionProviders: ["wasm"],
@@ -312,6 +384,7 @@ export async function createEncoder(
     precision,
     manifest: version.manifest,
     session,
+    kernel: null,
     tokenizer,
     bytes,
     tokenBudget: budgetFor(version.manifest, precision),
@@ -322,8 +395,12 @@ export async function createEncoder(
   } satisfies LoadedEncoder;
 }
 
-/** Frees a session `createEncoder` made outside the cache. */
-export const releaseEncoder = (enc: LoadedEncoder) => exclusive(() => enc.session.release());
+/** Frees an encoder's session or kernel (evicted from the cache, or made outside it). */
+export const releaseEncoder = (enc: LoadedEncoder) =>
+  exclusive(async () => {
+    enc.kernel?.release();
+    await enc.session?.release();
+  });
 
 /**
  * The session for a version's variant: from this isolate's LRU cache, or fetched from R2 and
