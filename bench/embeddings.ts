@@ -72,6 +72,8 @@ async function main() {
     await registerFolder(server, "bench", values.model, precision);
     if (hasKernel) await registerFolder(server, "bench-ort", withoutKernel(values.model), precision);
     const labelOf = (model: string) => (model === "bench" && hasKernel ? "kernel" : "ort-web");
+    /** x-inference-time of the latest embeddings answer: the encoder's own compute (ms). */
+    let inferenceMs = 0;
     const post = async (model: string, input: number[][]) => {
       const res = await fetch(`${server.url}/v1/embeddings`, {
         method: "POST",
@@ -79,6 +81,7 @@ async function main() {
         body: JSON.stringify({ model, input, encoding_format: "base64", precision }),
       });
       if (res.status !== 200) throw new Error(`${res.status} ${await res.text()}`);
+      inferenceMs = Number(res.headers.get("x-inference-time"));
       const body = (await res.json()) as { data: { embedding: string }[] };
       return body.data.map((d) => new Float32Array(Uint8Array.from(atob(d.embedding), (c) => c.charCodeAt(0)).buffer));
     };
@@ -106,6 +109,7 @@ async function main() {
       "server",
       "worker p50 ms",
       "p95",
+      "compute p50",
       "tok/s",
       "node p50 ms",
       "ratio p50",
@@ -142,6 +146,7 @@ async function main() {
         const input = rowsOf(r, len);
         const n = len >= 128 && r >= 32 ? Math.max(3, Math.ceil(iterations / 2)) : iterations;
         const worker: number[] = [];
+        const compute: number[] = [];
         const node: number[] = [];
         let minCos = 1;
         for (let i = 0; i < 2; i++) {
@@ -154,6 +159,7 @@ async function main() {
           t = performance.now();
           await post(model, input);
           worker.push(performance.now() - t);
+          compute.push(inferenceMs);
           t = performance.now();
           await native.embed(input);
           node.push(performance.now() - t);
@@ -172,6 +178,7 @@ async function main() {
           labelOf(model),
           w50.toFixed(1),
           pct(worker, 95).toFixed(1),
+          pct(compute, 50).toFixed(1),
           ((tokens / w50) * 1000).toFixed(0),
           n50.toFixed(1),
           (w50 / n50).toFixed(2),
@@ -186,7 +193,7 @@ async function main() {
     console.log(fmt(head));
     for (const r of rows) console.log(fmt(r));
     console.log(
-      "ratio: worker p50 / onnxruntime-node (1 thread, the int8 ONNX graph) p50; minus floor: less the 2-token " +
+      "compute: the Worker's x-inference-time (time holding the encoder); ratio: worker p50 / onnxruntime-node (1 thread, the int8 ONNX graph) p50; minus floor: less the 2-token " +
         "request; min cos vs node: served vectors against onnxruntime-node's int8 graph; WASM: the kernel " +
         "instances' memory (kernel rows) or the isolate's peak WASM memory (ort-web rows).",
     );

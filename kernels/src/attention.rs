@@ -46,15 +46,16 @@ pub fn attention(
                 _ => scores::<1>(q, stride, kt, n4, hd, scale, p),
             }
             for qi in 0..qs {
-                let i = i0 + qi;
-                let p = &mut p[qi * n4..(qi + 1) * n4];
-                softmax_and_mix(
-                    p,
-                    n,
-                    &qkv[vo..],
-                    stride,
-                    &mut out[i * hidden + h * hd..i * hidden + h * hd + hd],
-                );
+                softmax(&mut p[qi * n4..(qi + 1) * n4], n);
+            }
+            // SAFETY: rows i0..i0+qs of `out` exist; each head's slice is hd floats from h·hd.
+            let o = unsafe { out.as_mut_ptr().add(i0 * hidden + h * hd) };
+            let v = &qkv[vo..];
+            match qs {
+                4 => mix_queries::<4>(p, n4, n, v, stride, hd, o, hidden),
+                3 => mix_queries::<3>(p, n4, n, v, stride, hd, o, hidden),
+                2 => mix_queries::<2>(p, n4, n, v, stride, hd, o, hidden),
+                _ => mix_queries::<1>(p, n4, n, v, stride, hd, o, hidden),
             }
             i0 += 4;
         }
@@ -124,9 +125,9 @@ fn score_tile<const Q: usize, const K: usize>(
     }
 }
 
-/// Softmax of one query's scores `p[..n]` (in place), then `o = Σ_j p_j V_j` (V rows `stride` apart).
+/// Softmax of one query's scores `p[..n]` in place (the padding lanes up to `p.len()` become 0).
 #[inline(never)]
-fn softmax_and_mix(p: &mut [f32], n: usize, v: &[f32], stride: usize, o: &mut [f32]) {
+fn softmax(p: &mut [f32], n: usize) {
     let n4 = p.len();
     for x in p[n..n4].iter_mut() {
         *x = f32::NEG_INFINITY;
@@ -143,7 +144,7 @@ fn softmax_and_mix(p: &mut [f32], n: usize, v: &[f32], stride: usize, o: &mut [f
     for jb in 0..n4 / 4 {
         let ptr = unsafe { p.as_mut_ptr().add(jb * 4) as *mut v128 };
         let e = exp4(f32x4_sub(unsafe { v128_load(ptr) }, m));
-        // exp4 clamps, so the padding lanes (-inf) would give e^-87 rather than 0: zero them.
+        // exp4 clamps, so the padding lanes (-inf) would give e^-80 rather than 0: zero them.
         let e = if (jb + 1) * 4 > n {
             mask_tail(e, n - jb * 4)
         } else {
@@ -152,47 +153,70 @@ fn softmax_and_mix(p: &mut [f32], n: usize, v: &[f32], stride: usize, o: &mut [f
         total = f32x4_add(total, e);
         unsafe { v128_store(ptr, e) };
     }
-    let inv = 1.0 / crate::math::hsum(total);
-    // Eight 4-dim groups at a time, so the accumulators stay in registers.
-    let mut g0 = 0;
-    let groups = o.len() / 4;
-    while g0 < groups {
-        match groups - g0 {
-            1 => mix::<1>(p, n, inv, v, stride, g0, o),
-            2 => mix::<2>(p, n, inv, v, stride, g0, o),
-            3 => mix::<3>(p, n, inv, v, stride, g0, o),
-            4 => mix::<4>(p, n, inv, v, stride, g0, o),
-            5 => mix::<5>(p, n, inv, v, stride, g0, o),
-            6 => mix::<6>(p, n, inv, v, stride, g0, o),
-            7 => mix::<7>(p, n, inv, v, stride, g0, o),
-            _ => mix::<8>(p, n, inv, v, stride, g0, o),
-        }
-        g0 += 8;
+    let inv = f32x4_splat(1.0 / crate::math::hsum(total));
+    for c in p.chunks_exact_mut(4) {
+        let ptr = c.as_mut_ptr() as *mut v128;
+        unsafe { v128_store(ptr, f32x4_mul(v128_load(ptr), inv)) };
     }
 }
 
-/// `o[4g0 .. 4(g0+G)] = inv · Σ_j p_j V_j[4g0 ..]`.
-#[inline(always)]
-fn mix<const G: usize>(
+/// `o_q = Σ_j p_q[j] V_j` for Q queries (probability rows `n4` apart in `p`, outputs `hidden`
+/// apart from `o`), two 4-dim groups at a time: each V load serves Q queries.
+#[inline(never)]
+#[allow(clippy::too_many_arguments)]
+fn mix_queries<const Q: usize>(
     p: &[f32],
+    n4: usize,
     n: usize,
-    inv: f32,
+    v: &[f32],
+    stride: usize,
+    hd: usize,
+    o: *mut f32,
+    hidden: usize,
+) {
+    let groups = hd / 4;
+    let mut g0 = 0;
+    while g0 + 2 <= groups {
+        mix::<Q, 2>(p, n4, n, v, stride, g0, o, hidden);
+        g0 += 2;
+    }
+    if g0 < groups {
+        mix::<Q, 1>(p, n4, n, v, stride, g0, o, hidden);
+    }
+}
+
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn mix<const Q: usize, const G: usize>(
+    p: &[f32],
+    n4: usize,
+    n: usize,
     v: &[f32],
     stride: usize,
     g0: usize,
-    o: &mut [f32],
+    o: *mut f32,
+    hidden: usize,
 ) {
-    let mut acc = [f32x4_splat(0.0); G];
-    for (j, &pj) in p[..n].iter().enumerate() {
-        let pj = f32x4_splat(pj * inv);
-        // SAFETY: row j of V holds head_dim ≥ 4(g0 + G) floats from here.
+    let mut acc = [[f32x4_splat(0.0); G]; Q];
+    let pp = p.as_ptr();
+    for j in 0..n {
+        // SAFETY: row j of V holds head_dim ≥ 4(g0 + G) floats from here; p holds Q rows of n4.
         let row = unsafe { v.as_ptr().add(j * stride + g0 * 4) };
-        for (g, a) in acc.iter_mut().enumerate() {
-            *a = f32x4_relaxed_madd(pj, unsafe { v128_load(row.add(g * 4) as *const v128) }, *a);
+        let mut vs = [f32x4_splat(0.0); G];
+        for (g, x) in vs.iter_mut().enumerate() {
+            *x = unsafe { v128_load(row.add(g * 4) as *const v128) };
+        }
+        for (q, acc_q) in acc.iter_mut().enumerate() {
+            let pj = f32x4_splat(unsafe { *pp.add(q * n4 + j) });
+            for g in 0..G {
+                acc_q[g] = f32x4_relaxed_madd(pj, vs[g], acc_q[g]);
+            }
         }
     }
-    for (g, a) in acc.iter().enumerate() {
-        unsafe { v128_store(o.as_mut_ptr().add((g0 + g) * 4) as *mut v128, *a) };
+    for (q, acc_q) in acc.iter().enumerate() {
+        for (g, a) in acc_q.iter().enumerate() {
+            unsafe { v128_store(o.add(q * hidden + (g0 + g) * 4) as *mut v128, *a) };
+        }
     }
 }
 

@@ -5,6 +5,10 @@
 //! sequence per call. One sequence at a time means no padding and no batch-mates, so an input's
 //! vector is the same however it was batched; the GEMMs are still wide (n tokens × the weights).
 
+// The ss_* exports are the boundary with kernel.ts, which passes only pointers ss_alloc returned
+// (and lengths it allocated): JS cannot call an `unsafe fn` any differently.
+#![allow(clippy::not_unsafe_ptr_arg_deref)]
+
 mod attention;
 mod gemm;
 mod math;
@@ -97,7 +101,7 @@ fn u32_at(blob: &[u8], at: usize) -> usize {
 }
 
 fn parse(base: *const u8, len: usize) -> Option<Model> {
-    if len < HEADER || (base as usize) % 16 != 0 {
+    if len < HEADER || !(base as usize).is_multiple_of(16) {
         return None;
     }
     let blob = unsafe { core::slice::from_raw_parts(base, len) };

@@ -1,4 +1,4 @@
-//! Element-wise pieces: a SIMD `exp` (softmax, erf), GELU by erf, LayerNorm, L2 normalisation.
+//! Element-wise pieces: a SIMD `exp` (softmax), GELU by erf, LayerNorm, L2 normalisation.
 //! `exp` is Cephes' single-precision range reduction + polynomial (relative error ~2e-7), so the
 //! kernel agrees with the numpy reference in `selfsup_trainer/text/kernel.py`, which uses `np.exp`.
 
@@ -10,58 +10,67 @@ pub fn exp4(x: v128) -> v128 {
     let x = f32x4_min(f32x4_max(x, f32x4_splat(-80.0)), f32x4_splat(88.3));
     // n = round(x / ln 2); r = x - n ln 2 in two parts for precision.
     let n = f32x4_nearest(f32x4_mul(x, f32x4_splat(core::f32::consts::LOG2_E)));
-    let r = f32x4_sub(x, f32x4_mul(n, f32x4_splat(0.693_359_4)));
-    let r = f32x4_sub(r, f32x4_mul(n, f32x4_splat(-2.121_944_4e-4)));
+    let r = f32x4_relaxed_nmadd(n, f32x4_splat(0.693_359_4), x);
+    let r = f32x4_relaxed_nmadd(n, f32x4_splat(-2.121_944_4e-4), r);
     let mut p = f32x4_splat(1.987_569_1e-4);
-    p = f32x4_add(f32x4_mul(p, r), f32x4_splat(1.398_199_9e-3));
-    p = f32x4_add(f32x4_mul(p, r), f32x4_splat(8.333_452e-3));
-    p = f32x4_add(f32x4_mul(p, r), f32x4_splat(4.166_579_6e-2));
-    p = f32x4_add(f32x4_mul(p, r), f32x4_splat(1.666_666_5e-1));
-    p = f32x4_add(f32x4_mul(p, r), f32x4_splat(0.5));
-    let r2 = f32x4_mul(r, r);
-    let e = f32x4_add(f32x4_add(f32x4_mul(p, r2), r), f32x4_splat(1.0));
+    for c in [
+        1.398_199_9e-3,
+        8.333_452e-3,
+        4.166_579_6e-2,
+        1.666_666_5e-1,
+        0.5,
+    ] {
+        p = f32x4_relaxed_madd(p, r, f32x4_splat(c));
+    }
+    let e = f32x4_add(f32x4_relaxed_madd(p, f32x4_mul(r, r), r), f32x4_splat(1.0));
     // 2^n through the exponent bits.
     let pow2 = i32x4_shl(i32x4_add(i32x4_trunc_sat_f32x4(n), i32x4_splat(127)), 23);
     f32x4_mul(e, pow2)
 }
 
-/// GELU(x) = 0.5 x (1 + erf(x / √2)), erf by Abramowitz–Stegun 7.1.26 (|error| ≤ 1.5e-7).
+/// erf's numerator (odd, over x) and denominator (even) polynomials in x², highest power first:
+/// Eigen's `generic_fast_erf_float` rational approximation on [-4, 4] (|error| ≤ 5e-7).
+const ERF_P: [f32; 7] = [
+    -2.726_142_3e-10,
+    2.770_681_4e-8,
+    -2.101_024e-6,
+    -5.692_506_4e-5,
+    -7.349_906_3e-4,
+    -2.954_600_1e-3,
+    -1.609_603_3e-2,
+];
+const ERF_Q: [f32; 5] = [
+    -1.456_607_2e-5,
+    -2.133_740_6e-4,
+    -1.682_827e-3,
+    -7.373_329_2e-3,
+    -1.426_473_9e-2,
+];
+
+/// GELU(x) = 0.5 x (1 + erf(x / √2)), erf by a rational polynomial (no exp, one division).
 #[inline(never)]
 pub fn gelu_in_place(xs: &mut [f32]) {
     let chunks = xs.len() / 4;
-    let p = f32x4_splat(0.327_591_1);
-    let (a1, a2, a3, a4, a5) = (
-        0.254_829_6f32,
-        -0.284_496_74f32,
-        1.421_413_7f32,
-        -1.453_152f32,
-        1.061_405_4f32,
-    );
     for c in 0..chunks {
         let ptr = xs[c * 4..].as_mut_ptr() as *mut v128;
         // SAFETY: c * 4 + 4 <= xs.len(); unaligned v128 loads and stores are allowed in WASM.
         let x = unsafe { v128_load(ptr) };
         let z = f32x4_mul(x, f32x4_splat(core::f32::consts::FRAC_1_SQRT_2));
-        let az = f32x4_abs(z);
-        let t = f32x4_div(
-            f32x4_splat(1.0),
-            f32x4_add(f32x4_splat(1.0), f32x4_mul(p, az)),
-        );
-        let mut poly = f32x4_splat(a5);
-        poly = f32x4_add(f32x4_mul(poly, t), f32x4_splat(a4));
-        poly = f32x4_add(f32x4_mul(poly, t), f32x4_splat(a3));
-        poly = f32x4_add(f32x4_mul(poly, t), f32x4_splat(a2));
-        poly = f32x4_add(f32x4_mul(poly, t), f32x4_splat(a1));
-        poly = f32x4_mul(poly, t);
-        let e = exp4(f32x4_neg(f32x4_mul(az, az)));
-        let erf_abs = f32x4_sub(f32x4_splat(1.0), f32x4_mul(poly, e));
-        // Copy z's sign onto |erf|.
-        let sign = v128_and(z, f32x4_splat(-0.0));
-        let erf = v128_or(erf_abs, sign);
-        let y = f32x4_mul(
-            f32x4_mul(f32x4_splat(0.5), x),
-            f32x4_add(f32x4_splat(1.0), erf),
-        );
+        // Beyond ±4, erf is ±1 in f32.
+        let z = f32x4_min(f32x4_max(z, f32x4_splat(-4.0)), f32x4_splat(4.0));
+        let z2 = f32x4_mul(z, z);
+        let mut p = f32x4_splat(ERF_P[0]);
+        for &k in &ERF_P[1..] {
+            p = f32x4_relaxed_madd(p, z2, f32x4_splat(k));
+        }
+        let mut q = f32x4_splat(ERF_Q[0]);
+        for &k in &ERF_Q[1..] {
+            q = f32x4_relaxed_madd(q, z2, f32x4_splat(k));
+        }
+        let erf = f32x4_div(f32x4_mul(p, z), q);
+        // 0.5 x (1 + erf) = x (0.5 + 0.5 erf)
+        let half = f32x4_splat(0.5);
+        let y = f32x4_mul(x, f32x4_relaxed_madd(half, erf, half));
         unsafe { v128_store(ptr, y) };
     }
     for x in xs[chunks * 4..].iter_mut() {

@@ -82,11 +82,11 @@ export function servedBytes(manifest: Manifest, precision: Precision): number {
 }
 
 /**
- * Tokens a kernel embeds between yields to other requests (~90 ms of all-MiniLM-L6-v2 here). Its
+ * Tokens a kernel embeds between yields to other requests (one 128-token all-MiniLM-L6-v2 sequence, ~55 ms here). Its
  * memory needs no budget (one sequence at a time), so this only bounds how long a slice holds
  * the isolate.
  */
-const KERNEL_SLICE_TOKENS = 256;
+const KERNEL_SLICE_TOKENS = 128;
 
 /**
  * Whether our own kernel serves this variant: the exporter wrote one (only for BERT-family text

@@ -273,21 +273,32 @@ def _linear(x: np.ndarray, layer: tuple[np.ndarray, ...]) -> np.ndarray:
     q, s, colsum, bias = layer
     mn, mx = x.min(axis=1, keepdims=True), x.max(axis=1, keepdims=True)
     a = np.where(mx == mn, np.float32(1), (mx - mn) / np.float32(127))
-    u = np.clip(np.floor((x - mn) / a + np.float32(0.5)), 0, 127).astype(np.int32)
+    inv = np.float32(1) / a  # the kernel multiplies by 1/step rather than dividing
+    u = np.clip(np.floor((x - mn) * inv + np.float32(0.5)), 0, 127).astype(np.int32)
     # float64 products of 7- and 8-bit integers sum exactly: the kernel's int32 accumulator.
     acc = (u.astype(np.float64) @ q.T.astype(np.float64)).astype(np.float32)
     return s * (a * acc + mn * colsum.astype(np.float32)) + bias
 
 
+# erf(z) = z P(z²) / Q(z²) on [-4, 4] (Eigen's fast float erf, |error| <= 5e-7), highest power
+# first, as the kernel computes it (kernels/src/math.rs).
+_ERF_P = (-2.72614225801306e-10, 2.77068142495902e-08, -2.10102402082508e-06,
+          -5.69250639462346e-05, -7.34990630326855e-04, -2.95459980854025e-03,
+          -1.60960333262415e-02)  # fmt: skip
+_ERF_Q = (-1.45660718464996e-05, -2.13374055278905e-04, -1.68282697438203e-03,
+          -7.37332916720468e-03, -1.42647390514189e-02)  # fmt: skip
+
+
 def _gelu(x: np.ndarray) -> np.ndarray:
-    # erf by Abramowitz-Stegun 7.1.26, as the kernel computes it.
-    z = x / np.float32(np.sqrt(2.0))
-    t = np.float32(1) / (np.float32(1) + np.float32(0.3275911) * np.abs(z))
-    poly = np.float32(1.061405429) * t - np.float32(1.453152027)
-    for c in (1.421413741, -0.284496736, 0.254829592):
-        poly = poly * t + np.float32(c)
-    erf = np.sign(z) * (np.float32(1) - poly * t * np.exp(-z * z))
-    return np.float32(0.5) * x * (np.float32(1) + erf)
+    z = np.clip(x / np.float32(np.sqrt(2.0)), np.float32(-4), np.float32(4))
+    z2 = z * z
+    p, q = np.float32(_ERF_P[0]), np.float32(_ERF_Q[0])
+    for c in _ERF_P[1:]:
+        p = p * z2 + np.float32(c)
+    for c in _ERF_Q[1:]:
+        q = q * z2 + np.float32(c)
+    erf = p * z / q
+    return x * (np.float32(0.5) + np.float32(0.5) * erf)
 
 
 def _attention(qkv: np.ndarray, heads: int) -> np.ndarray:
