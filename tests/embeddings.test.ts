@@ -356,7 +356,7 @@ describe("micro-batching", () => {
           `WASM peak ${(peak / 2 ** 20).toFixed(1)} MiB, kernels ${(kernelBytes / 2 ** 20).toFixed(1)} MiB`,
       );
       expect(runs).toBeGreaterThan(1);
-      // fp32 is really batched; the kernel embeds one sequence per call, in slices of ~128 tokens
+      // fp32 is really batched; the kernel embeds one sequence per call, in slices of ~256 tokens
       // between yields; dynamic-int8 graphs run one input per ORT run (see sessions.ts).
       if (model === "tiny-ort") expect(runs).toBe(MAX_INPUTS);
       else if (precision === "int8") expect(runs).toBeLessThan(MAX_INPUTS / 4);

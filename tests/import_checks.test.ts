@@ -4,7 +4,7 @@ import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { sha256Hex } from "../api/lib/crypto";
 import { checkRuns } from "../api/services/artifacts";
-import { fitsIsolate } from "../api/services/encoder/sessions";
+import { fitsIsolate } from "../api/services/encoder/variants";
 import { type Manifest, parseManifest } from "../api/services/manifest";
 import { inspectOnnx } from "../api/services/onnx_inspect";
 import { type FixtureManifest, fixtureBytes, fixtureManifest } from "./fixture";

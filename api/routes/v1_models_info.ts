@@ -4,7 +4,7 @@ import { bearer, jsonResponse, type Router } from "../lib/openapi";
 import { requireScope } from "../middleware/auth";
 import { WASM_PEAK_TARGET_BYTES } from "../services/encoder/batching";
 import { MAX_INPUTS, MAX_REQUEST_TOKENS } from "../services/encoder/inputs";
-import { budgetFor, choosePrecision, variantBytes } from "../services/encoder/sessions";
+import { budgetFor, choosePrecision, variantBytes } from "../services/encoder/variants";
 import type { Manifest } from "../services/manifest";
 import { formatRef } from "../services/refs";
 import { resolveVersion } from "../services/registry";

@@ -2,7 +2,7 @@ import type { VersionFile } from "../../db/schema";
 import { sha256Hex, toHex } from "../lib/crypto";
 import type { FieldError } from "../lib/errors";
 import { probeRun } from "./encoder/probe_run";
-import { fitsIsolate, type Precision } from "./encoder/sessions";
+import { fitsIsolate, type Precision } from "./encoder/variants";
 import type { Manifest } from "./manifest";
 import { inspectOnnx, ONNX_FLOAT, ONNX_INT64, type OnnxSummary } from "./onnx_inspect";
 

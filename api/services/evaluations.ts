@@ -12,7 +12,7 @@ import { enqueue, type WorkMessage } from "./background/work";
 import { softmax } from "./encoder/classify";
 import type { GraphOutput } from "./encoder/embed";
 import type { ModalItem } from "./encoder/items";
-import { choosePrecision, type Precision } from "./encoder/sessions";
+import { choosePrecision, type Precision } from "./encoder/variants";
 import { type Head, type Manifest, seriesPreprocessing } from "./manifest";
 import { type BaselineKind, type BaselineResult, rawFeatureBaselineSteps, tfidfBaselineSteps } from "./probe/baseline";
 import { DEFAULT_EVALUATION_KINDS, headResult, type KindResult } from "./probe/evaluate";

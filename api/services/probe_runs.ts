@@ -10,7 +10,7 @@ import { newId } from "../lib/crypto";
 import { conflict } from "../lib/errors";
 import { requestKey, storeRequest, workError } from "./background/probe_work_chunks";
 import { enqueue, type WorkMessage } from "./background/work";
-import { choosePrecision, type Precision } from "./encoder/sessions";
+import { choosePrecision, type Precision } from "./encoder/variants";
 import type { Manifest } from "./manifest";
 import { embedWithCache } from "./probe/embeddings";
 import {

@@ -4,7 +4,7 @@
 // embedding runtime and precision choice), so the two numbers compare.
 import type { Promotion } from "../../db/schema";
 import { ApiError } from "../lib/errors";
-import { choosePrecision, type Precision } from "./encoder/sessions";
+import { choosePrecision, type Precision } from "./encoder/variants";
 import type { Manifest } from "./manifest";
 import { embedWithCache, type ProbeVersion } from "./probe/embeddings";
 import { checkExamples, DEFAULT_SPLIT, fitProbe, planSplit, toMatrix } from "./probe/fit";

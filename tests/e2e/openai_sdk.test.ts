@@ -67,7 +67,7 @@ describe("openai SDK against wrangler dev", () => {
     expect(one.data).toHaveLength(1);
   });
 
-  it("the Worker (onnxruntime-web in workerd) matches onnxruntime-node on the same inputs", async () => {
+  it("the Worker (ORT-web fp32, our int8 kernel) matches onnxruntime-node on the same inputs", async () => {
     for (const precision of ["fp32", "int8"] as const) {
       const native = await nativeEncoder(precision);
       const seqs = TEXTS.map((t) => native.tokenizer.encode(t).ids);
@@ -82,7 +82,9 @@ describe("openai SDK against wrangler dev", () => {
       const body = (await res.json()) as { data: { embedding: number[] }[] };
       const cos = body.data.map((d, i) => cosine(d.embedding, expected[i] as Float32Array));
       console.log(`worker vs onnxruntime-node ${precision}: min cosine ${Math.min(...cos).toFixed(9)}`);
-      expect(Math.min(...cos)).toBeGreaterThanOrEqual(0.99999);
+      // fp32 is the same graph in both runtimes; int8 is our kernel (per-row 7-bit activations)
+      // against ORT's dynamic int8 graph: two quantizations of one encoder.
+      expect(Math.min(...cos)).toBeGreaterThanOrEqual(precision === "fp32" ? 0.99999 : 0.999);
       if (precision === "int8") {
         const fp32 = await nativeEncoder("fp32");
         const ref: Float32Array[] = [];

@@ -2,7 +2,7 @@
 // `dimensions` and the weights' `precision`. Each refusal names the field and what the version has.
 import { badRequest } from "../../lib/errors";
 import type { Manifest } from "../manifest";
-import { choosePrecision, type Precision } from "./sessions";
+import { choosePrecision, type Precision } from "./variants";
 
 /** `dimensions` is allowed only for Matryoshka-trained models, and only at a trained size. */
 export function checkDimensions(manifest: Manifest, ref: string, dimensions?: number) {

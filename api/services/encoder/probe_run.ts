@@ -5,15 +5,8 @@
 import { imagePreprocessing, type Manifest, MODAL_INPUTS, seriesPreprocessing } from "../manifest";
 import { embedSequences, type GraphOutput, runFloatBatch } from "./embed";
 import { embedSeries } from "./series";
-import {
-  createEncoder,
-  createKernelEncoder,
-  type LoadedEncoder,
-  type Precision,
-  releaseEncoder,
-  usesKernel,
-  using,
-} from "./sessions";
+import { createEncoder, createKernelEncoder, type LoadedEncoder, releaseEncoder, using } from "./sessions";
+import { type Precision, usesKernel } from "./variants";
 
 const PROBE_TEXT = "The quick brown fox jumps over the lazy dog, and 42 whales sang. ";
 

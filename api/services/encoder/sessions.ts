@@ -2,14 +2,15 @@ import type { InferenceSession } from "onnxruntime-web";
 import type { VersionFile } from "../../../db/schema";
 import { sha256Hex } from "../../lib/crypto";
 import { metrics } from "../../lib/metrics";
-import { imagePreprocessing, type Manifest, seriesPreprocessing } from "../manifest";
+import type { Manifest } from "../manifest";
 import { currentTimings } from "./admission";
-import { fitsWasmTarget, MAX_BATCH_ROWS, tokenActivationBytes, tokenBudget, WASM_PEAK_TARGET_BYTES } from "./batching";
+import { MAX_BATCH_ROWS } from "./batching";
 import { KernelModel, kernelMemoryBytes } from "./kernel";
 import { loadOrt, ortInitMs, ortMemoryBytes } from "./ort";
 import { TextTokenizer } from "./tokenizer";
+import { budgetFor, type Precision, servedBytes, usesKernel, variantBytes } from "./variants";
 
-export type Precision = "fp32" | "int8";
+export type { Precision } from "./variants";
 
 /**
  * Model bytes (ONNX + external data + tokenizer) cached sessions may hold per isolate. A model
@@ -60,107 +61,13 @@ export type LoadedEncoder = {
   evicted: boolean;
 };
 
-/** The variant to run: `preferred` when the version has it (a deployment default), else int8, else fp32. */
-export function choosePrecision(manifest: Manifest, preferred?: Precision | "auto"): Precision {
-  const has = (p: Precision) => p in manifest.variants;
-  if (preferred && preferred !== "auto" && has(preferred)) return preferred;
-  return has("int8") ? "int8" : "fp32";
-}
-
-export function variantBytes(manifest: Manifest, precision: Precision): number {
-  const v = manifest.variants[precision];
-  if (!v) return 0;
-  const size = (f?: string) => (f ? (manifest.files[f]?.bytes ?? 0) : 0);
-  return size(v.model) + size(v.data) + size("tokenizer.json");
-}
-
-/** What serving this variant holds: the kernel file when a kernel serves it, else the graph's bytes. */
-export function servedBytes(manifest: Manifest, precision: Precision): number {
-  const kernel = manifest.variants[precision]?.kernel;
-  if (!kernel || !usesKernel(manifest, precision)) return variantBytes(manifest, precision);
-  return (manifest.files[kernel]?.bytes ?? 0) + (manifest.files["tokenizer.json"]?.bytes ?? 0);
-}
-
 /**
- * Tokens a kernel embeds between yields to other requests (one 128-token all-MiniLM-L6-v2 sequence, ~55 ms here). Its
- * memory needs no budget (one sequence at a time), so this only bounds how long a slice holds
- * the isolate.
+ * Tokens a kernel embeds between yields to other requests: two 128-token all-MiniLM-L6-v2
+ * sequences, ~90 ms on the 2-core dev machine. Each yield costs ~2 ms of wall time in workerd, so
+ * one per sequence cost 5% of throughput. Its memory needs no budget (one sequence at a time), so
+ * this only bounds how long a slice holds the isolate.
  */
-const KERNEL_SLICE_TOKENS = 128;
-
-/**
- * Whether our own kernel serves this variant: the exporter wrote one (only for BERT-family text
- * encoders whose kernel passed the int8 parity gates) and the embedding is what is asked for
- * (a fine-tuned head's logits need the graph).
- */
-export function usesKernel(manifest: Manifest, precision: Precision): boolean {
-  const v = manifest.variants[precision];
-  return Boolean(v?.kernel) && manifest.modality === "text" && manifest.normalize && !manifest.head;
-}
-
-/** ORT's own WASM heap before any model (batching.ts measures the same 16 MiB). */
-const ORT_BASE_BYTES = 16 * 1024 * 1024;
-
-/**
- * Pixels (rows × image_size²) one ORT run of an image encoder may hold: the WASM room the weights
- * leave under the 96 MiB target, divided by an activation estimate of 8 × dims floats per input
- * pixel (a small ResNet's stages hold a few feature maps whose width × area per pixel stays within
- * that; a ViT's patch tokens cost less) plus the input. At least one image, at most MAX_BATCH_ROWS.
- */
-export function imagePixelBudget(
-  shape: { dims: number; size: number; channels: number; weightBytes: number },
-  override?: number,
-): number {
-  const pixels = shape.size * shape.size;
-  if (override && Number.isFinite(override) && override > 0) return Math.max(Math.floor(override), pixels);
-  const perPixel = Math.max(shape.dims, 64) * 4 * 8 + shape.channels * 4;
-  const room = WASM_PEAK_TARGET_BYTES - ORT_BASE_BYTES - shape.weightBytes;
-  const rows = Math.min(Math.max(Math.floor(room / (perPixel * pixels)), 1), MAX_BATCH_ROWS);
-  return rows * pixels;
-}
-
-/**
- * The micro-batch budget, in the modality's unit: padded tokens (text), padded points (time series:
- * rows × padded length), pixels (images: rows × image_size²). `override` (EMBED_BATCH_TOKENS) is
- * taken in that unit.
- */
-export function budgetFor(manifest: Manifest, precision: Precision, override?: number): number {
-  const weightBytes = variantBytes(manifest, precision);
-  if (manifest.modality === "timeseries") {
-    // The series transformer's tokens are patches: size the budget in patches, count it in points.
-    const p = seriesPreprocessing(manifest);
-    const patches = tokenBudget({ dims: manifest.dims, maxTokens: p.max_length / p.patch_size, weightBytes });
-    return override && Number.isFinite(override) && override > 0 ? Math.floor(override) : patches * p.patch_size;
-  }
-  if (manifest.modality === "image") {
-    const p = imagePreprocessing(manifest);
-    return imagePixelBudget({ dims: manifest.dims, size: p.image_size, channels: p.channels, weightBytes }, override);
-  }
-  return tokenBudget({ dims: manifest.dims, maxTokens: manifest.max_tokens ?? 512, weightBytes }, override);
-}
-
-/**
- * Whether a variant can be loaded and run once inside the isolate: its bytes (weights, graph,
- * tokenizer) plus ORT's base heap plus one smallest useful run (one max_tokens sequence, one image,
- * one max_length series) within the 96 MiB WASM target of the 128 MB isolate. all-MiniLM-L6-v2's
- * fp32 variant (≈ 90 MB of weights) does not; its int8 variant (≈ 23 MB) does.
- */
-export function fitsIsolate(manifest: Manifest, precision: Precision): { fits: boolean; bytes: number } {
-  const bytes = variantBytes(manifest, precision);
-  let activation: number;
-  if (manifest.modality === "image") {
-    const p = imagePreprocessing(manifest);
-    activation = p.image_size * p.image_size * (Math.max(manifest.dims, 64) * 4 * 8 + p.channels * 4);
-  } else if (manifest.modality === "timeseries") {
-    const p = seriesPreprocessing(manifest);
-    const patches = p.max_length / p.patch_size;
-    activation = patches * tokenActivationBytes({ dims: manifest.dims, maxTokens: patches });
-  } else {
-    const maxTokens = manifest.max_tokens ?? 512;
-    activation = maxTokens * tokenActivationBytes({ dims: manifest.dims, maxTokens });
-  }
-  return { fits: fitsWasmTarget(bytes, activation), bytes };
-}
+const KERNEL_SLICE_TOKENS = 256;
 
 // Least recently used first (Map keeps insertion order; a hit re-inserts).
 const cache = new Map<string, LoadedEncoder>();
@@ -332,6 +239,24 @@ export async function createKernelEncoder(
       `version ${version.id}: kernel file gives ${kernel.dims} dims, the manifest says ${version.manifest.dims}`,
     );
   }
+  return loaded(version, precision, key, started, {
+    session: null,
+    kernel,
+    tokenizer: parseTokenizer(version.manifest, tokenizerJson),
+    bytes: servedBytes(version.manifest, precision),
+    tokenBudget: KERNEL_SLICE_TOKENS,
+    maxRows: MAX_BATCH_ROWS,
+  });
+}
+
+/** The load's bookkeeping (time, metric) around what the runtime made. */
+function loaded(
+  version: { id: string; manifest: Manifest },
+  precision: Precision,
+  key: string,
+  started: number,
+  made: Pick<LoadedEncoder, "session" | "kernel" | "tokenizer" | "bytes" | "tokenBudget" | "maxRows">,
+): LoadedEncoder {
   const loadMs = Date.now() - started;
   metrics.loadSeconds.observe(loadMs / 1000, { precision });
   return {
@@ -339,12 +264,7 @@ export async function createKernelEncoder(
     versionId: version.id,
     precision,
     manifest: version.manifest,
-    session: null,
-    kernel,
-    tokenizer: parseTokenizer(version.manifest, tokenizerJson),
-    bytes: servedBytes(version.manifest, precision),
-    tokenBudget: KERNEL_SLICE_TOKENS,
-    maxRows: MAX_BATCH_ROWS,
+    ...made,
     loadMs,
     users: 0,
     evicted: false,
@@ -376,23 +296,14 @@ export async function createEncoder(
       externalData: variant.data && data ? [{ path: variant.data, data }] : undefined,
     }),
   );
-  const loadMs = Date.now() - started;
-  metrics.loadSeconds.observe(loadMs / 1000, { precision });
-  return {
-    key,
-    versionId: version.id,
-    precision,
-    manifest: version.manifest,
+  return loaded(version, precision, key, started, {
     session,
     kernel: null,
     tokenizer,
     bytes,
     tokenBudget: budgetFor(version.manifest, precision),
     maxRows: quantizesActivations(model) ? 1 : MAX_BATCH_ROWS,
-    loadMs,
-    users: 0,
-    evicted: false,
-  } satisfies LoadedEncoder;
+  });
 }
 
 /** Frees an encoder's session or kernel (evicted from the cache, or made outside it). */
