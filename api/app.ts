@@ -2,7 +2,7 @@ import { HTTPException } from "hono/http-exception";
 import { ApiError, problemResponse } from "./lib/errors";
 import { newRouter } from "./lib/openapi";
 import { forgetKey } from "./middleware/auth";
-import { init, requestIds } from "./middleware/init";
+import { countInFlight, init, requestIds } from "./middleware/init";
 import { registerDocs } from "./routes/docs";
 import { registerHealth } from "./routes/health";
 import { registerMetrics } from "./routes/metrics";
@@ -107,7 +107,7 @@ const pathPattern = (path: string) =>
 
 export function createApp() {
   const app = newRouter();
-  app.use("*", requestIds, init);
+  app.use("*", countInFlight, requestIds, init);
   // A revoked key stops working in this isolate at once, not after the key cache's TTL.
   app.on("DELETE", "/v1/keys/:id", async (c, next) => {
     await next();

@@ -2,6 +2,7 @@ import { createMiddleware } from "hono/factory";
 import { requestId } from "hono/request-id";
 import { makeDb } from "../db";
 import { newId } from "../lib/crypto";
+import { requestStarted } from "../lib/priority";
 import { makePresigner } from "../lib/s3";
 import type { WorkMessage } from "../services/background/work";
 import { Storage } from "../services/storage";
@@ -10,6 +11,16 @@ import type { AppEnv } from "../types";
 
 /** Longest incoming `x-request-id` kept; our own `req_` ids are 24 characters. */
 export const MAX_REQUEST_ID_LENGTH = 64;
+
+/** Counts the request as in flight while it runs, so background work gives way (lib/priority.ts). */
+export const countInFlight = createMiddleware(async (_c, next) => {
+  const done = requestStarted();
+  try {
+    await next();
+  } finally {
+    done();
+  }
+});
 
 /**
  * Names every request: an incoming `x-request-id` is kept only when it is at most 64 of

@@ -5,6 +5,7 @@
 // Line splitting and cooperative yielding live in dataset_check_lines.ts.
 // Image and time-series sets have their own checks (dataset_check_image.ts, dataset_check_series.ts)
 // built on the helpers here; every check returns the same CheckResult.
+import { turn } from "../lib/priority";
 import { forEachLine, MAX_LINE_BYTES } from "./dataset_check_lines";
 
 export const TEXT_FORMATS = ["txt", "jsonl", "txt.gz", "jsonl.gz"] as const;
@@ -156,7 +157,7 @@ export interface LineCheck<S = Record<string, unknown>> {
 
 /** Keys moved per slice between two yields when a saved key set is read or written. */
 const KEY_SLICE = 32_768;
-const macrotask = () => new Promise((r) => setTimeout(r, 0));
+const macrotask = turn;
 
 /**
  * Runs a LineCheck over a whole stream in one go (gzip cannot be resumed mid-stream, so gzipped

@@ -1,6 +1,7 @@
 // Line splitting with a state that survives between queue invocations, and cooperative yielding
 // for long CPU loops. Lines are split on the byte 0x0A, never part of a multi-byte UTF-8
 // sequence, which lets errors name exact line numbers.
+import { turn } from "../lib/priority";
 
 /** A record longer than this is an error (a file with no newlines would otherwise fill the isolate). */
 export const MAX_LINE_BYTES = 1024 * 1024;
@@ -21,7 +22,7 @@ export class Yielder {
     this.since += n;
     if (this.since < this.every) return;
     this.since = 0;
-    await new Promise((r) => setTimeout(r, 0));
+    await turn();
   }
 }
 

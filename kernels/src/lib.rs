@@ -46,6 +46,8 @@ pub struct Model {
     post_mean: Option<*const f32>,
     post_matrix: Option<*const f32>,
     scratch: Scratch,
+    /// Tokens of the sequence in progress (`begin` .. `finish`), 0 when none.
+    n: usize,
 }
 
 #[derive(Default)]
@@ -186,6 +188,7 @@ fn parse(base: *const u8, len: usize) -> Option<Model> {
         post_mean,
         post_matrix,
         scratch: Scratch::default(),
+        n: 0,
     })
 }
 
@@ -200,8 +203,22 @@ fn grow<T: Default + Clone>(v: &mut Vec<T>, n: usize) {
 }
 
 impl Model {
+    /// Embeds one sequence: `begin`, every layer, `finish`. False on bad ids.
     fn embed(&mut self, ids: &[u32], out: &mut [f32]) -> bool {
+        if !self.begin(ids) {
+            return false;
+        }
+        for i in 0..self.layers.len() {
+            self.layer(i);
+        }
+        self.finish(out)
+    }
+
+    /// Token + position embeddings and their LayerNorm into the residual stream. False (and no
+    /// sequence in progress) when `ids` is empty, longer than max_position or outside the vocabulary.
+    fn begin(&mut self, ids: &[u32]) -> bool {
         let (h, n) = (self.hidden, ids.len());
+        self.n = 0;
         if n == 0 || n > self.max_pos || ids.iter().any(|&t| t as usize >= self.vocab) {
             return false;
         }
@@ -234,56 +251,72 @@ impl Model {
             slice(self.emb_ln.1, h),
             self.eps,
         );
+        self.n = n;
+        true
+    }
 
-        for l in &self.layers {
-            let ln = |buf: &mut [f32], p: (*const f32, *const f32), eps| {
-                math::layer_norm(buf, h, slice(p.0, h), slice(p.1, h), eps)
-            };
-            // Attention block. Pre-LN normalises a copy; post-LN normalises the residual sum.
-            let input: &[f32] = if self.pre_ln {
-                s.t[..n * h].copy_from_slice(&s.x[..n * h]);
-                ln(&mut s.t[..n * h], l.ln1, self.eps);
-                &s.t[..n * h]
-            } else {
-                &s.x[..n * h]
-            };
-            gemm::linear(&l.qkv, input, n, &mut s.qkv, &mut s.q, &mut s.rows);
-            attention::attention(&s.qkv, n, h, self.heads, &mut s.att, &mut s.kt, &mut s.p);
-            gemm::linear(
-                &l.attn_out,
-                &s.att[..n * h],
-                n,
-                &mut s.t,
-                &mut s.q,
-                &mut s.rows,
-            );
-            math::add_in_place(&mut s.x[..n * h], &s.t[..n * h]);
-            if !self.pre_ln {
-                ln(&mut s.x[..n * h], l.ln1, self.eps);
-            }
-            // MLP block.
-            let input: &[f32] = if self.pre_ln {
-                s.t[..n * h].copy_from_slice(&s.x[..n * h]);
-                ln(&mut s.t[..n * h], l.ln2, self.eps);
-                &s.t[..n * h]
-            } else {
-                &s.x[..n * h]
-            };
-            gemm::linear(&l.ffn1, input, n, &mut s.ffn, &mut s.q, &mut s.rows);
-            math::gelu_in_place(&mut s.ffn[..n * self.inter]);
-            gemm::linear(
-                &l.ffn2,
-                &s.ffn[..n * self.inter],
-                n,
-                &mut s.t,
-                &mut s.q,
-                &mut s.rows,
-            );
-            math::add_in_place(&mut s.x[..n * h], &s.t[..n * h]);
-            if !self.pre_ln {
-                ln(&mut s.x[..n * h], l.ln2, self.eps);
-            }
+    /// Transformer layer `i` over the sequence in progress.
+    fn layer(&mut self, i: usize) {
+        let (h, n) = (self.hidden, self.n);
+        let s = &mut self.scratch;
+        let l = &self.layers[i];
+        let ln = |buf: &mut [f32], p: (*const f32, *const f32), eps| {
+            math::layer_norm(buf, h, slice(p.0, h), slice(p.1, h), eps)
+        };
+        // Attention block. Pre-LN normalises a copy; post-LN normalises the residual sum.
+        let input: &[f32] = if self.pre_ln {
+            s.t[..n * h].copy_from_slice(&s.x[..n * h]);
+            ln(&mut s.t[..n * h], l.ln1, self.eps);
+            &s.t[..n * h]
+        } else {
+            &s.x[..n * h]
+        };
+        gemm::linear(&l.qkv, input, n, &mut s.qkv, &mut s.q, &mut s.rows);
+        attention::attention(&s.qkv, n, h, self.heads, &mut s.att, &mut s.kt, &mut s.p);
+        gemm::linear(
+            &l.attn_out,
+            &s.att[..n * h],
+            n,
+            &mut s.t,
+            &mut s.q,
+            &mut s.rows,
+        );
+        math::add_in_place(&mut s.x[..n * h], &s.t[..n * h]);
+        if !self.pre_ln {
+            ln(&mut s.x[..n * h], l.ln1, self.eps);
         }
+        // MLP block.
+        let input: &[f32] = if self.pre_ln {
+            s.t[..n * h].copy_from_slice(&s.x[..n * h]);
+            ln(&mut s.t[..n * h], l.ln2, self.eps);
+            &s.t[..n * h]
+        } else {
+            &s.x[..n * h]
+        };
+        gemm::linear(&l.ffn1, input, n, &mut s.ffn, &mut s.q, &mut s.rows);
+        math::gelu_in_place(&mut s.ffn[..n * self.inter]);
+        gemm::linear(
+            &l.ffn2,
+            &s.ffn[..n * self.inter],
+            n,
+            &mut s.t,
+            &mut s.q,
+            &mut s.rows,
+        );
+        math::add_in_place(&mut s.x[..n * h], &s.t[..n * h]);
+        if !self.pre_ln {
+            ln(&mut s.x[..n * h], l.ln2, self.eps);
+        }
+    }
+
+    /// Final LayerNorm, pooling, post-processing and L2 into `out`; ends the sequence.
+    fn finish(&mut self, out: &mut [f32]) -> bool {
+        let (h, n) = (self.hidden, self.n);
+        if n == 0 {
+            return false;
+        }
+        self.n = 0;
+        let s = &mut self.scratch;
         if let Some(f) = self.final_ln {
             math::layer_norm(&mut s.x[..n * h], h, slice(f.0, h), slice(f.1, h), self.eps);
         }
@@ -359,6 +392,39 @@ pub extern "C" fn ss_model_free(model: *mut Model) {
 #[no_mangle]
 pub extern "C" fn ss_model_dims(model: *const Model) -> usize {
     unsafe { (*model).hidden }
+}
+
+#[no_mangle]
+pub extern "C" fn ss_model_layers(model: *const Model) -> usize {
+    unsafe { (*model).layers.len() }
+}
+
+/// Starts a sequence of `n` token ids for `ss_layer` and `ss_finish` (so the caller can pause
+/// between layers); 0 on success, 1 on bad ids as for `ss_embed`.
+#[no_mangle]
+pub extern "C" fn ss_begin(model: *mut Model, ids: *const u32, n: usize) -> u32 {
+    let m = unsafe { &mut *model };
+    let ids = unsafe { core::slice::from_raw_parts(ids, n) };
+    u32::from(!m.begin(ids))
+}
+
+/// Runs layer `i` of the sequence in progress; 1 when there is none or `i` is out of range.
+#[no_mangle]
+pub extern "C" fn ss_layer(model: *mut Model, i: usize) -> u32 {
+    let m = unsafe { &mut *model };
+    if m.n == 0 || i >= m.layers.len() {
+        return 1;
+    }
+    m.layer(i);
+    0
+}
+
+/// Pools the sequence in progress into `out` (hidden floats); 1 when there is none.
+#[no_mangle]
+pub extern "C" fn ss_finish(model: *mut Model, out: *mut f32) -> u32 {
+    let m = unsafe { &mut *model };
+    let out = unsafe { core::slice::from_raw_parts_mut(out, m.hidden) };
+    u32::from(!m.finish(out))
 }
 
 /// Embeds one sequence of `n` token ids into `out` (hidden floats). 0 on success, 1 on bad ids

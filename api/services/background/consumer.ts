@@ -1,5 +1,6 @@
 // The queue consumer: runs each message's chunk, re-enqueues unfinished work, retries failures with
 // backoff and gives up (marking the row failed) after MAX_ATTEMPTS. Knows nothing of Hono.
+import { inBackground } from "../../lib/priority";
 import { datasetCheckWork } from "./dataset_check_work";
 import { evaluationWork } from "./evaluation_work";
 import { probeFitWork } from "./probe_fit_work";
@@ -49,7 +50,8 @@ export async function consumeWork(
     try {
       // The next chunk is sent before this one is acknowledged: a crash between the two runs the
       // chunk twice (each is idempotent), never loses the task.
-      if ((await handler.chunk(deps, m.body)) === "more") await enqueue(queue, m.body);
+      // As background work: its turns give way to requests in flight (lib/priority.ts).
+      if ((await inBackground(() => handler.chunk(deps, m.body))) === "more") await enqueue(queue, m.body);
       m.ack();
     } catch (e) {
       console.error(

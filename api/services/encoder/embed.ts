@@ -1,5 +1,6 @@
 import type { Tensor } from "onnxruntime-web";
 import { metrics } from "../../lib/metrics";
+import { isBackground, pause } from "../../lib/priority";
 import { TEXT_INPUTS } from "../manifest";
 import { MAX_BATCH_ROWS, planBatches } from "./batching";
 import type { KernelModel } from "./kernel";
@@ -110,8 +111,13 @@ async function run(
 /**
  * The kernel embeds one sequence per call (no padding, so nothing depends on batch-mates); the
  * micro-batch plan only sizes the slices between which the encoder yields to other requests.
+ * Background work (lib/priority.ts) runs slices of BACKGROUND_SLICE_TOKENS (~20 ms of MiniLM
+ * here), and a longer sequence alone, a layer at a time with a pause between layers (a max_tokens
+ * sequence holds the thread ~100 ms here, a layer ~17 ms).
  * Its vectors come out pooled and L2-normalised.
  */
+const BACKGROUND_SLICE_TOKENS = 64;
+
 async function runKernel(
   enc: LoadedEncoder,
   kernel: KernelModel,
@@ -119,17 +125,23 @@ async function runKernel(
   opts: BatchOptions,
 ): Promise<Float32Array[]> {
   const out: Float32Array[] = new Array(seqs.length);
+  const background = isBackground();
   const budget = opts.tokens ?? enc.tokenBudget;
-  for (const batch of planBatches(
+  const slices = planBatches(
     seqs.map((s) => s.length),
-    budget,
+    background ? BACKGROUND_SLICE_TOKENS : budget,
     opts.maxRows ?? MAX_BATCH_ROWS,
-  )) {
+  );
+  for (const batch of slices) {
     const units = batch.reduce((n, i) => n + (seqs[i] as number[]).length, 0);
     const started = Date.now();
     await exclusive(
       async () => {
-        for (const i of batch) out[i] = kernel.embed(seqs[i] as number[]);
+        for (const i of batch) {
+          const seq = seqs[i] as number[];
+          const layered = background && seq.length > BACKGROUND_SLICE_TOKENS;
+          out[i] = layered ? await kernel.embedInLayers(seq, pause) : kernel.embed(seq);
+        }
       },
       { units, budget },
     );

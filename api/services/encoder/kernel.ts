@@ -14,7 +14,11 @@ type Exports = {
   ss_model_new(blob: number, len: number): number;
   ss_model_free(model: number): void;
   ss_model_dims(model: number): number;
+  ss_model_layers(model: number): number;
   ss_embed(model: number, ids: number, n: number, out: number): number;
+  ss_begin(model: number, ids: number, n: number): number;
+  ss_layer(model: number, i: number): number;
+  ss_finish(model: number, out: number): number;
 };
 
 /** Linear memory held by every live kernel instance (the isolate's 128 MB counts it). */
@@ -58,6 +62,28 @@ export class KernelModel {
 
   /** One sequence of token ids → its pooled, L2-normalised embedding. */
   embed(ids: readonly number[]): Float32Array {
+    this.check(this.x.ss_embed(this.model, this.writeIds(ids), ids.length, this.outPtr), ids.length);
+    return this.output();
+  }
+
+  /**
+   * The same vector as `embed`, computed a layer at a time with `between()` awaited after each
+   * (but the last), so a long sequence never holds the thread for more than one layer. The caller
+   * keeps other embeds of this model out until it resolves (they share its scratch memory).
+   */
+  async embedInLayers(ids: readonly number[], between: () => Promise<void>): Promise<Float32Array> {
+    this.check(this.x.ss_begin(this.model, this.writeIds(ids), ids.length), ids.length);
+    const layers = this.x.ss_model_layers(this.model);
+    for (let i = 0; i < layers; i++) {
+      if (i > 0) await between();
+      if (this.freed) throw new Error("kernel: model released during an embed");
+      this.check(this.x.ss_layer(this.model, i), ids.length);
+    }
+    this.check(this.x.ss_finish(this.model, this.outPtr), ids.length);
+    return this.output();
+  }
+
+  private writeIds(ids: readonly number[]): number {
     if (this.freed) throw new Error("kernel: model already released");
     if (ids.length > this.idsCap) {
       if (this.idsPtr) this.x.ss_free(this.idsPtr, this.idsCap * 4);
@@ -66,10 +92,16 @@ export class KernelModel {
     }
     // Views are made after any allocation: growing memory detaches earlier ones.
     new Uint32Array(this.x.memory.buffer, this.idsPtr, ids.length).set(ids);
-    const status = this.x.ss_embed(this.model, this.idsPtr, ids.length, this.outPtr);
+    return this.idsPtr;
+  }
+
+  private check(status: number, n: number): void {
     if (status !== 0) {
-      throw new Error(`kernel: refused a sequence of ${ids.length} ids (empty, too long, or outside the vocabulary)`);
+      throw new Error(`kernel: refused a sequence of ${n} ids (empty, too long, or outside the vocabulary)`);
     }
+  }
+
+  private output(): Float32Array {
     return new Float32Array(this.x.memory.buffer, this.outPtr, this.dims).slice();
   }
 

@@ -2,6 +2,7 @@ import type { InferenceSession } from "onnxruntime-web";
 import type { VersionFile } from "../../../db/schema";
 import { sha256Hex } from "../../lib/crypto";
 import { metrics } from "../../lib/metrics";
+import { isBackground, turn } from "../../lib/priority";
 import type { Manifest } from "../manifest";
 import { currentTimings } from "./admission";
 import { MAX_BATCH_ROWS } from "./batching";
@@ -124,6 +125,13 @@ export function heldOpen<T>(shared: Promise<T>): Promise<T> {
  * first; with one it yields only when this run would take the slice past one micro-batch budget.
  */
 export async function exclusive<T>(fn: () => Promise<T>, cost?: RunCost): Promise<T> {
+  // Background runs (queue chunks) take their turn before queueing for the lock, so requests in
+  // flight get the thread (and the encoder) first; each of their runs is then a slice of its own.
+  const background = isBackground();
+  if (background) {
+    await turn();
+    sinceYield = 0;
+  }
   const timings = currentTimings();
   const queued = Date.now();
   const previous = lock;
@@ -133,7 +141,7 @@ export async function exclusive<T>(fn: () => Promise<T>, cost?: RunCost): Promis
   });
   try {
     await heldOpen(previous);
-    if (!cost || sinceYield + cost.units > cost.budget) {
+    if (!background && (!cost || sinceYield + cost.units > cost.budget)) {
       await yieldToEventLoop();
       sinceYield = 0;
     }

@@ -5,6 +5,8 @@
 // that runs a 4000-item evaluation keeps answering requests. Work is counted, not timed: workerd's
 // clock stands still while JavaScript computes.
 
+import { turn } from "../../lib/priority";
+
 /** A fit in progress: yields work done, returns its result. */
 export type Steps<T> = Generator<number, T, void>;
 
@@ -18,8 +20,8 @@ export function runSync<T>(steps: Steps<T>): T {
   }
 }
 
-/** A zero-delay timer: the event loop runs whatever became ready (requests, I/O) first. */
-export const nextTurn = () => new Promise<void>((resolve) => setTimeout(resolve, 0));
+/** A turn of the event loop (lib/priority.ts): what became ready runs first; background work also waits for requests. */
+export const nextTurn = turn;
 
 export async function runYielding<T>(steps: Steps<T>, perTurn = WORK_PER_TURN): Promise<T> {
   let work = 0;
