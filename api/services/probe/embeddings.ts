@@ -25,8 +25,9 @@ async function pool<T>(n: number, limit: number, fn: (i: number) => Promise<T>):
   let next = 0;
   const worker = async () => {
     while (next < n) {
-      if (background) await turn();
+      // The index is taken before the turn: another worker may run meanwhile.
       const i = next++;
+      if (background) await turn();
       out[i] = await fn(i);
     }
   };
