@@ -157,7 +157,6 @@ export interface LineCheck<S = Record<string, unknown>> {
 
 /** Keys moved per slice between two yields when a saved key set is read or written. */
 const KEY_SLICE = 32_768;
-const macrotask = turn;
 
 /**
  * Runs a LineCheck over a whole stream in one go (gzip cannot be resumed mid-stream, so gzipped
@@ -233,7 +232,7 @@ export class TextCheck implements LineCheck<DatasetStats> {
     for (let at = 0; at < keys.length; at += KEY_SLICE) {
       const end = Math.min(keys.length, at + KEY_SLICE);
       for (let i = at; i < end; i++) this.seen.add(keys[i] as number);
-      if (end < keys.length) await macrotask();
+      if (end < keys.length) await turn();
     }
   }
 
@@ -242,7 +241,7 @@ export class TextCheck implements LineCheck<DatasetStats> {
     let i = 0;
     for (const k of this.seen) {
       keys[i++] = k;
-      if (i % KEY_SLICE === 0) await macrotask();
+      if (i % KEY_SLICE === 0) await turn();
     }
     return {
       json: {

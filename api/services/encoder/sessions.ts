@@ -121,8 +121,9 @@ export function heldOpen<T>(shared: Promise<T>): Promise<T> {
 }
 
 /**
- * Runs `fn` holding the encoder lock. Without a `cost` (session create/release) it always yields
- * first; with one it yields only when this run would take the slice past one micro-batch budget.
+ * Runs `fn` holding the encoder lock. In a request: without a `cost` (session create/release) it
+ * always yields first; with one it yields only when this run would take the slice past one
+ * micro-batch budget. In background work every run takes a turn (lib/priority.ts) before it queues.
  */
 export async function exclusive<T>(fn: () => Promise<T>, cost?: RunCost): Promise<T> {
   // Background runs (queue chunks) take their turn before queueing for the lock, so requests in
