@@ -3,12 +3,13 @@
 // anchor measured first in the same run. It starts nothing itself and talks to loopback only.
 //
 //   npx tsx bench/background_load.ts --api http://127.0.0.1:8787 --key ss_... --model minilm \
-//       [--check-mib 100] [--eval-items 4000] [--max 900]
+//       [--check-mib 100] [--eval-items 4000] [--max 900] [--samples out.json]
 //
 // Real data only: the check uploads tests/fixtures/corpus (Moby-Dick) repeated to --check-mib as
 // jsonl; the evaluation reads --eval-items quotes of the 10 largest Debian fortunes categories
 // (`apt-get install -y fortunes`). Prints p50/p95 of /v1/models per phase (idle, uploading,
 // validating, evaluating) and the evaluation's progress; exits 1 when a sample is not a 200.
+// --samples writes every sample (phase, start in epoch ms, latency, status) as JSON.
 import { execFile } from "node:child_process";
 import { readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -31,6 +32,7 @@ const { values } = parseArgs({
     anchor: { type: "string", default: "10" },
     rate: { type: "string", default: "5" },
     max: { type: "string", default: "900" },
+    samples: { type: "string" },
   },
 });
 
@@ -95,7 +97,8 @@ function fortunesFile(n: number): string {
   return file;
 }
 
-type Sample = { phase: string; ms: number; status: number };
+/** One sample; `at` is its start in epoch ms, to line it up with the server's log. */
+type Sample = { phase: string; at: number; ms: number; status: number };
 const samples: Sample[] = [];
 let phase = "idle";
 let sampling = true;
@@ -105,15 +108,16 @@ async function sampler(): Promise<void> {
   const inflight: Promise<void>[] = [];
   while (sampling) {
     const tag = phase;
+    const at = Date.now();
     const t0 = performance.now();
     inflight.push(
       fetch(`${api}/v1/models`, { headers, signal: AbortSignal.timeout(60_000) })
         .then(async (r) => {
           await r.arrayBuffer();
-          samples.push({ phase: tag, ms: performance.now() - t0, status: r.status });
+          samples.push({ phase: tag, at, ms: performance.now() - t0, status: r.status });
         })
         .catch(() => {
-          samples.push({ phase: tag, ms: performance.now() - t0, status: 0 });
+          samples.push({ phase: tag, at, ms: performance.now() - t0, status: 0 });
         }),
     );
     await new Promise((r) => setTimeout(r, intervalMs));
@@ -196,6 +200,7 @@ async function main() {
   );
   sampling = false;
   await sampling_;
+  if (values.samples) writeFileSync(values.samples, JSON.stringify(samples));
 
   console.log("\nGET /v1/models    n     p50        p95        max");
   for (const ph of ["idle", "uploading", "validating", "idle-2", "evaluating"]) {

@@ -10,6 +10,7 @@
 // archive reader's position are not serialisable here), so they are checked in one invocation,
 // yielding to the event loop as they go; a crash restarts them from byte 0.
 import type { datasets } from "../../db/schema";
+import { turn } from "../lib/priority";
 import { Sha256, type Sha256State } from "../lib/sha256";
 import { type CheckResult, type LineCheck, type SavedCheck, TextCheck, type TextFormat } from "./dataset_check";
 import { LineSplitter, YIELD_BYTES, Yielder } from "./dataset_check_lines";
@@ -206,6 +207,9 @@ export const uploadsInSteps = (size: number, chunkBytes: number) =>
  * Reads up to `chunkBytes` of version `v` from the cursor and feeds them to the check, yielding to
  * the event loop every YIELD_BYTES; with `dest`, the same bytes go up as the next part of the
  * multipart upload to `dest` (see `uploadsInSteps`), overlapping with the check's CPU work.
+ * Every read and part takes a turn first (lib/priority.ts): where R2 runs in-process (`wrangler
+ * dev`), a chain of storage calls never leaves the event loop idle, so new connections were not
+ * even accepted until the whole step's reads and parts were done (~400 ms).
  * Returns the check's result once the whole object has been read, else null (the cursor has moved;
  * save it and go on in another invocation).
  */
@@ -221,6 +225,7 @@ export async function checkStep(
     const data = new Uint8Array(length);
     for (let at = 0; at < length; at += READ_BYTES) {
       const n = Math.min(READ_BYTES, length - at);
+      await turn();
       const got = new Uint8Array(
         await (await getVersion(bucket, v, { offset: cursor.offset + at, length: n })).arrayBuffer(),
       );
@@ -240,6 +245,7 @@ export async function checkStep(
       // One part after the other, while the check works on the same bytes.
       uploaded = (async () => {
         for (let at = 0, n = first; at < data.length; at += size, n++) {
+          await turn();
           upload.parts[n - 1] = await mpu.uploadPart(n, data.subarray(at, at + size));
         }
       })();

@@ -8,8 +8,8 @@ import { DEFAULT_K, DEFAULT_TEMPERATURE, knnProbaSparseSteps } from "./knn";
 import { argmaxRows, crossValidateCSteps, DEFAULT_MAX_ITER, DEFAULT_TOL, fitLogRegSteps, predictProba } from "./logreg";
 import { stratifiedFolds } from "./matrix";
 import { classificationMetrics, type ProbeMetrics } from "./metrics";
-import { runSync, type Steps, WORK_PER_TURN } from "./steps";
-import { fitTfidf } from "./tfidf";
+import { runSync, type Steps } from "./steps";
+import { fitTfidfSteps } from "./tfidf";
 
 /** The raw-feature baseline by modality: text, images, series. */
 export const BASELINE_KINDS = ["tfidf", "raw_pixels", "raw_values"] as const;
@@ -29,13 +29,9 @@ export function* tfidfBaselineSteps(train: Texts, test: Texts, opts: ProbeOption
   const index = new Map(names.map((n, i) => [n, i]));
   const yTest = Int32Array.from(test.labels, (l) => index.get(l) as number);
   const K = names.length;
-  // A turn after each pass over the texts: on 4000 texts each is ~100 ms of the isolate.
-  const tfidf = fitTfidf(train.texts);
-  yield WORK_PER_TURN;
-  const Xtr = tfidf.transform(train.texts);
-  yield WORK_PER_TURN;
-  const Xte = tfidf.transform(test.texts);
-  yield WORK_PER_TURN;
+  const tfidf = yield* fitTfidfSteps(train.texts);
+  const Xtr = yield* tfidf.transformSteps(train.texts);
+  const Xte = yield* tfidf.transformSteps(test.texts);
   const folds = opts.folds ?? DEFAULT_FOLDS;
   const tol = opts.tol ?? DEFAULT_TOL;
   const maxIter = opts.max_iter ?? DEFAULT_MAX_ITER;

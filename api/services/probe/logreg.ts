@@ -8,7 +8,7 @@ import { minimizeSteps } from "./lbfgs";
 import { fitStandardizer, type Matrix } from "./matrix";
 import { softmaxRow } from "./softmax";
 import { type Csr, csrObjective, csrScores, csrTakeRows, isCsr } from "./sparse";
-import { runSync, type Steps } from "./steps";
+import { JS_WORK, runSync, type Steps } from "./steps";
 import { classMajorToRowMajor, denseObjective } from "./wasm_kernel";
 
 /** Dense rows (embeddings) or sparse ones (TF-IDF). */
@@ -60,8 +60,11 @@ export function* fitLogRegSteps(X: Design, y: Int32Array, K: number, opts: FitOp
     gtol: opts.tol ?? DEFAULT_TOL,
     maxIter: opts.maxIter ?? DEFAULT_MAX_ITER,
     memory: opts.memory ?? defaultMemory(x0.length),
-    // One evaluation is a forward and a backward pass over the rows.
-    cost: 2 * K * (isCsr(X) ? X.values.length : X.rows * d),
+    // One evaluation is a forward and a backward pass over the rows, a softmax per row, and the
+    // penalty over every weight (which dominates for wide sparse rows).
+    cost: isCsr(X)
+      ? JS_WORK * (2 * K * X.values.length + 4 * K * X.rows + 3 * x0.length)
+      : 2 * K * X.rows * d + JS_WORK * 3 * x0.length,
   });
   const W = isCsr(X) ? res.x.slice(0, d * K) : classMajorToRowMajor(res.x, d, K);
   return {

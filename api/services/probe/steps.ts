@@ -13,6 +13,12 @@ export type Steps<T> = Generator<number, T, void>;
 /** Work between two turns of the event loop: ~15 ms on a Worker (a turn costs ~1-2 ms, so fewer would slow fits). */
 export const WORK_PER_TURN = 25_000_000;
 
+/**
+ * Weight of one multiply-add in plain JavaScript (sparse rows, L-BFGS's vector updates) against the
+ * WASM SIMD kernels WORK_PER_TURN was measured on: scalar float64 through index arrays runs ~2x slower.
+ */
+export const JS_WORK = 2;
+
 export function runSync<T>(steps: Steps<T>): T {
   for (;;) {
     const r = steps.next();
