@@ -47,8 +47,10 @@ pub fn quantize_rows(x: &[f32], inp: usize, q: &mut [u8], rows: &mut [(f32, f32)
         let u7 = |c: &[f32]| {
             let v = unsafe { v128_load(c.as_ptr() as *const v128) };
             let u = f32x4_floor(f32x4_add(f32x4_mul(f32x4_sub(v, m), inv), f32x4_splat(0.5)));
-            i32x4_trunc_sat_f32x4(f32x4_min(
-                f32x4_max(u, f32x4_splat(0.0)),
+            // Clamped to 0..127 first, so the one-instruction relaxed conversion is exact, and
+            // pmin/pmax are plain minps/maxps (see math::exp4).
+            i32x4_relaxed_trunc_f32x4(f32x4_pmin(
+                f32x4_pmax(u, f32x4_splat(0.0)),
                 f32x4_splat(127.0),
             ))
         };
