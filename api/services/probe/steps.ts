@@ -26,9 +26,6 @@ export function runSync<T>(steps: Steps<T>): T {
   }
 }
 
-/** A turn of the event loop (lib/priority.ts): what became ready runs first; background work also waits for requests. */
-export const nextTurn = turn;
-
 export async function runYielding<T>(steps: Steps<T>, perTurn = WORK_PER_TURN): Promise<T> {
   let work = 0;
   for (;;) {
@@ -37,7 +34,8 @@ export async function runYielding<T>(steps: Steps<T>, perTurn = WORK_PER_TURN): 
     work += r.value;
     if (work >= perTurn) {
       work = 0;
-      await nextTurn();
+      // lib/priority.ts: what became ready runs first; background work also waits for requests.
+      await turn();
     }
   }
 }
